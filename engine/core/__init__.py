@@ -1,0 +1,1 @@
+"""Pure core: no I/O, no asyncio, no clock reads, no Faust types."""

@@ -1,0 +1,114 @@
+"""The compiled, frozen contract the core evaluates (built by ``engine.ruleset.compile``).
+
+A rule file (``engine.models.contract.RuleFile``) is the spec; this is the model: instants in
+epoch milliseconds, durations in milliseconds, the calendar compiled, objectives typed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.core.calendar import PeriodSpec, ServiceCalendar
+from engine.models.contract import Comparator, Metering, RuleFile, SliKind, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveRule:
+    id: str
+    sli: SliKind
+    comparator: Comparator
+    threshold: float
+    window_ms: int
+    percentile: float | None
+    source: str
+    unavailable_below: float
+    no_data: str
+    degraded_is_down: bool
+    min_requests: int
+    tiers: tuple[Tier, ...]
+
+    def meets(self, value: float) -> bool:
+        """Whether ``value`` satisfies ``comparator threshold``."""
+        match self.comparator:
+            case ">=":
+                return value >= self.threshold
+            case ">":
+                return value > self.threshold
+            case "<=":
+                return value <= self.threshold
+            case "<":
+                return value < self.threshold
+        raise AssertionError(self.comparator)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.comparator in (">=", ">")
+
+    @property
+    def unit(self) -> str:
+        return SLI_UNITS[self.sli]
+
+
+SLI_UNITS: dict[str, str] = {
+    "service_availability": "percent",
+    "node_availability": "percent",
+    "latency": "ms",
+    "error_rate": "percent",
+    "mttr": "minutes",
+    "mtbf": "hours",
+    "failure_count": "count",
+    "max_recovery": "minutes",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: str
+    revision: int
+    effective_from_ms: int
+    term_start_ms: int
+    term_end_ms: int
+    calendar: ServiceCalendar
+    period: PeriodSpec
+    grace_ms: int
+    objectives: tuple[ObjectiveRule, ...]
+    maintenance_notice_ms: int
+    maintenance_sources: frozenset[str]
+    force_majeure: tuple[tuple[int, int, str], ...]
+    metering: Metering
+    cap_percent: Decimal
+    spec: RuleFile = field(repr=False, compare=False)
+    source: str = ""
+
+    @property
+    def tz(self) -> str:
+        return self.calendar.tz
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """All revisions of all contracts, each contract's revisions ordered by ``effective_from``."""
+
+    revisions: dict[str, tuple[Contract, ...]]
+
+    def at(self, contract_id: str, t_ms: int) -> Contract | None:
+        """The revision of ``contract_id`` in force at ``t_ms`` (None before the first one)."""
+        revisions = self.revisions.get(contract_id)
+        if not revisions:
+            return None
+        starts = [r.effective_from_ms for r in revisions]
+        index = bisect.bisect_right(starts, t_ms) - 1
+        return revisions[index] if index >= 0 else None
+
+    def latest(self, contract_id: str) -> Contract | None:
+        revisions = self.revisions.get(contract_id)
+        return revisions[-1] if revisions else None
+
+    @property
+    def contract_ids(self) -> list[str]:
+        return sorted(self.revisions)
+
+    def __contains__(self, contract_id: object) -> bool:
+        return contract_id in self.revisions

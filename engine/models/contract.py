@@ -1,0 +1,410 @@
+"""Rule files, spec ``csla/v1``: a contract written to the CSLA standard, machine-readable.
+
+Every required element of §6.1 and the optional ones of §6.2 is a typed field, so a rule file
+*is* the CSLA.  The operative parts for the engine are ``service_time`` (§6.1.6), ``term``
+(§6.1.5), ``metering`` (§6.1.7), ``objectives`` (§6.1.8, Annex A), ``exemptions`` (§6.1.13) and
+``compensation`` (§6.1.16).  ``engine.ruleset`` loads these files with line numbers and compiles
+them into the frozen runtime model the core uses.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_VERSION = "csla/v1"
+Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → milliseconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h or 7d")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- §6.1.1–6.1.3 parties ---------------------------------------------------------------------
+class Contact(Spec):
+    name: str
+    role: str | None = None
+    duties: str | None = None
+    location: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class Organisation(Spec):
+    kind: Literal["organisation"] = "organisation"
+    name: str
+    department: str | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+
+
+class Individual(Spec):
+    kind: Literal["individual"]
+    name: str
+    contact: str
+    address: str | None = None
+    id_proof: str | None = Field(default=None, description="Reference to an ID document.")
+
+
+class Platform(Spec):
+    name: str
+    functions: list[
+        Literal[
+            "compute_id_lookup",
+            "runtime_monitoring",
+            "scheduling",
+            "identity",
+            "resource_service",
+            "trade_settlement",
+        ]
+    ] = Field(default_factory=list)
+
+
+class Parties(Spec):
+    customer: Annotated[Organisation | Individual, Field(discriminator="kind")]
+    provider: Organisation
+    platform: Platform | None = None
+
+
+# --- §6.1.4 service content, §6.1.5 term, §6.1.6 service time ---------------------------------
+class ExtraServices(Spec):
+    deployment: list[str] = Field(default_factory=list)
+    operation: list[str] = Field(default_factory=list)
+    exit: list[str] = Field(default_factory=list)
+
+
+class ServiceContent(Spec):
+    category: str
+    mode: str | None = None
+    functions: list[str] = Field(default_factory=list)
+    delivery: str | None = None
+    scenario: Literal["training", "inference", "storage", "general"] = "general"
+    extra_services: ExtraServices = Field(default_factory=ExtraServices)
+
+
+class Term(Spec):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Term:
+        if self.end <= self.start:
+            raise ValueError("term.end must be after term.start")
+        return self
+
+
+class HoursRange(Spec):
+    start: HHMM
+    end: HHMM
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ServiceTime(Spec):
+    """§6.1.6: the window in which service is owed."""
+
+    preset: Literal["7x24", "7x12", "5x8", "custom"]
+    timezone: str = "Asia/Shanghai"
+    hours: HoursRange | None = Field(
+        default=None, description="Daily range for 7x12 (default 08:00-20:00) or 5x8 (09:00-17:00)."
+    )
+    weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[HoursRange]] | None = (
+        Field(default=None, description="Only with preset: custom.")
+    )
+    holidays: list[date] = Field(default_factory=list, description="Local dates owed no service.")
+    extra_workdays: list[date] = Field(
+        default_factory=list, description="Weekend dates worked as Mondays (make-up workdays)."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _custom_needs_weekly(self) -> ServiceTime:
+        if self.preset == "custom" and not self.weekly:
+            raise ValueError("preset: custom needs a weekly calendar")
+        if self.preset != "custom" and self.weekly:
+            raise ValueError("weekly is only allowed with preset: custom")
+        if self.preset in ("7x24", "custom") and self.hours is not None:
+            raise ValueError(f"hours does not apply to preset {self.preset}")
+        return self
+
+
+class Assessment(Spec):
+    """The assessment period (§6.2.7 cycle): calendar month in the contract's zone, or rolling."""
+
+    period: Literal["calendar_month", "rolling_days"] = "calendar_month"
+    days: Annotated[int, Field(ge=1, le=366)] | None = None
+    grace: str = Field(default="5m", description="Watermark lag behind the latest event time.")
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        duration_ms(value)
+        return value
+
+    @model_validator(mode="after")
+    def _days(self) -> Assessment:
+        if (self.period == "rolling_days") != (self.days is not None):
+            raise ValueError("days is required with period: rolling_days and only then")
+        return self
+
+
+# --- §6.1.7 metering ---------------------------------------------------------------------------
+MeteringUnit = Literal[
+    "card_hour", "core_hour", "node_month", "tb_month", "per_call", "per_1k_tokens"
+]
+
+
+class Metering(Spec):
+    unit: MeteringUnit
+    unit_price: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    period_fee: Money | None = Field(
+        default=None, description="Fixed fee of one assessment period; else usage × unit_price."
+    )
+    quantity: Annotated[Decimal, Field(gt=0)] | None = Field(
+        default=None, description="Fixed quantity for node_month / tb_month units."
+    )
+    cards_per_node: Annotated[int, Field(ge=1)] = 1
+    cores_per_node: Annotated[int, Field(ge=1)] = 1
+    guide_price: Money | None = Field(
+        default=None, description="Platform guide price (§6.1.7); outside 50–150% → warning."
+    )
+    rounding: Literal["half_up", "half_even", "down"] = "half_up"
+    minor_units: Annotated[int, Field(ge=0, le=6)] = 2
+
+
+# --- §6.1.8 objectives and §6.1.16 compensation ------------------------------------------------
+SliKind = Literal[
+    "service_availability",
+    "node_availability",
+    "latency",
+    "error_rate",
+    "mttr",
+    "mtbf",
+    "failure_count",
+    "max_recovery",
+]
+Comparator = Literal[">=", ">", "<=", "<"]
+
+
+class Tier(Spec):
+    """A compensation tier: applies when the period value is worse than ``bound``."""
+
+    bound: float
+    credit_percent: Percent = 0.0
+    extension_hours: Annotated[float, Field(ge=0)] = 0.0
+
+    @model_validator(mode="after")
+    def _gives_something(self) -> Tier:
+        if self.credit_percent == 0 and self.extension_hours == 0:
+            raise ValueError("a tier must give credit_percent or extension_hours")
+        return self
+
+
+class Objective(Spec):
+    id: Ident
+    sli: SliKind
+    description: str | None = None
+    comparator: Comparator
+    threshold: float
+    window: str = Field(default="1h", description="Evaluation window for metrics and breaches.")
+    percentile: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None, description="For sli: latency — e.g. 99 for p99."
+    )
+    source: Literal["request", "probe", "storage_io", "network"] = Field(
+        default="request", description="For sli: latency — which events carry latency_ms."
+    )
+    unavailable_below: Percent = Field(
+        default=100.0,
+        description="service_availability: a minute is unavailable when probe success % < this.",
+    )
+    no_data: Literal["unknown", "available", "unavailable"] = "unknown"
+    degraded_is_down: bool = Field(default=False, description="node_availability: degraded = down.")
+    min_requests: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="latency / error_rate: windows with fewer requests are not judged."
+    )
+    compensation: list[Tier] = Field(default_factory=list)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        ms = duration_ms(value)
+        if ms % 60_000 or 86_400_000 % ms:
+            raise ValueError("window must be whole minutes dividing a day (1m, 5m, 15m, 1h, 1d)")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_fit_sli(self) -> Objective:
+        if self.sli == "latency" and self.percentile is None:
+            raise ValueError("sli: latency needs percentile (e.g. 99)")
+        if self.sli != "latency" and self.percentile is not None:
+            raise ValueError(f"percentile does not apply to sli: {self.sli}")
+        percent_slis = ("service_availability", "node_availability", "error_rate")
+        if self.sli in percent_slis and not 0 <= self.threshold <= 100:
+            raise ValueError(f"threshold of {self.sli} is a percent between 0 and 100")
+        return self
+
+
+class Compensation(Spec):
+    """§6.1.16: how credits are paid. Tiers live on each objective."""
+
+    form: Literal["credit", "extension", "both"] = "credit"
+    cap_percent: Percent = Field(default=100.0, description="Cap on all credits of one period.")
+
+
+# --- §6.1.13 liability and exemptions ----------------------------------------------------------
+class ForceMajeure(Spec):
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ForceMajeure:
+        if self.end <= self.start:
+            raise ValueError("force majeure end must be after start")
+        return self
+
+
+class Exemptions(Spec):
+    maintenance_notice_hours: Annotated[float, Field(ge=0)] = 72.0
+    maintenance_sources: list[Literal["platform", "provider", "customer"]] = Field(
+        default_factory=lambda: ["platform", "provider"]
+    )
+    force_majeure: list[ForceMajeure] = Field(default_factory=list)
+
+
+class Liability(Spec):
+    text: str | None = None
+    exemptions: list[Literal["planned_downtime", "natural_disaster", "force_majeure"]] = Field(
+        default_factory=lambda: ["planned_downtime", "natural_disaster", "force_majeure"]
+    )
+
+
+# --- the other §6.1 and §6.2 elements: typed but not operative ------------------------------
+class SoftwareSupport(Spec):
+    frameworks: list[str] = Field(default_factory=list)
+    acceleration_libraries: list[str] = Field(default_factory=list)
+    dev_tools: list[str] = Field(default_factory=list)
+    pretrained_models: list[str] = Field(default_factory=list)
+    automated_deployment: bool = False
+
+
+class Deliverables(Spec):
+    tangible: list[str] = Field(default_factory=list)
+    intangible: list[str] = Field(default_factory=list)
+    third_party_reports: list[str] = Field(default_factory=list)
+
+
+class Responsibilities(Spec):
+    provider: list[str] = Field(default_factory=list)
+    customer: list[str] = Field(default_factory=list)
+
+
+class Confidentiality(Spec):
+    scope: str
+    duties: list[str] = Field(default_factory=list)
+    duration_months: Annotated[int, Field(ge=0)] | None = None
+
+
+class ComplaintChannel(Spec):
+    type: Literal["phone", "visit", "letter", "email", "web", "other"]
+    value: str
+
+
+class PriorityMatrix(Spec):
+    """§6.2.2: priority = impact × urgency (each 1..4)."""
+
+    levels: dict[str, Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=dict)
+
+
+class OptionalElements(Spec):
+    """§6.2: optional elements, kept verbatim for the record."""
+
+    third_parties: list[Organisation] = Field(default_factory=list)
+    service_priority: PriorityMatrix | None = None
+    change_management: str | None = None
+    delivery_processes: list[Literal["initiation", "incident", "request", "reporting"]] = Field(
+        default_factory=list
+    )
+    resource_conditions: str | None = None
+    dispute_resolution: list[Literal["negotiation", "arbitration", "litigation"]] = Field(
+        default_factory=list
+    )
+    assessment_report: str | None = None
+    fees_and_payment: str | None = None
+    intellectual_property: str | None = None
+    notices: str | None = None
+
+
+class ContractHeader(Spec):
+    id: Ident
+    revision: Annotated[int, Field(ge=1)] = Field(description="Contract version number.")
+    effective_from: AwareDatetime = Field(description="This revision applies from this instant.")
+    title: str | None = None
+
+
+class RuleFile(Spec):
+    """One rule file: ``version: csla/v1`` and the contract."""
+
+    version: Literal["csla/v1"]
+    contract: ContractHeader
+    parties: Parties
+    service: ServiceContent
+    term: Term
+    service_time: ServiceTime
+    assessment: Assessment = Field(default_factory=Assessment)
+    metering: Metering
+    objectives: Annotated[list[Objective], Field(min_length=1)]
+    monitoring: list[str] = Field(default_factory=list, description="Annex B metrics monitored.")
+    software_support: SoftwareSupport = Field(default_factory=SoftwareSupport)
+    deliverables: Deliverables = Field(default_factory=Deliverables)
+    responsibilities: Responsibilities = Field(default_factory=Responsibilities)
+    liability: Liability = Field(default_factory=Liability)
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    confidentiality: Confidentiality | None = None
+    complaint_channels: list[ComplaintChannel] = Field(default_factory=list)
+    compensation: Compensation = Field(default_factory=Compensation)
+    optional: OptionalElements = Field(default_factory=OptionalElements)
+
+    @model_validator(mode="after")
+    def _unique_objectives(self) -> RuleFile:
+        seen: set[str] = set()
+        for objective in self.objectives:
+            if objective.id in seen:
+                raise ValueError(f"objective id {objective.id!r} is used twice")
+            seen.add(objective.id)
+        return self
+
+
+def rule_file_json_schema() -> dict[str, object]:
+    schema = RuleFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://csla-engine.dev/schemas/rule-file.csla-v1.schema.json"
+    return schema

@@ -1,0 +1,107 @@
+"""Output records: metrics, breaches, compensations, late events, dead letters.
+
+Each record has a deterministic id built from (contract, revision, objective, window or
+period), so reprocessing the same input yields the same ids and billing can de-duplicate.
+Instants are RFC 3339 strings in UTC (``...Z``); money is a decimal string.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(Output):
+    """One objective's SLI over one closed evaluation window, with the period so far."""
+
+    record: Literal["metric"] = "metric"
+    metric_id: str
+    contract_id: str
+    contract_version: int
+    objective_id: str
+    sli: str
+    unit: str = Field(description="percent, ms, count or hours")
+    window_start: str
+    window_end: str
+    value: float | None = Field(description="The SLI over the window; null when not measurable.")
+    good: int | None = Field(description="Good units: available minutes, up seconds, ok requests…")
+    total: int | None = Field(description="Units judged: evaluated minutes, node-seconds, requests…")
+    coverage: float | None = Field(description="Share of evaluated units that had data (0..1).")
+    period_start: str
+    period_end: str
+    period_value: float | None
+    period_good: int | None
+    period_total: int | None
+    compliant: bool | None = Field(description="Window value meets the objective; null if unjudged.")
+
+
+class Breach(Output):
+    record: Literal["breach"] = "breach"
+    breach_id: str = Field(description="Same id on the opened and resolved record of one breach.")
+    status: Literal["opened", "resolved"]
+    contract_id: str
+    contract_version: int
+    objective_id: str
+    sli: str
+    comparator: str
+    threshold: float
+    observed: float | None
+    window_start: str
+    window_end: str
+    detected_at: str = Field(description="Event time at which the engine became certain.")
+    priority: int | None = None
+    evidence: dict[str, Any]
+
+
+class Compensation(Output):
+    record: Literal["compensation"] = "compensation"
+    compensation_id: str = Field(description="One per contract, objective and period: pay once.")
+    contract_id: str
+    contract_version: int
+    objective_id: str
+    sli: str
+    period_start: str
+    period_end: str
+    observed: float | None
+    threshold: float
+    tier: int | None = Field(description="Index of the tier applied (0 = first listed); null: none.")
+    credit_percent: float
+    credit_amount: str = Field(description="Decimal string in the contract currency.")
+    currency: str
+    extension_hours: float
+    period_fee: str
+    capped: bool
+    evidence: dict[str, Any]
+
+
+class LateEvent(Output):
+    record: Literal["late"] = "late"
+    origin: str
+    contract_id: str
+    event_id: str
+    kind: str
+    event_time: str
+    watermark: str
+    lateness_ms: int
+    raw: str
+
+
+class DeadLetter(Output):
+    record: Literal["deadletter"] = "deadletter"
+    origin: str = Field(description="topic[partition]@offset or file:line")
+    error: str
+    raw: str
+
+
+OUTPUT_MODELS: dict[str, type[Output]] = {
+    "metric": Metric,
+    "breach": Breach,
+    "compensation": Compensation,
+    "late": LateEvent,
+    "deadletter": DeadLetter,
+}

@@ -1,0 +1,62 @@
+"""Settings for the worker and the CLI, from ``CSLA_*`` environment variables or a file.
+
+Nothing reads these at import time: ``Settings()`` is built by the CLI and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSLA_TOPIC_", extra="forbid")
+
+    telemetry: str = Field(default="csla.telemetry", description="Input: telemetry events.")
+    metrics: str = Field(default="csla.metrics", description="Output: SLI metrics per window.")
+    breaches: str = Field(default="csla.breaches", description="Output: breaches opened/resolved.")
+    compensations: str = Field(default="csla.compensations", description="Output: credits.")
+    late: str = Field(default="csla.late", description="Output: events later than the watermark.")
+    deadletter: str = Field(default="csla.deadletter", description="Output: undecodable input.")
+    contracts: str = Field(default="csla.contracts", description="Optional: rule files (compacted).")
+
+
+class Settings(BaseSettings):
+    """Every setting of ``csla worker``; env ``CSLA_<NAME>`` or ``--settings FILE`` (.env)."""
+
+    model_config = SettingsConfigDict(env_prefix="CSLA_", env_nested_delimiter="__", extra="ignore")
+
+    broker: str = Field(default="kafka://127.0.0.1:9092", description="Kafka bootstrap URL(s).")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    app_id: str = Field(default="csla-engine", description="Faust app id = consumer group.")
+    topics: Topics = Field(default_factory=Topics)
+    partitions: int = Field(default=4, ge=1, description="Partitions of topics the engine creates.")
+    replication_factor: int = Field(default=1, ge=1)
+    retention_hours: int = Field(default=168, ge=1, description="Retention of created topics.")
+    rules_dir: Path = Field(default=Path("rules"), description="Directory of rule files.")
+    rules_poll_seconds: float = Field(default=5.0, gt=0, description="Rule hot-reload interval.")
+    grace_seconds: float | None = Field(
+        default=None, description="Override every contract's watermark grace."
+    )
+    idle_advance_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="If > 0: a contract idle this long (wall clock) has its event time advanced "
+        "by the wall time elapsed, so its windows still close. 0 disables.",
+    )
+    batch_size: int = Field(default=10_000, ge=1, description="Max messages per micro-batch.")
+    batch_wait_seconds: float = Field(default=0.2, gt=0, description="Max wait to fill a batch.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    web_host: str = Field(default="127.0.0.1", description="Bind address of metrics/health.")
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: Path = Field(default=Path(".csla-data"), description="Worker-local state dir.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
