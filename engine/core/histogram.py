@@ -1,0 +1,295 @@
+"""Mergeable fixed log-bucket latency histograms (DDSketch-style).
+
+A latency sample ``latency_ms`` is never kept; only the count of samples per logarithmic bucket
+is.  The buckets are fixed for every deployment (they depend on :data:`ALPHA` alone), so the
+partial state of any batch, window or worker is a plain table of
+``(group keys..., bucket, count)`` that merges by adding counts, in any order and any split,
+to exactly the table built from all samples at once.
+
+Percentiles are the *nearest-rank* percentiles of the samples, reported as the representative
+value of the bucket that holds the ranked sample; that value is within :data:`ALPHA` (0.5 %)
+relative error of the exact nearest-rank value.
+
+Bucketing (``v`` in milliseconds, finite):
+
+* ``v >= MIN_MS``: bucket ``i = ceil(ln(v) * INV_LOG_GAMMA)``, i.e. ``gamma**(i-1) < v <=
+  gamma**i`` with ``gamma = (1 + ALPHA) / (1 - ALPHA)``;
+* ``0 <= v < MIN_MS``: bucket :data:`ZERO_BUCKET`, which represents 0;
+* negative, NaN, infinite or null: no bucket (null); callers validate before this point.
+
+The representative value of bucket ``i`` is ``gamma**i * 2 / (gamma + 1)`` (0 for
+:data:`ZERO_BUCKET`).  Every formula multiplies by precomputed constants instead of dividing:
+polars may turn a division by a literal into a multiplication by its reciprocal in some
+kernels but not others, and that would make a bucket depend on the batch it arrived in.
+
+Pure: polars and the standard library only; no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+import polars as pl
+
+__all__ = [
+    "ALPHA",
+    "BUCKET",
+    "BUCKET_DTYPE",
+    "COUNT",
+    "COUNT_DTYPE",
+    "GAMMA",
+    "INV_LOG_GAMMA",
+    "LOG_GAMMA",
+    "MIN_MS",
+    "REPRESENTATIVE_FACTOR",
+    "ZERO_BUCKET",
+    "bucket_expr",
+    "bucket_index",
+    "bucket_value",
+    "bucket_value_expr",
+    "exact_nearest_rank",
+    "merge",
+    "nearest_rank",
+    "partials",
+    "quantile_name",
+    "quantiles",
+]
+
+ALPHA = 0.005
+"""Relative accuracy of every reported percentile (0.5 %)."""
+GAMMA = (1 + ALPHA) / (1 - ALPHA)
+"""Ratio between consecutive bucket bounds."""
+LOG_GAMMA = math.log(GAMMA)
+INV_LOG_GAMMA = 1 / LOG_GAMMA
+"""Multiplier from ``ln(v)`` to the (unrounded) bucket index."""
+REPRESENTATIVE_FACTOR = 2 / (GAMMA + 1)
+"""Representative value of bucket ``i`` is ``GAMMA**i * REPRESENTATIVE_FACTOR``."""
+MIN_MS = 0.001
+"""Smallest latency with a logarithmic bucket; anything in ``[0, MIN_MS)`` counts as 0."""
+ZERO_BUCKET = -(2**31) + 1
+"""Sentinel bucket of the latencies in ``[0, MIN_MS)``; its value is 0.0."""
+
+BUCKET = "bucket"
+COUNT = "count"
+BUCKET_DTYPE = pl.Int32
+COUNT_DTYPE = pl.Int64
+
+_MAX_RANK_NUMERATOR = 2**57
+_MAX_RANK_DENOMINATOR = 2**121
+_GROUP = "__histogram_group"
+_CUM = "__histogram_cum"
+_N = "__histogram_n"
+
+
+def _expr(col: str | pl.Expr) -> pl.Expr:
+    return pl.col(col) if isinstance(col, str) else col
+
+
+# --- buckets -----------------------------------------------------------------------------------
+
+
+def bucket_expr(col: str | pl.Expr) -> pl.Expr:
+    """Bucket index (Int32) of a latency column in milliseconds.
+
+    Null for negative, NaN, infinite or null latencies.
+    """
+    v = _expr(col).cast(pl.Float64)
+    log_bucket = (v.log() * INV_LOG_GAMMA).ceil().cast(BUCKET_DTYPE, strict=False)
+    return (
+        pl.when(~v.is_finite())
+        .then(pl.lit(None, dtype=BUCKET_DTYPE))
+        .when(v >= MIN_MS)
+        .then(log_bucket)
+        .when(v >= 0.0)
+        .then(pl.lit(ZERO_BUCKET, dtype=BUCKET_DTYPE))
+        .otherwise(pl.lit(None, dtype=BUCKET_DTYPE))
+    )
+
+
+def bucket_index(latency_ms: float) -> int:
+    """Bucket index of one latency; the scalar twin of :func:`bucket_expr`.
+
+    Raises ``ValueError`` for negative, NaN or infinite latencies.
+    """
+    if not math.isfinite(latency_ms) or latency_ms < 0.0:
+        raise ValueError(f"latency_ms must be finite and >= 0, got {latency_ms!r}")
+    if latency_ms < MIN_MS:
+        return ZERO_BUCKET
+    return math.ceil(math.log(latency_ms) * INV_LOG_GAMMA)
+
+
+def bucket_value(i: int) -> float:
+    """Representative latency (ms) of bucket ``i``: ``2 * GAMMA**i / (GAMMA + 1)``."""
+    if i == ZERO_BUCKET:
+        return 0.0
+    try:
+        return GAMMA**i * REPRESENTATIVE_FACTOR
+    except OverflowError:
+        return math.inf
+
+
+def bucket_value_expr(col: str | pl.Expr) -> pl.Expr:
+    """Representative latency (Float64, ms) of a bucket column; the twin of :func:`bucket_value`."""
+    b = _expr(col).cast(BUCKET_DTYPE)
+    return (
+        pl.when(b == ZERO_BUCKET)
+        .then(pl.lit(0.0, dtype=pl.Float64))
+        .otherwise(pl.lit(GAMMA, dtype=pl.Float64).pow(b.cast(pl.Float64)) * REPRESENTATIVE_FACTOR)
+    )
+
+
+# --- partial state -----------------------------------------------------------------------------
+
+
+def _check_keys(keys: Sequence[str]) -> list[str]:
+    key_list = list(keys)
+    if len(set(key_list)) != len(key_list):
+        raise ValueError(f"duplicate group keys: {key_list}")
+    reserved = {BUCKET, COUNT} & set(key_list)
+    if reserved:
+        raise ValueError(f"group keys may not be named {sorted(reserved)}")
+    return key_list
+
+
+def _canonical(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    return frame.sort([*keys, BUCKET])
+
+
+def partials(
+    frame: pl.DataFrame, keys: Sequence[str], *, value_col: str = "latency_ms"
+) -> pl.DataFrame:
+    """Partial histogram state of ``frame``: one row per (keys..., bucket) with its count.
+
+    ``frame.head(0)`` gives the empty partial with the right schema.  Raises ``ValueError`` if
+    any latency is negative, NaN, infinite or null: callers validate events first.
+    """
+    key_list = _check_keys(keys)
+    bucketed = frame.select(*key_list, bucket_expr(value_col).alias(BUCKET))
+    invalid = bucketed.get_column(BUCKET).null_count()
+    if invalid:
+        raise ValueError(f"{invalid} value(s) of {value_col!r} are negative, NaN, infinite or null")
+    counted = bucketed.group_by([*key_list, BUCKET]).agg(pl.len().cast(COUNT_DTYPE).alias(COUNT))
+    return _canonical(counted, key_list)
+
+
+def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """Sum two partial states per (keys..., bucket); sorted by keys, then bucket.
+
+    Associative and commutative: any split and order of merges gives an identical frame.
+    """
+    key_list = _check_keys(keys)
+    columns = [*key_list, BUCKET, COUNT]
+    both = pl.concat(
+        [
+            part.select(
+                *key_list,
+                pl.col(BUCKET).cast(BUCKET_DTYPE),
+                pl.col(COUNT).cast(COUNT_DTYPE),
+            )
+            for part in (a, b)
+        ],
+        how="vertical",
+    )
+    summed = both.group_by([*key_list, BUCKET]).agg(pl.col(COUNT).sum().cast(COUNT_DTYPE))
+    return _canonical(summed, key_list).select(columns)
+
+
+# --- percentiles -------------------------------------------------------------------------------
+
+
+def _percentile_fraction(q: float) -> Fraction:
+    """``q / 100`` as an exact fraction, reading ``q`` as the decimal it is written as."""
+    if isinstance(q, bool) or not isinstance(q, int | float):
+        raise TypeError(f"percentile must be a number, got {q!r}")
+    if not (0 < q <= 100):
+        raise ValueError(f"percentile must be in (0, 100], got {q!r}")
+    return Fraction(repr(float(q))) / 100
+
+
+def nearest_rank(n: int, q: float) -> int:
+    """Rank (1-based) of the nearest-rank ``q``-th percentile of ``n`` samples: ``ceil(q/100*n)``.
+
+    ``q`` is read as the decimal it is written as (99.9 means 999/1000 exactly), so the rank is
+    free of binary rounding: ``nearest_rank(1000, 99.9) == 999``.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one sample, got n={n}")
+    return max(1, math.ceil(_percentile_fraction(q) * n))
+
+
+def exact_nearest_rank(values: Sequence[float], q: float) -> float:
+    """Exact nearest-rank percentile: the ``nearest_rank(len(values), q)``-th smallest value."""
+    if any(math.isnan(v) for v in values):
+        raise ValueError("values contain NaN")
+    ordered = sorted(values)
+    return ordered[nearest_rank(len(ordered), q) - 1]
+
+
+def quantile_name(q: float) -> str:
+    """Column name of percentile ``q`` in :func:`quantiles`: ``p50``, ``p99``, ``p99.9``."""
+    _percentile_fraction(q)
+    return f"p{q:g}"
+
+
+def _rank_expr(n: pl.Expr, q: float) -> pl.Expr:
+    """``max(1, ceil(q/100 * n))`` for an Int64 count column, in exact integer arithmetic.
+
+    ``q/100 = a/b`` with ``a < 2**57`` (a float's repr has at most 17 significant digits) and
+    ``n < 2**63``, so ``a*n < 2**120`` and, when ``b < 2**121``, ``a*n + b - 1`` fits Int128.
+    A larger ``b`` means ``0 < a*n/b < 1``: the rank is 1.
+    """
+    p = _percentile_fraction(q)
+    if p.numerator >= _MAX_RANK_NUMERATOR:  # pragma: no cover - impossible for a float q
+        raise ValueError(f"percentile {q!r} cannot be ranked exactly")
+    if p.denominator >= _MAX_RANK_DENOMINATOR:
+        return pl.lit(1, dtype=COUNT_DTYPE)
+    numerator = pl.lit(p.numerator, dtype=pl.Int128)
+    denominator = pl.lit(p.denominator, dtype=pl.Int128)
+    rank = (n.cast(pl.Int128) * numerator + (denominator - 1)) // denominator
+    return pl.max_horizontal(rank, pl.lit(1, dtype=pl.Int128)).cast(COUNT_DTYPE)
+
+
+def quantiles(parts: pl.DataFrame, keys: Sequence[str], qs: Sequence[float]) -> pl.DataFrame:
+    """Nearest-rank percentiles per group from a partial state.
+
+    Columns: ``keys..., p{q:g} for q in qs (Float64), count (Int64)``; one row per group with at
+    least one sample, sorted by keys.  ``parts`` need not be merged or sorted.
+    """
+    key_list = _check_keys(keys)
+    names = [quantile_name(q) for q in qs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"percentiles give duplicate column names: {names}")
+    clash = set(names) & set(key_list)
+    if clash:
+        raise ValueError(f"group keys clash with percentile columns: {sorted(clash)}")
+    rank_exprs = [_rank_expr(pl.col(_N), q) for q in qs]
+
+    group = key_list or [_GROUP]
+    ranked = (
+        parts.select(
+            *key_list,
+            pl.col(BUCKET).cast(BUCKET_DTYPE),
+            pl.col(COUNT).cast(COUNT_DTYPE),
+        )
+        .with_columns(pl.lit(0, dtype=pl.Int8).alias(_GROUP))
+        .filter(pl.col(COUNT) > 0)
+        .sort([*group, BUCKET])
+        .with_columns(
+            pl.col(COUNT).cum_sum().over(group).alias(_CUM),
+            pl.col(COUNT).sum().over(group).alias(_N),
+        )
+    )
+    per_group = ranked.group_by(group).agg(
+        *(
+            pl.col(BUCKET).filter(pl.col(_CUM) >= rank).min().alias(name)
+            for name, rank in zip(names, rank_exprs, strict=True)
+        ),
+        pl.col(COUNT).sum().alias(COUNT),
+    )
+    return (
+        per_group.sort(group)
+        .with_columns(*(bucket_value_expr(name).alias(name) for name in names))
+        .select(*key_list, *names, COUNT)
+    )
