@@ -149,6 +149,7 @@ def ensure_kafka_libs(cache_dir: Path | None = None) -> Path:
             (staging / _MARKER_NAME).write_text(
                 json.dumps(_expected_marker(pom), indent=2) + "\n", encoding="utf-8"
             )
+            staging.chmod(0o755)  # mkdtemp makes it private
             if libs_dir.exists():  # ours, but from another POM: replace it whole
                 shutil.rmtree(libs_dir)
             os.replace(staging, libs_dir)
@@ -233,7 +234,7 @@ def _api_versions_ok(port: int, timeout_s: float) -> bool:
     if head is None:
         return False
     _size, correlation_id, error_code = struct.unpack(">iih", head)
-    return correlation_id == 1 and error_code == 0
+    return bool(correlation_id == 1 and error_code == 0)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
@@ -259,12 +260,41 @@ def _new_admin(bootstrap: str, *, quiet: bool = False) -> Any:
     return AdminClient(conf)
 
 
+@dataclass
+class _Run:
+    """What one started broker leaves behind; ``_cleanup`` disposes of it."""
+
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "broker.log"
+
+
+def _cleanup(run: _Run) -> None:
+    """SIGTERM the broker, SIGKILL it after 30 s, remove its directory (also at exit)."""
+    proc = run.proc
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=_STOP_TIMEOUT_S)
+    if run.log_file is not None:
+        run.log_file.close()
+    shutil.rmtree(run.workdir, ignore_errors=True)
+
+
 class LocalKafka:
     """A throw-away single-node Kafka broker (KRaft combined mode) on 127.0.0.1.
 
     ``with LocalKafka() as kafka: ... kafka.bootstrap ...``. Ports are picked free unless
-    given; the data directory is a fresh temporary directory removed by ``stop()``.
-    ``properties`` overrides or adds ``server.properties`` entries.
+    given; the data directory is a fresh temporary directory that ``stop()`` removes (so does
+    interpreter exit, if ``stop()`` was never called). ``properties`` overrides or adds
+    ``server.properties`` entries.
     """
 
     def __init__(
@@ -281,10 +311,8 @@ class LocalKafka:
         self._libs_dir = libs_dir
         self._extra_properties = dict(properties or {})
         self._startup_timeout_s = startup_timeout_s
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-        self._workdir: Path | None = None
-        self._finalizer: weakref.finalize[Any, LocalKafka] | None = None
+        self._run: _Run | None = None
+        self._finalizer: weakref.finalize[[_Run], LocalKafka] | None = None
         self._admin: Any = None
         self.port = 0
         self.controller_port = 0
@@ -296,14 +324,21 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         """``"127.0.0.1:PORT"`` of the PLAINTEXT listener."""
-        if self._proc is None:
-            raise RuntimeError("LocalKafka is not running; call start() or use it as a context")
+        if self._run is None:
+            raise RuntimeError("LocalKafka is not started; call start() or use it as a context")
         return f"127.0.0.1:{self.port}"
 
     @property
+    def running(self) -> bool:
+        """True while the broker process is alive."""
+        return (
+            self._run is not None and self._run.proc is not None and self._run.proc.poll() is None
+        )
+
+    @property
     def log_path(self) -> Path | None:
-        """The broker's stdout/stderr log (gone after ``stop()``)."""
-        return None if self._workdir is None else self._workdir / "broker.log"
+        """The broker's stdout/stderr log (removed by ``stop()``)."""
+        return None if self._run is None else self._run.log_path
 
     def __enter__(self) -> LocalKafka:
         return self.start()
@@ -318,24 +353,26 @@ class LocalKafka:
 
     def start(self) -> LocalKafka:
         """Format a fresh data directory, start the broker and wait until it answers."""
-        if self._proc is not None:
+        if self._run is not None:
             return self
         java = find_java()
         libs = ensure_kafka_libs(self._libs_dir)
         started = time.monotonic()
-        fixed_ports = self._requested_port is not None
-        attempts = 1 if fixed_ports else 3  # a picked free port may be taken before Java binds it
+        # A picked free port may be taken by someone else before Java binds it: try again.
+        attempts = 1 if self._requested_port is not None else 3
         for attempt in range(1, attempts + 1):
-            self._workdir = Path(tempfile.mkdtemp(prefix="csla-kafka-"))
-            self._finalizer = weakref.finalize(self, _cleanup, None, None, self._workdir)
+            self._run = _Run(workdir=Path(tempfile.mkdtemp(prefix="csla-kafka-")))
+            self._finalizer = weakref.finalize(self, _cleanup, self._run)
             try:
-                self._launch(java, libs)
-                self._wait_ready()
+                self._launch(java, libs, self._run)
+                self._wait_ready(self._run)
             except KafkaUnavailableError as exc:
-                retry = attempt < attempts and "Address already in use" in str(exc)
                 self.stop()
-                if not retry:
+                if attempt == attempts or "Address already in use" not in str(exc):
                     raise
+            except BaseException:  # e.g. Ctrl-C while starting
+                self.stop()
+                raise
             else:
                 self.startup_s = time.monotonic() - started
                 return self
@@ -343,24 +380,38 @@ class LocalKafka:
 
     def stop(self) -> None:
         """SIGTERM the broker, SIGKILL it after 30 s, and remove its data directory."""
+        self._admin = None  # closed first, or librdkafka logs the broker going away
         if self._finalizer is not None:
             self._finalizer()
         self._finalizer = None
-        self._proc = None
-        self._log_file = None
-        self._workdir = None
-        self._admin = None
+        self._run = None
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the broker's log."""
+        if self._run is None:
+            return "(not started)"
+        if self._run.log_file is not None:
+            self._run.log_file.flush()
+        try:
+            text = self._run.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
     # -- topics -------------------------------------------------------------
 
     def create_topic(
         self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
     ) -> None:
-        """Create ``name`` (replication factor 1) and wait until all partitions have a leader."""
-        from confluent_kafka.admin import NewTopic
+        """Create ``name`` (replication factor 1) and wait until every partition has a leader."""
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-        admin = self._admin_client()
-        topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
+        if self._admin is None:
+            self._admin = _new_admin(self.bootstrap)
+        admin = self._admin
+        topic = NewTopic(
+            name, num_partitions=partitions, replication_factor=1, config=dict(config or {})
+        )
         admin.create_topics([topic], operation_timeout=30)[name].result(timeout=60)
         deadline = time.monotonic() + 30
         while True:
@@ -374,14 +425,9 @@ class LocalKafka:
                 return
             if time.monotonic() > deadline:
                 raise KafkaUnavailableError(f"topic {name!r} has no leaders after 30 s: {meta}")
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     # -- internals ----------------------------------------------------------
-
-    def _admin_client(self) -> Any:
-        if self._admin is None:
-            self._admin = _new_admin(self.bootstrap)
-        return self._admin
 
     def _server_properties(self, data_dir: Path) -> dict[str, str]:
         broker = f"127.0.0.1:{self.port}"
@@ -416,65 +462,48 @@ class LocalKafka:
         props.update(self._extra_properties)
         return props
 
-    def _launch(self, java: str, libs: Path) -> None:
-        assert self._workdir is not None
+    def _launch(self, java: str, libs: Path, run: _Run) -> None:
         self.port = self._requested_port or _free_port()
         self.controller_port = self._requested_controller_port or _free_port()
         while self.controller_port == self.port:
             self.controller_port = _free_port()
-        data_dir = self._workdir / "data"
-        config = self._workdir / "server.properties"
-        self.properties = self._server_properties(data_dir)
+        config = run.workdir / "server.properties"
+        self.properties = self._server_properties(run.workdir / "data")
         config.write_text(
             "".join(f"{key}={value}\n" for key, value in self.properties.items()), encoding="utf-8"
         )
-        jvm = [java, "-Djava.awt.headless=true"]
+        options = ["-Djava.awt.headless=true"]
         log4j = _REPO_ROOT / _LOG4J_RELPATH
         if log4j.is_file():
-            jvm.append(f"-Dlog4j2.configurationFile={log4j}")
+            options.append(f"-Dlog4j2.configurationFile={log4j}")
         classpath = ["-cp", str(libs / "*")]
-        cluster_id = self._run_tool([*jvm, *classpath, "kafka.tools.StorageTool", "random-uuid"])
-        self._run_tool(
-            [*jvm, *classpath, "kafka.tools.StorageTool", "format", "--standalone"]
-            + ["-t", cluster_id.strip(), "-c", str(config)]
-        )
-        assert self.log_path is not None
-        self._log_file = self.log_path.open("wb")
-        self._proc = subprocess.Popen(
-            [*jvm[:1], "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", *jvm[1:], *classpath]
-            + ["kafka.Kafka", str(config)],
-            cwd=self._workdir,
+        storage_tool = [java, *options, *classpath, "kafka.tools.StorageTool"]
+        cluster_id = _run_tool([*storage_tool, "random-uuid"]).strip()
+        _run_tool([*storage_tool, "format", "--standalone", "-t", cluster_id, "-c", str(config)])
+        run.log_file = run.log_path.open("wb")
+        heap = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC"]
+        run.proc = subprocess.Popen(
+            [java, *heap, *options, *classpath, "kafka.Kafka", str(config)],
+            cwd=run.workdir,
             stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
+            stdout=run.log_file,
             stderr=subprocess.STDOUT,
         )
-        self._finalizer = weakref.finalize(
-            self, _cleanup, self._proc, self._log_file, self._workdir
-        )
 
-    def _run_tool(self, cmd: list[str]) -> str:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode != 0:
-            raise KafkaUnavailableError(
-                f"{' '.join(cmd[-6:])} failed (exit {proc.returncode}):\n"
-                f"{proc.stdout}{proc.stderr}"
-            )
-        return proc.stdout
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
+    def _wait_ready(self, run: _Run) -> None:
+        assert run.proc is not None
         deadline = time.monotonic() + self._startup_timeout_s
         admin = None
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if run.proc.poll() is not None:
                 raise KafkaUnavailableError(
-                    f"the Kafka broker exited with code {self._proc.returncode} while starting; "
-                    f"last lines of its log:\n{self._log_tail()}"
+                    f"the Kafka broker exited with code {run.proc.returncode} while starting; "
+                    f"last lines of its log:\n{self.log_tail()}"
                 )
             if _api_versions_ok(self.port, timeout_s=2.0):
                 try:
                     import confluent_kafka  # noqa: F401
-                except ImportError:
+                except ImportError:  # the raw ApiVersions answer has to do
                     return
                 admin = admin or _new_admin(f"127.0.0.1:{self.port}", quiet=True)
                 with contextlib.suppress(Exception):
@@ -483,34 +512,17 @@ class LocalKafka:
             time.sleep(0.1)
         raise KafkaUnavailableError(
             f"the Kafka broker on 127.0.0.1:{self.port} was not ready after "
-            f"{self._startup_timeout_s:.0f} s; last lines of its log:\n{self._log_tail()}"
+            f"{self._startup_timeout_s:.0f} s; last lines of its log:\n{self.log_tail()}"
         )
 
-    def _log_tail(self) -> str:
-        if self._log_file is not None:
-            self._log_file.flush()
-        path = self.log_path
-        if path is None or not path.is_file():
-            return "(no log)"
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        return "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty log)"
 
-
-def _cleanup(
-    proc: subprocess.Popen[bytes] | None, log_file: IO[bytes] | None, workdir: Path | None
-) -> None:
-    """Stop the broker process and remove its directory; also run at interpreter exit."""
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=_STOP_TIMEOUT_S)
-    if log_file is not None:
-        log_file.close()
-    if workdir is not None:
-        shutil.rmtree(workdir, ignore_errors=True)
+def _run_tool(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise KafkaUnavailableError(
+            f"{' '.join(cmd[-6:])} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    return proc.stdout
 
 
 # --------------------------------------------------------------------------- CLI
@@ -523,26 +535,29 @@ def main(argv: list[str] | None = None) -> int:
         description=f"Run a throw-away single-node Apache Kafka {KAFKA_VERSION} on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=None, help="PLAINTEXT port (default: free)")
-    parser.add_argument("--controller-port", type=int, default=None)
+    parser.add_argument(
+        "--controller-port", type=int, default=None, help="KRaft controller port (default: free)"
+    )
     args = parser.parse_args(argv)
 
-    def _terminate(signum: int, _frame: object) -> None:
+    def _on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
-    print(f"starting Apache Kafka {KAFKA_VERSION} (first run downloads its jars)...", flush=True)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    print(f"starting Apache Kafka {KAFKA_VERSION} (the first run downloads its jars)", flush=True)
     try:
         with LocalKafka(port=args.port, controller_port=args.controller_port) as kafka:
             print(
-                f"Kafka ready in {kafka.startup_s:.1f} s\n"
+                f"ready in {kafka.startup_s:.1f} s\n"
                 f"bootstrap: {kafka.bootstrap}\n"
                 f"log: {kafka.log_path}\n"
-                "Ctrl-C to stop",
+                "Ctrl-C stops it and deletes its data",
                 flush=True,
             )
-            while kafka._proc is not None and kafka._proc.poll() is None:
+            while kafka.running:
                 time.sleep(0.5)
-            print(f"the broker exited; last lines of its log:\n{kafka._log_tail()}", file=sys.stderr)
+            print(f"the broker exited; last lines of its log:\n{kafka.log_tail()}", file=sys.stderr)
             return 1
     except KeyboardInterrupt:
         print("stopped", flush=True)
