@@ -1,0 +1,275 @@
+"""Bytes → a typed polars frame of v1 telemetry events, and dead letters for what is not.
+
+The fast path hands a whole batch to ``pl.read_ndjson`` with a fixed schema and validates it
+with vectorised expressions.  A batch polars cannot parse (a malformed line, a wrong JSON type)
+is split into slices and only the slices that fail are decoded line by line with the pydantic
+models (``engine.models.events``), which also give the reason a dead letter carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+import polars as pl
+from pydantic import ValidationError
+
+from engine.models.events import EVENT_ADAPTER, EVENT_KINDS
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "schema_version": pl.Int64(),
+    "event_id": pl.String(),
+    "event_time": pl.String(),
+    "provider_id": pl.String(),
+    "contract_id": pl.String(),
+    "resource_id": pl.String(),
+    "source": pl.String(),
+    "tenant_id": pl.String(),
+    "project_id": pl.String(),
+    "kind": pl.String(),
+    "ok": pl.Boolean(),
+    "latency_ms": pl.Float64(),
+    "status": pl.String(),
+    "model": pl.String(),
+    "tokens_in": pl.Int64(),
+    "tokens_out": pl.Int64(),
+    "state": pl.String(),
+    "reason": pl.String(),
+    "cpu": pl.Float64(),
+    "gpu": pl.Float64(),
+    "memory": pl.Float64(),
+    "storage": pl.Float64(),
+    "bandwidth": pl.Float64(),
+    "jitter_ms": pl.Float64(),
+    "loss_ratio": pl.Float64(),
+    "throughput_mbps": pl.Float64(),
+    "read_mbps": pl.Float64(),
+    "write_mbps": pl.Float64(),
+    "incident_id": pl.String(),
+    "impact": pl.Int64(),
+    "urgency": pl.Int64(),
+    "summary": pl.String(),
+    "maintenance_id": pl.String(),
+    "window_start": pl.String(),
+    "window_end": pl.String(),
+    "period_start": pl.String(),
+    "period_end": pl.String(),
+    "total_kwh": pl.Float64(),
+    "it_kwh": pl.Float64(),
+    "renewable_kwh": pl.Float64(),
+}
+_INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+_SLICES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    raw: str
+    error: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Valid events (``seq`` = index of the line in the batch) and the dead letters."""
+
+    events: pl.DataFrame
+    dead: list[DeadLetter]
+
+
+def split_records(payload: bytes) -> list[bytes]:
+    """One Kafka message or file chunk → one JSON text per event.
+
+    Accepts a single object, NDJSON, or a JSON array of objects (also as NDJSON lines).
+    An array that is not valid JSON stays one (bad) record so it is dead-lettered whole.
+    """
+    lines = payload.split(b"\n")
+    if b"[" not in payload:
+        return [line for line in lines if line.strip()] if b"\n\n" in payload or not lines[-1] else lines
+    out: list[bytes] = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[:1] == b"[":
+            try:
+                items = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                out.append(line)
+                continue
+            out.extend(orjson.dumps(item) for item in items)
+        else:
+            out.append(line)
+    return out
+
+
+def decode(lines: list[bytes], origin: Callable[[int], str]) -> Decoded:
+    """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``."""
+    if not lines:
+        return Decoded(_empty_frame(), [])
+    frames: list[pl.DataFrame] = []
+    dead: list[DeadLetter] = []
+    _parse(lines, 0, frames, dead, origin, depth=0)
+    raw = pl.concat(frames, how="vertical") if frames else _empty_raw()
+    return _validate(raw, lines, origin, dead)
+
+
+def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
+    frame = pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
+    if frame.height != len(lines):  # a blank or whitespace-only line was skipped
+        raise pl.exceptions.ComputeError("blank line in batch")
+    return frame.with_columns(pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq"))
+
+
+def _parse(
+    lines: list[bytes],
+    offset: int,
+    frames: list[pl.DataFrame],
+    dead: list[DeadLetter],
+    origin: Callable[[int], str],
+    depth: int,
+) -> None:
+    try:
+        frames.append(_read(lines, offset))
+        return
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError):
+        pass
+    if depth == 0 and len(lines) > _SLICES * 4:
+        size = -(-len(lines) // _SLICES)
+        for start in range(0, len(lines), size):
+            _parse(lines[start : start + size], offset + start, frames, dead, origin, depth + 1)
+        return
+    good: list[int] = []
+    for i, line in enumerate(lines):
+        reason = _line_error(line)
+        if reason is None:
+            good.append(i)
+        else:
+            dead.append(DeadLetter(_text(line), reason, origin(offset + i)))
+    if good:
+        frame = pl.read_ndjson(b"\n".join(lines[i] for i in good), schema=RAW_SCHEMA)
+        seq = pl.Series("seq", [offset + i for i in good], dtype=pl.Int64)
+        frames.append(frame.with_columns(seq))
+
+
+def _line_error(line: bytes) -> str | None:
+    """The reason one line cannot be decoded, or None if polars can take it."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {type(value).__name__}"
+    try:
+        EVENT_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        return _pydantic_reason(exc)
+    try:
+        pl.read_ndjson(line, schema=RAW_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        return f"wrong JSON type: {exc}"
+    return None
+
+
+def _pydantic_reason(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in error["loc"][1:] or error["loc"])
+        parts.append(f"{loc}: {error['msg']}")
+    return "schema violation: " + "; ".join(parts)
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace")
+
+
+def _empty_raw() -> pl.DataFrame:
+    return pl.DataFrame(schema={**RAW_SCHEMA, "seq": pl.Int64()})
+
+
+def _ts(col: str) -> pl.Expr:
+    return (
+        pl.col(col)
+        .str.to_datetime(_INSTANT, time_unit="ms", time_zone="UTC", strict=False)
+        .dt.epoch("ms")
+    )
+
+
+def _checks() -> list[tuple[pl.Expr, str]]:
+    kind = pl.col("kind")
+    checks: list[tuple[pl.Expr, str]] = [
+        (pl.col("schema_version").is_null(), "missing required field 'schema_version'"),
+        (pl.col("schema_version") != 1, "unsupported schema_version (this engine reads 1)"),
+    ]
+    for name in ("event_id", "event_time", "provider_id", "contract_id", "resource_id", "source"):
+        checks.append((pl.col(name).is_null(), f"missing required field '{name}'"))
+        checks.append((pl.col(name).str.len_bytes() == 0, f"field '{name}' is empty"))
+    checks += [
+        (kind.is_null(), "missing required field 'kind'"),
+        (~kind.is_in(EVENT_KINDS), "unknown kind (expected one of " + ", ".join(EVENT_KINDS) + ")"),
+        (~pl.col("source").is_in(["platform", "provider", "customer"]),
+         "source must be platform, provider or customer"),
+        (pl.col("event_ms").is_null(), "event_time is not an RFC 3339 instant with an offset"),
+        ((kind == "probe") & pl.col("ok").is_null(), "probe: missing required field 'ok'"),
+        ((kind == "request") & pl.col("ok").is_null(), "request: missing required field 'ok'"),
+        ((kind == "request") & pl.col("latency_ms").is_null(),
+         "request: missing required field 'latency_ms'"),
+        ((kind == "request") & pl.col("status").is_not_null() & pl.col("status_code").is_null(),
+         "request: status must be an integer"),
+        ((kind == "node_state") & ~pl.col("state").is_in(["up", "down", "degraded"]).fill_null(False),
+         "node_state: state must be up, down or degraded"),
+        ((kind == "incident") & pl.col("incident_id").is_null(),
+         "incident: missing required field 'incident_id'"),
+        ((kind == "incident") & ~pl.col("status").is_in(["opened", "resolved"]).fill_null(False),
+         "incident: status must be opened or resolved"),
+        ((kind == "maintenance") & pl.col("maintenance_id").is_null(),
+         "maintenance: missing required field 'maintenance_id'"),
+        ((kind == "maintenance") & (pl.col("window_start_ms").is_null() | pl.col("window_end_ms").is_null()),
+         "maintenance: window_start and window_end must be RFC 3339 instants with an offset"),
+        ((kind == "maintenance") & (pl.col("window_end_ms") <= pl.col("window_start_ms")),
+         "maintenance: window_end must be after window_start"),
+        ((kind == "energy") & (pl.col("period_start_ms").is_null() | pl.col("period_end_ms").is_null()),
+         "energy: period_start and period_end must be RFC 3339 instants with an offset"),
+        ((kind == "energy") & (pl.col("total_kwh").is_null() | pl.col("it_kwh").is_null()),
+         "energy: missing required field 'total_kwh' or 'it_kwh'"),
+    ]
+    for name in ("latency_ms", "jitter_ms", "throughput_mbps", "read_mbps", "write_mbps",
+                 "total_kwh", "it_kwh", "renewable_kwh"):
+        checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
+        checks.append((pl.col(name).is_nan(), f"{name} must be a number"))
+    for name in ("cpu", "gpu", "memory", "storage", "bandwidth", "loss_ratio"):
+        checks.append((~pl.col(name).is_between(0.0, 1.0), f"{name} must be a ratio between 0 and 1"))
+    for name in ("tokens_in", "tokens_out"):
+        checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
+    for name in ("impact", "urgency"):
+        checks.append((~pl.col(name).is_between(1, 4), f"{name} must be between 1 and 4"))
+    return checks
+
+
+def _validate(
+    raw: pl.DataFrame, lines: list[bytes], origin: Callable[[int], str], dead: list[DeadLetter]
+) -> Decoded:
+    frame = raw.with_columns(
+        event_ms=_ts("event_time"),
+        window_start_ms=_ts("window_start"),
+        window_end_ms=_ts("window_end"),
+        period_start_ms=_ts("period_start"),
+        period_end_ms=_ts("period_end"),
+        status_code=pl.col("status").str.to_integer(strict=False),
+    )
+    error: pl.Expr = pl.lit(None, dtype=pl.String)
+    for condition, message in reversed(_checks()):
+        error = pl.when(condition.fill_null(False)).then(pl.lit(message)).otherwise(error)
+    frame = frame.with_columns(error=error)
+    bad = frame.filter(pl.col("error").is_not_null())
+    if bad.height:
+        for seq, message in bad.select("seq", "error").iter_rows():
+            dead.append(DeadLetter(_text(lines[seq]), f"schema violation: {message}", origin(seq)))
+        frame = frame.filter(pl.col("error").is_null())
+    return Decoded(frame.drop("error", "event_time", "window_start", "window_end",
+                              "period_start", "period_end"), dead)
+
+
+def _empty_frame() -> pl.DataFrame:
+    return _validate(_empty_raw(), [], lambda i: str(i), []).events
