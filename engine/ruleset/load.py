@@ -1,0 +1,554 @@
+"""Load rule files: YAML with line numbers → ``RuleFile`` (spec ``csla/v1``) → ``Contract``.
+
+Every problem of every file is collected as a ``RuleIssue`` with file, line, column, field path
+and a sentence a person understands; nothing stops at the first error. A file whose ``version``
+is not ``csla/v1`` is rejected outright, never reinterpreted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from engine.core.contract import Contract, Ruleset
+from engine.models.contract import SPEC_VERSION, RuleFile
+from engine.ruleset.compile import (
+    Loc,
+    Locator,
+    RuleIssue,
+    build_ruleset,
+    check_across_files,
+    compile_checked,
+    field_path,
+)
+
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """The outcome of one rule file: its contract when it has no errors, and all its issues."""
+
+    path: str
+    contract: Contract | None
+    issues: tuple[RuleIssue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not any(issue.is_error for issue in self.issues)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """Every file read, the ruleset of the files without errors, and every issue found."""
+
+    files: tuple[FileResult, ...]
+    ruleset: Ruleset
+    extra_issues: tuple[RuleIssue, ...] = field(default=())
+
+    @property
+    def issues(self) -> list[RuleIssue]:
+        return [*self.extra_issues, *(i for f in self.files for i in f.issues)]
+
+    @property
+    def errors(self) -> list[RuleIssue]:
+        return [issue for issue in self.issues if issue.is_error]
+
+    @property
+    def warnings(self) -> list[RuleIssue]:
+        return [issue for issue in self.issues if not issue.is_error]
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def failed_paths(self) -> list[str]:
+        return [f.path for f in self.files if not f.ok]
+
+    def file(self, path: str | Path) -> FileResult | None:
+        return next((f for f in self.files if f.path == str(path)), None)
+
+    def format(self) -> str:
+        """One line per issue, then a summary line."""
+        lines = [str(issue) for issue in self.issues]
+        errors, warnings = len(self.errors), len(self.warnings)
+        lines.append(
+            f"{len(self.files)} file(s), {errors} error(s), {warnings} warning(s)"
+            f"{'' if errors else ': ok'}"
+        )
+        return "\n".join(lines)
+
+
+# --- YAML --------------------------------------------------------------------------------------
+class _DecimalText(float):
+    """A YAML float that remembers its text, so money keeps every digit (``12.50``)."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> _DecimalText:
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
+
+
+class _Constructor(RoundTripConstructor):
+    def construct_yaml_float(self, node: Any) -> Any:
+        return _DecimalText(super().construct_yaml_float(node), str(node.value))
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+    return yaml
+
+
+def _number(value: _DecimalText) -> Decimal | float:
+    try:
+        number = Decimal(value.text.replace("_", ""))
+    except InvalidOperation:
+        return float(value)
+    return number if number.is_finite() else float(value)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel round-trip nodes → plain Python (str keys, aware or naive datetimes kept as is)."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    if isinstance(node, datetime):
+        offset = node.utcoffset()
+        return datetime(
+            node.year,
+            node.month,
+            node.day,
+            node.hour,
+            node.minute,
+            node.second,
+            node.microsecond,
+            tzinfo=None if offset is None else timezone(offset),
+        )
+    if isinstance(node, date):
+        return date(node.year, node.month, node.day)
+    if isinstance(node, _DecimalText):
+        return _number(node)
+    for kind in (bool, int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+class _Positions:
+    """Line and column of any field path in the round-trip tree."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def __call__(self, loc: Loc) -> tuple[int, int]:
+        line, column = self.find(loc)
+        return line + 1, column + 1
+
+    def find(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """0-based position of the deepest node of ``loc`` present in the file.
+
+        A scalar value is pointed at itself; a mapping, sequence or empty value at its key;
+        ``key=True`` points the last part at its key in any case.
+        """
+        node, position = self.root, (0, 0)
+        for number, part in enumerate(loc):
+            if isinstance(node, CommentedMap):
+                found = next((k for k in node if str(k) == str(part)), _MISSING)
+                if found is _MISSING:
+                    break
+                value = node[found]
+                at_key = (key and number == len(loc) - 1) or value is None
+                at_key = at_key or isinstance(value, CommentedMap | CommentedSeq)
+                position = node.lc.key(found) if at_key else node.lc.value(found)
+                node = value
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                position = node.lc.item(part)
+                node = node[part]
+            else:
+                break
+        return position
+
+    def get(self, loc: Loc) -> Any:
+        node = self.root
+        for part in loc:
+            if isinstance(node, dict):
+                node = next((v for k, v in node.items() if str(k) == str(part)), _MISSING)
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                return _MISSING
+        return node
+
+
+_MISSING: Any = object()
+
+
+# --- pydantic errors → issues ------------------------------------------------------------------
+def _leaves(tp: Any) -> list[Any]:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _leaves(get_args(tp)[0])
+    if origin in (Union, UnionType):
+        return [leaf for arg in get_args(tp) for leaf in _leaves(arg)]
+    return [] if tp is NoneType else [tp]
+
+
+def _models(types: list[Any]) -> list[type[BaseModel]]:
+    return [t for t in types if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _has_literal(model: type[BaseModel], value: str) -> bool:
+    for info in model.model_fields.values():
+        for leaf in _leaves(info.annotation):
+            if get_origin(leaf) is Literal and value in get_args(leaf):
+                return True
+    return False
+
+
+def _resolve(loc: Loc) -> tuple[Loc, list[Any]]:
+    """Strip pydantic's union tags from ``loc``; return it with the types found at its end."""
+    kept: list[str | int] = []
+    types: list[Any] = [RuleFile]
+    for part in loc:
+        if part == "[key]":  # the key itself of a dict entry is wrong: not a field
+            continue
+        leaves = [leaf for tp in types for leaf in _leaves(tp)]
+        models = _models(leaves)
+        if isinstance(part, int):
+            types = [get_args(t)[0] for t in leaves if get_origin(t) in (list, tuple, set)]
+            kept.append(part)
+        elif fields := [m.model_fields[part].annotation for m in models if part in m.model_fields]:
+            types = fields
+            kept.append(part)
+        elif dicts := [t for t in leaves if get_origin(t) is dict]:
+            types = [get_args(t)[1] for t in dicts]
+            kept.append(part)
+        elif tagged := [m for m in models if _has_literal(m, part)]:
+            types = list(tagged)  # a discriminated union's tag: not a field of the file
+        else:
+            kept.append(part)  # an unknown key: keep it for the message, nothing below it
+            types = []
+    return tuple(kept), types
+
+
+_PATTERNS = {
+    "^([01]\\d|2[0-3]):[0-5]\\d$|^24:00$": "a time of day like 09:00, 17:30 or 24:00",
+    "^[A-Za-z0-9][A-Za-z0-9._:-]*$": (
+        "an id of letters, digits and . _ : - starting with a letter or digit"
+    ),
+    "^[A-Z]{3}$": "a three-letter ISO 4217 currency code like CNY",
+}
+_FIRST_WORD = re.compile(r"^([a-z_][a-z_.]*)\b")
+_DUPLICATE_OBJECTIVE = re.compile(r"objective id '(.+)' is used twice")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: ErrorDetails, allowed: Sequence[str]) -> str:
+    """A sentence for one pydantic error."""
+    kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
+    name = str(error["loc"][-1]) if error["loc"] else ""
+    got = f" (got {_show(value)})"
+    match kind:
+        case "missing":
+            return f"missing required field {name!r}"
+        case "extra_forbidden":
+            hint = difflib.get_close_matches(name, allowed, n=1)
+            did_you_mean = f"did you mean {hint[0]!r}? " if hint else ""
+            return f"unknown field {name!r} ({did_you_mean}allowed here: {', '.join(allowed)})"
+        case "literal_error" if error["loc"] and error["loc"][-1] == "[key]":
+            key = error["loc"][-2] if len(error["loc"]) > 1 else value
+            return f"key {str(key)!r} is not allowed here: use one of {ctx.get('expected')}"
+        case "literal_error":
+            return f"must be one of {ctx.get('expected')}{got}"
+        case "value_error" | "assertion_error":
+            zone_hint = _zone_hint(value) if name == "timezone" else ""
+            return f"{ctx.get('error', error['msg'])}{zone_hint}"
+        case "string_pattern_mismatch":
+            pattern = str(ctx.get("pattern", ""))
+            return f"must be {_PATTERNS.get(pattern, 'text matching ' + pattern)}{got}"
+        case "timezone_aware":
+            return (
+                f"timestamp {_show(value)} has no UTC offset; write it with one, e.g."
+                " 2026-01-01T00:00:00+08:00"
+            )
+        case "datetime_type" | "datetime_parsing" | "datetime_from_date_parsing":
+            return f"must be a timestamp with UTC offset like 2026-01-01T00:00:00+08:00{got}"
+        case (
+            "date_type"
+            | "date_parsing"
+            | "date_from_datetime_inexact"
+            | "date_from_datetime_parsing"
+        ):
+            return f"must be a date like 2026-10-01{got}"
+        case "greater_than_equal":
+            return f"must be at least {ctx.get('ge')}{got}"
+        case "greater_than":
+            return f"must be greater than {ctx.get('gt')}{got}"
+        case "less_than_equal":
+            return f"must be at most {ctx.get('le')}{got}"
+        case "less_than":
+            return f"must be less than {ctx.get('lt')}{got}"
+        case "string_too_short":
+            return "must not be empty" if ctx.get("min_length") == 1 else error["msg"]
+        case "string_too_long":
+            return f"must be at most {ctx.get('max_length')} characters long"
+        case "too_short":
+            return f"needs at least {ctx.get('min_length')} item(s)"
+        case "string_type":
+            return f"must be text{got}"
+        case "int_type" | "int_parsing" | "int_from_float":
+            return f"must be a whole number{got}"
+        case "float_type" | "float_parsing" | "decimal_type" | "decimal_parsing":
+            return f"must be a number{got}"
+        case "decimal_max_places":
+            return f"must have at most {ctx.get('decimal_places')} decimal places{got}"
+        case "decimal_max_digits":
+            return f"must have at most {ctx.get('max_digits')} digits{got}"
+        case "bool_type" | "bool_parsing":
+            return f"must be true or false{got}"
+        case "list_type" | "tuple_type" | "set_type":
+            return f"must be a list (a YAML sequence){got}"
+        case "dict_type" | "model_type" | "model_attributes_type":
+            return f"must be a mapping of fields (key: value){got}"
+        case "union_tag_invalid":
+            return f"must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+        case "union_tag_not_found":
+            return f"missing required field {str(ctx.get('discriminator')).strip(chr(39))!r}"
+    return str(error["msg"])
+
+
+def _issues_from(exc: ValidationError, positions: _Positions, source: str) -> list[RuleIssue]:
+    out: list[RuleIssue] = []
+    for error in exc.errors(include_url=False):
+        loc, types = _resolve(tuple(error["loc"]))
+        kind = error["type"]
+        allowed: list[str] = []
+        if kind == "extra_forbidden":
+            _, parent = _resolve(tuple(error["loc"])[:-1])
+            for model in _models([leaf for tp in parent for leaf in _leaves(tp)]):
+                allowed += [name for name in model.model_fields if name not in allowed]
+        elif kind in ("union_tag_not_found", "union_tag_invalid"):
+            loc = (*loc, str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
+        message = _message(error, allowed)
+        if kind in ("value_error", "assertion_error"):
+            loc = _refine(loc, types, message, positions)
+        line, column = positions.find(loc, key=kind == "extra_forbidden")
+        out.append(RuleIssue(source, line + 1, column + 1, field_path(loc), message))
+    return out
+
+
+def _refine(loc: Loc, types: list[Any], message: str, positions: _Positions) -> Loc:
+    """Point a model-level check at the field its message names (``threshold of …``)."""
+    if match := _DUPLICATE_OBJECTIVE.search(message):
+        ids = positions.get(("objectives",))
+        if isinstance(ids, list):
+            seen = 0
+            for number, item in enumerate(ids):
+                if isinstance(item, dict) and str(item.get("id")) == match.group(1):
+                    seen += 1
+                    if seen == 2:
+                        return ("objectives", number, "id")
+        return loc
+    if match := _FIRST_WORD.match(message):
+        name = match.group(1).rsplit(".", 1)[-1]
+        models = _models([leaf for tp in types for leaf in _leaves(tp)])
+        if any(name in m.model_fields for m in models) and positions.get((*loc, name)) is not (
+            _MISSING
+        ):
+            return (*loc, name)
+    return loc
+
+
+def _syntax_issue(exc: MarkedYAMLError, source: str) -> RuleIssue:
+    mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    message = f"YAML syntax error: {exc.problem or exc.context}"
+    if exc.problem and exc.context:
+        started = f" that starts on line {context.line + 1}" if context is not None else ""
+        message += f" ({exc.context}{started})"
+    return RuleIssue(source, line, column, "", message)
+
+
+def _zone_hint(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    hint = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
+
+
+# --- one file ----------------------------------------------------------------------------------
+def _parse(text: str, source: str) -> tuple[RuleFile | None, _Positions | None, list[RuleIssue]]:
+    """YAML text → validated ``RuleFile`` (or None) with its positions and issues."""
+    try:
+        root = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        return None, None, [_syntax_issue(exc, source)]
+    except YAMLError as exc:
+        return None, None, [RuleIssue(source, 0, 0, "", f"YAML syntax error: {exc}")]
+    if not isinstance(root, CommentedMap):
+        what = "empty" if root is None else f"{_show(_plain(root))}, not a mapping"
+        message = f"the file is {what}; a rule file is a mapping starting with version: csla/v1"
+        return None, None, [RuleIssue(source, 1, 1, "", message)]
+    positions = _Positions(root)
+    version = root.get("version", _MISSING)
+    if version is _MISSING:
+        message = f"missing required field 'version'; this engine reads {SPEC_VERSION}"
+        return None, positions, [RuleIssue(source, 1, 1, "version", message)]
+    if version != SPEC_VERSION:
+        line, column = positions(("version",))
+        message = f"unsupported spec version {str(version)!r}; this engine reads {SPEC_VERSION}"
+        return None, positions, [RuleIssue(source, line, column, "version", message)]
+    try:
+        return RuleFile.model_validate(_plain(root)), positions, []
+    except ValidationError as exc:
+        return None, positions, _issues_from(exc, positions, source)
+
+
+def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
+    return tuple(sorted(issues, key=lambda i: (i.line, i.column, i.field, i.message)))
+
+
+def _load(text: str, source: str) -> tuple[FileResult, Locator | None]:
+    rule, positions, issues = _parse(text, source)
+    if rule is None or positions is None:
+        return FileResult(source, None, _sorted(issues)), positions
+    contract, issues = compile_checked(rule, source, positions)
+    return FileResult(source, contract, _sorted(issues)), positions
+
+
+def _read(path: Path) -> tuple[str | None, RuleIssue | None]:
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, RuleIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc.reason}")
+    except OSError as exc:
+        return None, RuleIssue(str(path), 0, 0, "", f"cannot read the file: {exc.strerror}")
+
+
+def load_rule_text(text: str, source: str = "<string>") -> FileResult:
+    """Load one rule file from text (no checks across files)."""
+    return _load(text, source)[0]
+
+
+def load_rule_file(path: str | Path) -> FileResult:
+    """Load one rule file (no checks across files); ``result.contract`` is None on errors."""
+    text, problem = _read(Path(path))
+    if text is None:
+        return FileResult(str(path), None, (problem,) if problem else ())
+    return load_rule_text(text, str(path))
+
+
+# --- many files --------------------------------------------------------------------------------
+def _rule_files(directory: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in RULE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
+def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
+    """Load files and directories (``*.yaml``/``*.yml`` below them, recursively, sorted).
+
+    Every file is read and checked, then the checks across files run over all files that
+    compiled; ``report.ruleset`` holds the contracts of the files without errors.
+    """
+    extra: list[RuleIssue] = []
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = _rule_files(path)
+            if not found:
+                extra.append(RuleIssue(str(path), 0, 0, "", "no rule files found", "warning"))
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            extra.append(RuleIssue(str(path), 0, 0, "", "no such file or directory"))
+    results: list[FileResult] = []
+    compiled: list[tuple[Contract, Locator]] = []
+    for path in dict.fromkeys(files):
+        text, problem = _read(path)
+        if text is None:
+            results.append(FileResult(str(path), None, (problem,) if problem else ()))
+            continue
+        result, locate = _load(text, str(path))
+        results.append(result)
+        if result.contract is not None and locate is not None:
+            compiled.append((result.contract, locate))
+    across: dict[str, list[RuleIssue]] = {}
+    for issue in check_across_files(compiled):
+        across.setdefault(issue.path, []).append(issue)
+    final = [
+        FileResult(r.path, None, _sorted([*r.issues, *across[r.path]])) if r.path in across else r
+        for r in results
+    ]
+    ruleset = build_ruleset(r.contract for r in final if r.contract is not None and r.ok)
+    return LoadReport(tuple(final), ruleset, tuple(extra))
+
+
+def load_rules_dir(path: str | Path) -> LoadReport:
+    """All rule files below ``path`` (recursive, sorted); see ``validate_paths``."""
+    return validate_paths([path])
+
+
+def merge_with_previous(previous: Ruleset, report: LoadReport) -> Ruleset:
+    """The new ruleset, plus the previous revisions of every file that now fails to load.
+
+    A hot reloader keeps serving the last good version of a broken file: a previous contract
+    whose ``source`` is a failing file of ``report`` is kept unless a good file now defines
+    the same (id, revision) or the same (id, effective_from). Contracts of files that are gone
+    from the report (deleted) are dropped.
+    """
+    failed = set(report.failed_paths)
+    current = [c for revisions in report.ruleset.revisions.values() for c in revisions]
+    revisions_taken = {(c.id, c.revision) for c in current}
+    instants_taken = {(c.id, c.effective_from_ms) for c in current}
+    kept = [
+        c
+        for revisions in previous.revisions.values()
+        for c in revisions
+        if c.source in failed
+        and (c.id, c.revision) not in revisions_taken
+        and (c.id, c.effective_from_ms) not in instants_taken
+    ]
+    return build_ruleset([*current, *kept])
