@@ -86,7 +86,11 @@ def split_records(payload: bytes) -> list[bytes]:
     """
     lines = payload.split(b"\n")
     if b"[" not in payload:
-        return [line for line in lines if line.strip()] if b"\n\n" in payload or not lines[-1] else lines
+        return (
+            [line for line in lines if line.strip()]
+            if b"\n\n" in payload or not lines[-1]
+            else lines
+        )
     out: list[bytes] = []
     for line in lines:
         stripped = line.strip()
@@ -119,7 +123,9 @@ def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
     frame = pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
     if frame.height != len(lines):  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")
-    return frame.with_columns(pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq"))
+    return frame.with_columns(
+        pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq")
+    )
 
 
 def _parse(
@@ -208,38 +214,73 @@ def _checks() -> list[tuple[pl.Expr, str]]:
     checks += [
         (kind.is_null(), "missing required field 'kind'"),
         (~kind.is_in(EVENT_KINDS), "unknown kind (expected one of " + ", ".join(EVENT_KINDS) + ")"),
-        (~pl.col("source").is_in(["platform", "provider", "customer"]),
-         "source must be platform, provider or customer"),
+        (
+            ~pl.col("source").is_in(["platform", "provider", "customer"]),
+            "source must be platform, provider or customer",
+        ),
         (pl.col("event_ms").is_null(), "event_time is not an RFC 3339 instant with an offset"),
         ((kind == "probe") & pl.col("ok").is_null(), "probe: missing required field 'ok'"),
         ((kind == "request") & pl.col("ok").is_null(), "request: missing required field 'ok'"),
-        ((kind == "request") & pl.col("latency_ms").is_null(),
-         "request: missing required field 'latency_ms'"),
-        ((kind == "request") & pl.col("status").is_not_null() & pl.col("status_code").is_null(),
-         "request: status must be an integer"),
-        ((kind == "node_state") & ~pl.col("state").is_in(["up", "down", "degraded"]).fill_null(False),
-         "node_state: state must be up, down or degraded"),
-        ((kind == "incident") & pl.col("incident_id").is_null(),
-         "incident: missing required field 'incident_id'"),
-        ((kind == "incident") & ~pl.col("status").is_in(["opened", "resolved"]).fill_null(False),
-         "incident: status must be opened or resolved"),
-        ((kind == "maintenance") & pl.col("maintenance_id").is_null(),
-         "maintenance: missing required field 'maintenance_id'"),
-        ((kind == "maintenance") & (pl.col("window_start_ms").is_null() | pl.col("window_end_ms").is_null()),
-         "maintenance: window_start and window_end must be RFC 3339 instants with an offset"),
-        ((kind == "maintenance") & (pl.col("window_end_ms") <= pl.col("window_start_ms")),
-         "maintenance: window_end must be after window_start"),
-        ((kind == "energy") & (pl.col("period_start_ms").is_null() | pl.col("period_end_ms").is_null()),
-         "energy: period_start and period_end must be RFC 3339 instants with an offset"),
-        ((kind == "energy") & (pl.col("total_kwh").is_null() | pl.col("it_kwh").is_null()),
-         "energy: missing required field 'total_kwh' or 'it_kwh'"),
+        (
+            (kind == "request") & pl.col("latency_ms").is_null(),
+            "request: missing required field 'latency_ms'",
+        ),
+        (
+            (kind == "request") & pl.col("status").is_not_null() & pl.col("status_code").is_null(),
+            "request: status must be an integer",
+        ),
+        (
+            (kind == "node_state")
+            & ~pl.col("state").is_in(["up", "down", "degraded"]).fill_null(False),
+            "node_state: state must be up, down or degraded",
+        ),
+        (
+            (kind == "incident") & pl.col("incident_id").is_null(),
+            "incident: missing required field 'incident_id'",
+        ),
+        (
+            (kind == "incident") & ~pl.col("status").is_in(["opened", "resolved"]).fill_null(False),
+            "incident: status must be opened or resolved",
+        ),
+        (
+            (kind == "maintenance") & pl.col("maintenance_id").is_null(),
+            "maintenance: missing required field 'maintenance_id'",
+        ),
+        (
+            (kind == "maintenance")
+            & (pl.col("window_start_ms").is_null() | pl.col("window_end_ms").is_null()),
+            "maintenance: window_start and window_end must be RFC 3339 instants with an offset",
+        ),
+        (
+            (kind == "maintenance") & (pl.col("window_end_ms") <= pl.col("window_start_ms")),
+            "maintenance: window_end must be after window_start",
+        ),
+        (
+            (kind == "energy")
+            & (pl.col("period_start_ms").is_null() | pl.col("period_end_ms").is_null()),
+            "energy: period_start and period_end must be RFC 3339 instants with an offset",
+        ),
+        (
+            (kind == "energy") & (pl.col("total_kwh").is_null() | pl.col("it_kwh").is_null()),
+            "energy: missing required field 'total_kwh' or 'it_kwh'",
+        ),
     ]
-    for name in ("latency_ms", "jitter_ms", "throughput_mbps", "read_mbps", "write_mbps",
-                 "total_kwh", "it_kwh", "renewable_kwh"):
+    for name in (
+        "latency_ms",
+        "jitter_ms",
+        "throughput_mbps",
+        "read_mbps",
+        "write_mbps",
+        "total_kwh",
+        "it_kwh",
+        "renewable_kwh",
+    ):
         checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
         checks.append((pl.col(name).is_nan(), f"{name} must be a number"))
     for name in ("cpu", "gpu", "memory", "storage", "bandwidth", "loss_ratio"):
-        checks.append((~pl.col(name).is_between(0.0, 1.0), f"{name} must be a ratio between 0 and 1"))
+        checks.append(
+            (~pl.col(name).is_between(0.0, 1.0), f"{name} must be a ratio between 0 and 1")
+        )
     for name in ("tokens_in", "tokens_out"):
         checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
     for name in ("impact", "urgency"):
@@ -267,8 +308,12 @@ def _validate(
         for seq, message in bad.select("seq", "error").iter_rows():
             dead.append(DeadLetter(_text(lines[seq]), f"schema violation: {message}", origin(seq)))
         frame = frame.filter(pl.col("error").is_null())
-    return Decoded(frame.drop("error", "event_time", "window_start", "window_end",
-                              "period_start", "period_end"), dead)
+    return Decoded(
+        frame.drop(
+            "error", "event_time", "window_start", "window_end", "period_start", "period_end"
+        ),
+        dead,
+    )
 
 
 def _empty_frame() -> pl.DataFrame:

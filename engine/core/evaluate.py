@@ -1,0 +1,670 @@
+"""Per-contract evaluation of a closing range ``[A, B)`` of event time.
+
+Called by ``pipeline`` after the vectorised part has aggregated the closing events per minute.
+Applies control events (maintenance §6.1.13, node state, incidents §6.2.2), walks each
+objective's evaluation windows, emits metrics and breaches, and closes periods with their
+compensation (§6.1.16).  Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from engine.core import intervals as iv
+from engine.core.calendar import period_containing, service_intervals, utc_iso
+from engine.core.compensation import applicable_tier, credit, period_fee
+from engine.core.contract import Contract, ObjectiveRule
+from engine.core.state import ContractState, ObjectiveState, WindowAcc
+from engine.core.windows import window_bounds
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+
+
+@dataclass
+class Emitted:
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class MinuteData:
+    """The closing events of one contract, aggregated per minute (sorted by minute)."""
+
+    probes: list[tuple[int, int, int]] = field(default_factory=list)  # minute, n, ok
+    requests: list[tuple[int, int, int, int]] = field(default_factory=list)  # minute, n, ok, tokens
+    control: list[dict[str, Any]] = field(default_factory=list)  # rows in event-time order
+    # (objective_id, window_start) -> (value, count) of latency windows closed in this range
+    latency_windows: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
+    # (objective_id, period_start) -> (value, count) of latency periods closed in this range
+    latency_periods: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
+
+
+def apply_control(
+    cs: ContractState, contract: Contract, data: MinuteData, a: int, b: int
+) -> dict[str, list[tuple[int, int, str]]]:
+    """Apply maintenance, incident and node-state events; return node segments in [a, b).
+
+    Segments: node → [(start, end, state)] where state is up/down/degraded, for the time the
+    node's state is known.  Events are in event-time order (ties: arrival order).
+    """
+    transitions: dict[str, list[tuple[int, str]]] = {}
+    for row in data.control:
+        kind, t = row["kind"], row["event_ms"]
+        if kind == "maintenance":
+            _maintenance(cs, contract, row)
+        elif kind == "incident":
+            priority = (row["impact"] or 1) * (row["urgency"] or 1)
+            if row["status"] == "opened":
+                cs.incidents.setdefault(row["incident_id"], [priority, t])
+            elif row["incident_id"] in cs.incidents:
+                prio, start = cs.incidents.pop(row["incident_id"])
+                cs.incident_log.append([row["incident_id"], prio, start, t])
+        elif kind == "node_state":
+            transitions.setdefault(row["resource_id"], []).append((t, row["state"]))
+    segments: dict[str, list[tuple[int, int, str]]] = {}
+    for node in sorted(set(cs.nodes) | set(transitions)):
+        segs: list[tuple[int, int, str]] = []
+        current = cs.nodes.get(node)
+        cursor = a
+        for t, state in transitions.get(node, []):
+            if current is not None and t > cursor:
+                segs.append((cursor, t, current[0]))
+            cursor = max(cursor, t)
+            if current is None or current[0] != state:
+                _failure_edge(cs, node, current[0] if current else None, state, t)
+                current = [state, t]
+        if current is not None and b > cursor:
+            segs.append((cursor, b, current[0]))
+        if current is not None:
+            cs.nodes[node] = current
+        segments[node] = segs
+    return segments
+
+
+def _maintenance(cs: ContractState, contract: Contract, row: dict[str, Any]) -> None:
+    start, end, announced = row["window_start_ms"], row["window_end_ms"], row["event_ms"]
+    notice_ms = start - announced
+    entry = {
+        "maintenance_id": row["maintenance_id"],
+        "window_start": utc_iso(start),
+        "window_end": utc_iso(end),
+        "announced": utc_iso(announced),
+        "notice_hours": round(notice_ms / HOUR_MS, 3),
+        "source": row["source"],
+    }
+    if row["source"] not in contract.maintenance_sources:
+        entry["exempt"] = False
+        entry["reason"] = f"announced by {row['source']}, not an allowed source"
+    elif notice_ms < contract.maintenance_notice_ms:
+        entry["exempt"] = False
+        entry["reason"] = (
+            f"announced {notice_ms / HOUR_MS:.2f} h ahead; the contract requires "
+            f"{contract.maintenance_notice_ms / HOUR_MS:g} h (§6.1.13)"
+        )
+    else:
+        entry["exempt"] = True
+        entry["reason"] = "planned downtime announced in time (§6.1.13)"
+        cs.exemptions.append([start, end, f"maintenance {row['maintenance_id']}"])
+    cs.maintenance_log.append(entry)
+
+
+def _failure_edge(cs: ContractState, node: str, old: str | None, new: str, t: int) -> None:
+    if new == "down" and old != "down":
+        cs.failures.append({"node": node, "start": t, "end": None})
+    elif old == "down" and new != "down":
+        for failure in reversed(cs.failures):
+            if failure["node"] == node and failure["end"] is None:
+                failure["end"] = t
+                break
+
+
+def exempt_intervals(cs: ContractState, contract: Contract) -> list[iv.Interval]:
+    spans = [(s, e) for s, e, _ in cs.exemptions] + [(s, e) for s, e, _ in contract.force_majeure]
+    return iv.normalise(spans)
+
+
+def evaluated_intervals(
+    cs: ContractState, contract: Contract, lo: int, hi: int
+) -> list[iv.Interval]:
+    """Service time ∩ term ∩ observed − exemptions, in [lo, hi) (§6.1.5, §6.1.6, §6.1.13)."""
+    lo = max(lo, contract.term_start_ms, cs.observed_from_ms or lo)
+    hi = min(hi, contract.term_end_ms)
+    if hi <= lo:
+        return []
+    service = service_intervals(contract.calendar, lo, hi)
+    exempt = [iv.inner_minutes(span) for span in exempt_intervals(cs, contract)]
+    return iv.subtract(service, exempt)
+
+
+def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
+    keys = [r[0] for r in rows]
+    return rows[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
+
+
+def _node_piece(
+    segments: dict[str, list[tuple[int, int, str]]],
+    evaluated: list[iv.Interval],
+    degraded_is_down: bool,
+) -> tuple[int, int]:
+    up = down = 0
+    for segs in segments.values():
+        for s, e, state in segs:
+            overlap = iv.total(iv.clip(evaluated, s, e))
+            if state == "down" or (state == "degraded" and degraded_is_down):
+                down += overlap
+            else:
+                up += overlap
+    return up, down
+
+
+def _piece(
+    objective: ObjectiveRule,
+    cs: ContractState,
+    contract: Contract,
+    data: MinuteData,
+    segments: dict[str, list[tuple[int, int, str]]],
+    lo: int,
+    hi: int,
+) -> WindowAcc:
+    """The contribution of ``[lo, hi)`` to one objective's window."""
+    acc = WindowAcc(lo, hi)
+    sli = objective.sli
+    if sli in ("latency", "mttr", "mtbf", "failure_count", "max_recovery"):
+        return acc
+    evaluated = evaluated_intervals(cs, contract, lo, hi)
+    if sli == "service_availability":
+        acc.evaluated = iv.total(evaluated) // MINUTE_MS
+        for minute, n, ok in _minutes_in(data.probes, lo, hi):
+            if iv.contains(evaluated, minute):
+                if ok * 100 < objective.unavailable_below * n:
+                    acc.bad += 1
+                else:
+                    acc.good += 1
+    elif sli == "node_availability":
+        acc.good, acc.bad = _node_piece(segments, evaluated, objective.degraded_is_down)
+        acc.evaluated = acc.good + acc.bad
+    elif sli == "error_rate":
+        for minute, n, ok, _ in _minutes_in(data.requests, lo, hi):
+            if iv.contains(evaluated, minute):
+                acc.good += ok
+                acc.bad += n - ok
+    return acc
+
+
+def availability_value(
+    objective: ObjectiveRule, acc: WindowAcc
+) -> tuple[float | None, float | None]:
+    """(value %, coverage) of an availability accumulator, per the objective's no-data rule."""
+    if objective.sli == "node_availability":
+        total = acc.good + acc.bad
+        return (100.0 * acc.good / total if total else None), (1.0 if total else None)
+    known = acc.good + acc.bad
+    unknown = max(acc.evaluated - known, 0)
+    coverage = known / acc.evaluated if acc.evaluated else None
+    good, total = acc.good, known
+    if objective.no_data == "available":
+        good, total = acc.good + unknown, acc.evaluated
+    elif objective.no_data == "unavailable":
+        total = acc.evaluated
+    return (100.0 * good / total if total else None), coverage
+
+
+def _ids(contract: Contract, objective: ObjectiveRule, start: int) -> str:
+    return f"{contract.id}:{objective.id}:{utc_iso(start)}:r{contract.revision}"
+
+
+def _failure_stats(cs: ContractState, until: int) -> dict[str, Any]:
+    """Failures known at ``until``: those started before it; later restorations not yet seen."""
+    known = [f for f in cs.failures if f["start"] < until]
+    restored = [f for f in known if f["end"] is not None and f["end"] <= until]
+    durations = [
+        min(f["end"] if f["end"] is not None else until, until) - f["start"] for f in known
+    ]
+    return {
+        "failures": len(known),
+        "restored": len(restored),
+        "restoration_ms": sum(f["end"] - f["start"] for f in restored),
+        "longest_ms": max(durations, default=0),
+    }
+
+
+def reliability_value(objective: ObjectiveRule, cs: ContractState, until: int) -> float | None:
+    stats = _failure_stats(cs, until)
+    match objective.sli:
+        case "failure_count":
+            return float(stats["failures"])
+        case "max_recovery":
+            return stats["longest_ms"] / MINUTE_MS
+        case "mttr":
+            return (
+                stats["restoration_ms"] / stats["restored"] / MINUTE_MS
+                if stats["restored"]
+                else None
+            )
+        case "mtbf":
+            operating_h = cs.usage.get("node_up_ms", 0) / HOUR_MS
+            return operating_h / stats["failures"] if stats["failures"] else None
+    raise AssertionError(objective.sli)
+
+
+def _request_value(objective: ObjectiveRule, acc: WindowAcc) -> float | None:
+    total = acc.good + acc.bad
+    return 100.0 * acc.bad / total if total else None
+
+
+@dataclass
+class Closing:
+    cs: ContractState
+    contract: Contract
+    data: MinuteData
+    segments: dict[str, list[tuple[int, int, str]]]
+    out: Emitted
+
+
+def close_range(closing: Closing, a: int, b: int) -> None:
+    """Evaluate every objective of the contract on [a, b), closing windows and periods."""
+    cs, contract = closing.cs, closing.contract
+    cursor = a
+    while cursor < b:
+        if cs.period_start_ms is None or cursor >= (cs.period_end_ms or 0):
+            rolled = cs.period_start_ms is not None
+            cs.period_start_ms, cs.period_end_ms = period_containing(contract.period, cursor)
+            if rolled:
+                _split_failures(cs, cs.period_start_ms)
+                cs.usage = {}
+        period_end = cs.period_end_ms or b
+        hi = min(b, period_end)
+        _usage(closing, cursor, hi)
+        for objective in contract.objectives:
+            _objective_range(closing, objective, cursor, hi)
+        if hi == period_end:
+            _close_period(closing)
+        cursor = hi
+
+
+def _split_failures(cs: ContractState, period_start: int) -> None:
+    """A new period keeps failures that reach into it; one spanning the edge is split at it."""
+    carried = []
+    for failure in cs.failures:
+        if failure["start"] >= period_start:
+            carried.append(failure)
+        elif failure["end"] is None or failure["end"] > period_start:
+            carried.append({**failure, "start": period_start})
+    cs.failures = carried
+
+
+def _usage(closing: Closing, a: int, b: int) -> None:
+    """Metering counters (§6.1.7) of [a, b): node up time, requests, tokens."""
+    usage = closing.cs.usage
+    up, _ = _node_piece(closing.segments, [(a, b)], degraded_is_down=False)
+    rows = _minutes_in(closing.data.requests, a, b)
+    usage["node_up_ms"] = usage.get("node_up_ms", 0) + up
+    usage["requests"] = usage.get("requests", 0) + sum(r[1] for r in rows)
+    usage["tokens"] = usage.get("tokens", 0) + sum(r[3] for r in rows)
+
+
+def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: int) -> None:
+    cs, contract = closing.cs, closing.contract
+    state = cs.objectives.setdefault(objective.id, ObjectiveState())
+    assert cs.period_start_ms is not None and cs.period_end_ms is not None
+    if state.period is None or state.period.start != cs.period_start_ms:
+        state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
+    cursor = lo
+    while cursor < hi:
+        if state.window is None or cursor >= state.window.end:
+            ws, we = window_bounds(cursor, contract.tz, objective.window_ms)
+            state.window = WindowAcc(max(ws, cs.period_start_ms), min(we, cs.period_end_ms))
+        piece_hi = min(hi, state.window.end)
+        state.window.add(
+            _piece(objective, cs, contract, closing.data, closing.segments, cursor, piece_hi)
+        )
+        if piece_hi == state.window.end:
+            _close_window(closing, objective, state, state.window)
+            state.window = None
+        cursor = piece_hi
+
+
+def _close_window(
+    closing: Closing, objective: ObjectiveRule, state: ObjectiveState, acc: WindowAcc
+) -> None:
+    cs, contract = closing.cs, closing.contract
+    period = state.period
+    assert period is not None
+    period.add(acc)
+    sli = objective.sli
+    good: int | None = acc.good
+    total: int | None = acc.good + acc.bad
+    coverage: float | None = None
+    period_value: float | None
+    if sli in ("service_availability", "node_availability"):
+        value, coverage = availability_value(objective, acc)
+        period_value, _ = availability_value(objective, period)
+        if sli == "service_availability":
+            total = acc.evaluated
+    elif sli == "error_rate":
+        value, period_value = _request_value(objective, acc), _request_value(objective, period)
+        coverage = 1.0 if total else None
+        if total is not None and total < objective.min_requests:
+            value = None
+    elif sli == "latency":
+        value, count = closing.data.latency_windows.get((objective.id, acc.start), (None, 0))
+        good, total = None, count
+        coverage = 1.0 if count else None
+        if count < objective.min_requests:
+            value = None
+        period_value = None
+    else:
+        value = period_value = reliability_value(objective, cs, acc.end)
+        good, total = None, _failure_stats(cs, acc.end)["failures"]
+    compliant = objective.meets(value) if value is not None else None
+    metric = {
+        "record": "metric",
+        "metric_id": _ids(contract, objective, acc.start),
+        "contract_id": contract.id,
+        "contract_version": contract.revision,
+        "objective_id": objective.id,
+        "sli": sli,
+        "unit": objective.unit,
+        "window_start": utc_iso(acc.start),
+        "window_end": utc_iso(acc.end),
+        "value": value,
+        "good": good,
+        "total": total,
+        "coverage": coverage,
+        "period_start": utc_iso(period.start),
+        "period_end": utc_iso(period.end),
+        "period_value": period_value,
+        "period_good": period.good if sli not in ("latency",) else None,
+        "period_total": (period.good + period.bad) if sli not in ("latency",) else None,
+        "compliant": compliant,
+    }
+    closing.out.metrics.append(metric)
+    if sli in ("latency", "error_rate"):
+        _window_breach(closing, objective, state, acc, value, compliant)
+    elif sli in ("service_availability", "node_availability"):
+        _availability_breach(closing, objective, state, acc)
+    elif sli in ("failure_count", "max_recovery"):
+        if compliant is False:
+            _open_period_breach(
+                closing, objective, state, value, acc.end, {"failures": _failures(cs, acc.end)}
+            )
+
+
+def _priority(cs: ContractState, start: int, end: int) -> int | None:
+    """Highest priority (impact × urgency, §6.2.2) of incidents overlapping [start, end)."""
+    best = None
+    for _, prio, s, e in cs.incident_log:
+        if s < end and e > start:
+            best = max(best or 0, prio)
+    for prio, s in cs.incidents.values():
+        if s < end:
+            best = max(best or 0, prio)
+    return best
+
+
+def _breach(
+    closing: Closing,
+    objective: ObjectiveRule,
+    breach_id: str,
+    status: str,
+    observed: float | None,
+    start: int,
+    end: int,
+    detected: int,
+    evidence: dict[str, Any],
+) -> None:
+    closing.out.breaches.append(
+        {
+            "record": "breach",
+            "breach_id": breach_id,
+            "status": status,
+            "contract_id": closing.contract.id,
+            "contract_version": closing.contract.revision,
+            "objective_id": objective.id,
+            "sli": objective.sli,
+            "comparator": objective.comparator,
+            "threshold": objective.threshold,
+            "observed": observed,
+            "window_start": utc_iso(start),
+            "window_end": utc_iso(end),
+            "detected_at": utc_iso(detected),
+            "priority": _priority(closing.cs, start, end),
+            "evidence": evidence,
+        }
+    )
+
+
+def _window_breach(
+    closing: Closing,
+    objective: ObjectiveRule,
+    state: ObjectiveState,
+    acc: WindowAcc,
+    value: float | None,
+    compliant: bool | None,
+) -> None:
+    evidence = {"window_good": acc.good, "window_bad": acc.bad, "rule": closing.contract.source}
+    if compliant is False and state.breach_id is None:
+        state.breach_id = "breach:" + _ids(closing.contract, objective, acc.start)
+        state.breach_kind = "window"
+        _breach(
+            closing,
+            objective,
+            state.breach_id,
+            "opened",
+            value,
+            acc.start,
+            acc.end,
+            acc.end,
+            evidence,
+        )
+    elif compliant is True and state.breach_id is not None and state.breach_kind == "window":
+        _breach(
+            closing,
+            objective,
+            state.breach_id,
+            "resolved",
+            value,
+            acc.start,
+            acc.end,
+            acc.end,
+            evidence,
+        )
+        state.breach_id = None
+        state.breach_kind = None
+
+
+def _availability_breach(
+    closing: Closing, objective: ObjectiveRule, state: ObjectiveState, acc: WindowAcc
+) -> None:
+    """Open a period breach once the period can no longer meet the objective."""
+    if state.breach_id is not None:
+        return
+    cs, contract = closing.cs, closing.contract
+    period = state.period
+    assert period is not None and cs.period_end_ms is not None
+    remaining = evaluated_intervals(cs, contract, acc.end, cs.period_end_ms)
+    if objective.sli == "service_availability":
+        remaining_units = iv.total(remaining) // MINUTE_MS
+        if objective.no_data == "unknown":
+            best_total = period.good + period.bad + remaining_units
+        else:
+            best_total = period.evaluated + remaining_units
+        bad = period.bad if objective.no_data != "unavailable" else period.evaluated - period.good
+    else:
+        nodes = max(len(cs.nodes), 1)
+        best_total = period.good + period.bad + iv.total(remaining) * nodes
+        bad = period.bad
+    if best_total <= 0:
+        return
+    best = 100.0 * (best_total - bad) / best_total
+    if not objective.meets(best):
+        observed, _ = availability_value(objective, period)
+        evidence = {
+            "period_good": period.good,
+            "period_bad": bad,
+            "remaining_units": best_total - period.good - period.bad,
+            "best_possible": round(best, 6),
+            "exemptions": [e for e in cs.maintenance_log]
+            + [
+                {"force_majeure": r, "start": utc_iso(s), "end": utc_iso(e)}
+                for s, e, r in contract.force_majeure
+            ],
+            "rule": contract.source,
+        }
+        _open_period_breach(closing, objective, state, observed, acc.end, evidence)
+
+
+def _open_period_breach(
+    closing: Closing,
+    objective: ObjectiveRule,
+    state: ObjectiveState,
+    observed: float | None,
+    detected: int,
+    evidence: dict[str, Any],
+) -> None:
+    if state.breach_id is not None:
+        return
+    cs = closing.cs
+    assert cs.period_start_ms is not None and cs.period_end_ms is not None
+    state.breach_id = "breach:" + _ids(closing.contract, objective, cs.period_start_ms)
+    state.breach_kind = "period"
+    _breach(
+        closing,
+        objective,
+        state.breach_id,
+        "opened",
+        observed,
+        cs.period_start_ms,
+        cs.period_end_ms,
+        detected,
+        evidence,
+    )
+
+
+def _failures(cs: ContractState, until: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "node": f["node"],
+            "start": utc_iso(f["start"]),
+            "end": utc_iso(f["end"]) if f["end"] is not None and f["end"] <= until else None,
+        }
+        for f in cs.failures
+        if f["start"] < until
+    ]
+
+
+def _period_value(
+    closing: Closing, objective: ObjectiveRule, state: ObjectiveState
+) -> float | None:
+    period = state.period
+    assert period is not None
+    if objective.sli in ("service_availability", "node_availability"):
+        return availability_value(objective, period)[0]
+    if objective.sli == "error_rate":
+        total = period.good + period.bad
+        return _request_value(objective, period) if total >= objective.min_requests else None
+    if objective.sli == "latency":
+        value, count = closing.data.latency_periods.get((objective.id, period.start), (None, 0))
+        return value if count >= objective.min_requests else None
+    return reliability_value(objective, closing.cs, period.end)
+
+
+def _close_period(closing: Closing) -> None:
+    """Period close: final value, period breaches, compensation once (§6.1.16)."""
+    cs, contract = closing.cs, closing.contract
+    assert cs.period_start_ms is not None and cs.period_end_ms is not None
+    fee = period_fee(contract.metering, cs.usage)
+    remaining_cap = fee * contract.cap_percent / 100
+    for objective in contract.objectives:
+        state = cs.objectives.setdefault(objective.id, ObjectiveState())
+        if state.period is None:
+            state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
+        observed = _period_value(closing, objective, state)
+        if (
+            objective.sli in ("mttr", "mtbf")
+            and observed is not None
+            and not objective.meets(observed)
+        ):
+            _open_period_breach(
+                closing,
+                objective,
+                state,
+                observed,
+                cs.period_end_ms,
+                {"failures": _failures(cs, cs.period_end_ms)},
+            )
+        if state.breach_id is not None and state.breach_kind == "period":
+            _breach(
+                closing,
+                objective,
+                state.breach_id,
+                "resolved",
+                observed,
+                cs.period_start_ms,
+                cs.period_end_ms,
+                cs.period_end_ms,
+                {"reason": "period closed", "final": observed},
+            )
+            state.breach_id = None
+            state.breach_kind = None
+        if objective.tiers and cs.period_start_ms not in state.paid_periods:
+            remaining_cap = _compensate(closing, objective, state, observed, fee, remaining_cap)
+            state.paid_periods = [*state.paid_periods[-11:], cs.period_start_ms]
+        state.period = None
+        state.window = None
+
+
+def _compensate(
+    closing: Closing,
+    objective: ObjectiveRule,
+    state: ObjectiveState,
+    observed: float | None,
+    fee: Decimal,
+    remaining_cap: Decimal,
+) -> Decimal:
+    cs, contract = closing.cs, closing.contract
+    assert (
+        cs.period_start_ms is not None and cs.period_end_ms is not None and state.period is not None
+    )
+    chosen = applicable_tier(objective, observed)
+    percent = chosen[1].credit_percent if chosen else 0.0
+    hours = chosen[1].extension_hours if chosen else 0.0
+    amount, capped = credit(fee, percent, remaining_cap, contract.metering)
+    closing.out.compensations.append(
+        {
+            "record": "compensation",
+            "compensation_id": "comp:" + _ids(contract, objective, cs.period_start_ms),
+            "contract_id": contract.id,
+            "contract_version": contract.revision,
+            "objective_id": objective.id,
+            "sli": objective.sli,
+            "period_start": utc_iso(cs.period_start_ms),
+            "period_end": utc_iso(cs.period_end_ms),
+            "observed": observed,
+            "threshold": objective.threshold,
+            "tier": chosen[0] if chosen else None,
+            "credit_percent": percent,
+            "credit_amount": str(amount),
+            "currency": contract.metering.currency,
+            "extension_hours": hours,
+            "period_fee": str(fee),
+            "capped": capped,
+            "evidence": {
+                "period_good": state.period.good,
+                "period_bad": state.period.bad,
+                "period_evaluated": state.period.evaluated,
+                "usage": dict(cs.usage),
+                "fee_rule": "period_fee"
+                if contract.metering.period_fee is not None
+                else f"usage x unit_price ({contract.metering.unit})",
+                "arithmetic": f"{fee} x {percent}% = {amount}" + (" (capped)" if capped else ""),
+                "rule": contract.source,
+            },
+        }
+    )
+    return remaining_cap - amount

@@ -1,0 +1,428 @@
+"""The engine's two verbs: ``step(state, lines)`` and ``advance(state)``.
+
+``step`` decodes a batch, routes events to contracts, drops duplicates, marks events later
+than their contract's watermark as late, buffers the rest, then closes every minute the
+watermark has passed.  Lateness is decided per event in arrival order, so the outputs do not
+depend on how the input was cut into batches.  Pure: the caller passes the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from engine.core import histogram as hist
+from engine.core import intervals as iv
+from engine.core.calendar import period_containing, utc_iso
+from engine.core.contract import Contract, Ruleset
+from engine.core.decode import decode
+from engine.core.evaluate import (
+    Closing,
+    Emitted,
+    MinuteData,
+    apply_control,
+    close_range,
+    evaluated_intervals,
+)
+from engine.core.state import ContractState, EngineState
+from engine.core.windows import window_bounds
+
+MINUTE_MS = 60_000
+MAX_FUTURE_MS = 10 * 60_000
+LATENCY_SOURCES = ("request", "probe", "storage_io", "network")
+CONTROL_KINDS = ("node_state", "maintenance", "incident")
+_DEDUP = ["contract_id", "provider_id", "source", "event_id"]
+
+
+@dataclass
+class Outputs:
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+    late: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def extend(self, other: Outputs) -> None:
+        for name in ("metrics", "breaches", "compensations", "late", "dead"):
+            getattr(self, name).extend(getattr(other, name))
+        for key, value in other.stats.items():
+            self.stats[key] = self.stats.get(key, 0) + value
+
+    def count(self, key: str, n: int) -> None:
+        if n:
+            self.stats[key] = self.stats.get(key, 0) + n
+
+
+def _contract_table(ruleset: Ruleset) -> pl.DataFrame:
+    rows = []
+    for cid, revisions in ruleset.revisions.items():
+        rows.append(
+            (cid, revisions[-1].grace_ms, revisions[0].term_start_ms, revisions[-1].term_end_ms)
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "contract_id": pl.String,
+            "_grace": pl.Int64,
+            "_term_start": pl.Int64,
+            "_term_end": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def _dead(
+    out: Outputs,
+    frame: pl.DataFrame,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+    reason: pl.Expr,
+) -> None:
+    for seq, message in frame.select("seq", reason.alias("r")).iter_rows():
+        out.dead.append(
+            {
+                "record": "deadletter",
+                "raw": lines[seq].decode("utf-8", "replace"),
+                "error": message,
+                "origin": origin(seq),
+            }
+        )
+
+
+def step(
+    state: EngineState,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+    ruleset: Ruleset,
+    now_ms: int,
+) -> tuple[EngineState, Outputs]:
+    """Take one batch of JSON lines; return the new state and what became certain."""
+    out = Outputs()
+    decoded = decode(lines, origin)
+    out.dead.extend(
+        {"record": "deadletter", "raw": d.raw, "error": d.error, "origin": d.origin}
+        for d in decoded.dead
+    )
+    out.count("events_in", len(lines))
+    events = decoded.events.join(_contract_table(ruleset), on="contract_id", how="left")
+    unknown = pl.col("_grace").is_null()
+    outside = (pl.col("event_ms") < pl.col("_term_start")) | (
+        pl.col("event_ms") >= pl.col("_term_end")
+    )
+    future = pl.col("event_ms") > now_ms + MAX_FUTURE_MS
+    rejected = events.filter(unknown | outside | future)
+    if rejected.height:
+        reason = (
+            pl.when(unknown)
+            .then(pl.format("unknown contract '{}': no rule file defines it", "contract_id"))
+            .when(future)
+            .then(pl.lit("event_time is more than 10 minutes ahead of the engine clock"))
+            .otherwise(pl.lit("event_time is outside the contract term (§6.1.5)"))
+        )
+        _dead(out, rejected, lines, origin, reason)
+        events = events.filter(~(unknown | outside | future))
+    out.count("dead_letters", len(out.dead))
+
+    # duplicates: a repeated (producer, event_id) is counted once (buffered or in this batch)
+    before = events.height
+    events = events.unique(subset=_DEDUP, keep="first", maintain_order=True)
+    if state.buffer.height:
+        events = events.join(
+            state.buffer.select(_DEDUP), on=_DEDUP, how="anti", maintain_order="left"
+        )
+    out.count("duplicates", before - events.height)
+
+    # lateness, per contract in arrival order: late if its minute closed before it arrived
+    prior = pl.DataFrame(
+        [(cid, cs.max_event_ms, cs.closed_until_ms) for cid, cs in state.contracts.items()],
+        schema={"contract_id": pl.String, "_prior": pl.Int64, "_closed": pl.Int64},
+        orient="row",
+    )
+    events = (
+        events.join(prior, on="contract_id", how="left", maintain_order="left")
+        .with_columns(
+            _seen=pl.max_horizontal(
+                pl.col("event_ms").cum_max().shift(1).over("contract_id"), pl.col("_prior")
+            )
+        )
+        .with_columns(
+            _wm=pl.max_horizontal(
+                (pl.col("_seen") - pl.col("_grace")) // MINUTE_MS * MINUTE_MS, pl.col("_closed")
+            )
+        )
+    )
+    is_late = ((pl.col("event_ms") // MINUTE_MS + 1) * MINUTE_MS <= pl.col("_wm")).fill_null(False)
+    late = events.filter(is_late)
+    for row in late.select("seq", "contract_id", "event_id", "kind", "event_ms", "_wm").iter_rows():
+        seq, cid, eid, kind, t, wm = row
+        out.late.append(
+            {
+                "record": "late",
+                "origin": origin(seq),
+                "contract_id": cid,
+                "event_id": eid,
+                "kind": kind,
+                "event_time": utc_iso(t),
+                "watermark": utc_iso(wm),
+                "lateness_ms": wm - t,
+                "raw": lines[seq].decode("utf-8", "replace"),
+            }
+        )
+    out.count("late", late.height)
+    events = events.filter(~is_late)
+    out.count("accepted", events.height)
+
+    for cid, max_ms in events.group_by("contract_id").agg(pl.col("event_ms").max()).iter_rows():
+        cs = state.contracts.get(cid)
+        if cs is None:
+            state.contracts[cid] = ContractState(max_event_ms=max_ms)
+        else:
+            cs.max_event_ms = max(cs.max_event_ms, max_ms)
+    keep = state.buffer.columns
+    state.buffer = pl.concat([state.buffer, events.select(keep)], how="vertical")
+    closed = _close(state, ruleset)
+    out.extend(closed)
+    return state, out
+
+
+def advance(
+    state: EngineState, ruleset: Ruleset, to_ms: dict[str, int]
+) -> tuple[EngineState, Outputs]:
+    """Move contracts' event time on to ``to_ms[contract]`` (never back) and close windows.
+
+    Used for idle contracts (the worker extrapolates event time by the wall time elapsed since
+    a contract's last event) and at the end of a replay with ``--until``.
+    """
+    for cid, t in to_ms.items():
+        cs = state.contracts.get(cid)
+        if cs is not None and t > cs.max_event_ms:
+            cs.max_event_ms = t
+    return state, _close(state, ruleset)
+
+
+def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
+    targets: dict[str, int] = {}
+    for cid, cs in state.contracts.items():
+        contract = ruleset.latest(cid)
+        if contract is None:
+            continue
+        target = (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS
+        if cs.closed_until_ms is None:
+            first = state.buffer.filter(pl.col("contract_id") == cid).get_column("event_ms").min()
+            first_ms = int(first) if first is not None else cs.max_event_ms  # type: ignore[arg-type]
+            start = max(
+                period_containing(contract.period, first_ms)[0],
+                ruleset.revisions[cid][0].term_start_ms,
+            )
+            cs.closed_until_ms = cs.observed_from_ms = start // MINUTE_MS * MINUTE_MS
+        target = min(target, contract.term_end_ms)
+        if target > cs.closed_until_ms:
+            targets[cid] = target
+    return targets
+
+
+def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
+    out = Outputs()
+    targets = _targets(state, ruleset)
+    if not targets:
+        return out
+    target_frame = pl.DataFrame(
+        {"contract_id": list(targets), "_target": list(targets.values())},
+        schema={"contract_id": pl.String, "_target": pl.Int64},
+    )
+    joined = state.buffer.join(target_frame, on="contract_id", how="left", maintain_order="left")
+    closing_mask = pl.col("event_ms") < pl.col("_target").fill_null(-(2**62))
+    closing = joined.filter(closing_mask).with_columns(
+        minute=pl.col("event_ms") // MINUTE_MS * MINUTE_MS
+    )
+    state.buffer = joined.filter(~closing_mask).drop("_target")
+
+    data: dict[str, MinuteData] = {cid: MinuteData() for cid in targets}
+    probes = (
+        closing.filter(pl.col("kind") == "probe")
+        .group_by("contract_id", "minute")
+        .agg(n=pl.len(), ok=pl.col("ok").sum())
+        .sort("contract_id", "minute")
+    )
+    for cid, minute, n, ok in probes.iter_rows():
+        data[cid].probes.append((minute, n, ok))
+    requests = (
+        closing.filter(pl.col("kind") == "request")
+        .group_by("contract_id", "minute")
+        .agg(
+            n=pl.len(),
+            ok=pl.col("ok").sum(),
+            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
+        )
+        .sort("contract_id", "minute")
+    )
+    for cid, minute, n, ok, tok in requests.iter_rows():
+        data[cid].requests.append((minute, n, ok, tok))
+    control = closing.filter(pl.col("kind").is_in(CONTROL_KINDS)).sort(
+        "contract_id", "event_ms", "seq"
+    )
+    for row in control.iter_rows(named=True):
+        data[row["contract_id"]].control.append(row)
+
+    # phase 1: control events, per contract
+    segments = {}
+    for cid, target in targets.items():
+        cs, contract = state.contracts[cid], _revision(ruleset, cid, state.contracts[cid])
+        assert cs.closed_until_ms is not None
+        segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
+    # phase 2: latency histograms, vectorised
+    _latency(state, ruleset, targets, closing, data)
+    # phase 3: objectives, windows, periods
+    emitted = Emitted()
+    for cid, target in targets.items():
+        cs = state.contracts[cid]
+        contract = _revision(ruleset, cid, cs)
+        assert cs.closed_until_ms is not None
+        close_range(
+            Closing(cs, contract, data[cid], segments[cid], emitted), cs.closed_until_ms, target
+        )
+        cs.closed_until_ms = target
+    out.metrics, out.breaches, out.compensations = (
+        emitted.metrics,
+        emitted.breaches,
+        emitted.compensations,
+    )
+    return out
+
+
+def _revision(ruleset: Ruleset, cid: str, cs: ContractState) -> Contract:
+    contract = ruleset.at(cid, cs.closed_until_ms or 0) or ruleset.latest(cid)
+    assert contract is not None
+    return contract
+
+
+def _latency(
+    state: EngineState,
+    ruleset: Ruleset,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    data: dict[str, MinuteData],
+) -> None:
+    """Latency objectives: bucket closing events into open windows; finish closed windows."""
+    specs = []
+    for cid in targets:
+        contract = _revision(ruleset, cid, state.contracts[cid])
+        for objective in contract.objectives:
+            if objective.sli == "latency":
+                specs.append(
+                    (
+                        cid,
+                        objective.id,
+                        objective.source,
+                        objective.window_ms,
+                        contract.tz,
+                        objective.percentile or 99.0,
+                    )
+                )
+    if not specs:
+        return
+    lat = closing.filter(pl.col("latency_ms").is_not_null() & pl.col("kind").is_in(LATENCY_SOURCES))
+    parts = []
+    for cid, oid, source, window_ms, tz, _ in specs:
+        rows = lat.filter((pl.col("contract_id") == cid) & (pl.col("kind") == source))
+        if not rows.height:
+            continue
+        cs = state.contracts[cid]
+        contract = _revision(ruleset, cid, cs)
+        assert cs.closed_until_ms is not None
+        evaluated = evaluated_intervals(cs, contract, cs.closed_until_ms, targets[cid])
+        minutes = rows.get_column("minute").unique().to_list()
+        bounds = {m: window_bounds(m, tz, window_ms) for m in minutes if iv.contains(evaluated, m)}
+        if not bounds:
+            continue
+        mapping = pl.DataFrame(
+            {
+                "minute": list(bounds),
+                "window_start": [b[0] for b in bounds.values()],
+                "window_end": [b[1] for b in bounds.values()],
+            },
+            schema={"minute": pl.Int64, "window_start": pl.Int64, "window_end": pl.Int64},
+        )
+        part = hist.partials(
+            rows.join(mapping, on="minute").with_columns(objective_id=pl.lit(oid)),
+            ["contract_id", "objective_id", "window_start", "window_end"],
+        )
+        parts.append(part)
+    if parts:
+        state.lat_windows = hist.merge(
+            state.lat_windows,
+            pl.concat(parts),
+            ["contract_id", "objective_id", "window_start", "window_end"],
+        )
+    target_frame = pl.DataFrame(
+        {"contract_id": list(targets), "_target": list(targets.values())},
+        schema={"contract_id": pl.String, "_target": pl.Int64},
+    )
+    joined = state.lat_windows.join(target_frame, on="contract_id", how="left")
+    done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
+    closed = joined.filter(done).drop("_target")
+    state.lat_windows = joined.filter(~done).drop("_target")
+    percentiles = {(cid, oid): q for cid, oid, *_, q in specs}
+    if closed.height:
+        qs = sorted(set(percentiles.values()))
+        values = hist.quantiles(closed, ["contract_id", "objective_id", "window_start"], qs)
+        for row in values.iter_rows(named=True):
+            q = percentiles.get((row["contract_id"], row["objective_id"]), qs[0])
+            data[row["contract_id"]].latency_windows[(row["objective_id"], row["window_start"])] = (
+                row[hist.quantile_name(q)],
+                row["count"],
+            )
+        # windows feed their period's histogram
+        period_rows = []
+        for cid, oid, ws in (
+            closed.select("contract_id", "objective_id", "window_start").unique().iter_rows()
+        ):
+            contract = _revision(ruleset, cid, state.contracts[cid])
+            period_rows.append((cid, oid, ws, period_containing(contract.period, ws)[0]))
+        period_map = pl.DataFrame(
+            period_rows,
+            schema={
+                "contract_id": pl.String,
+                "objective_id": pl.String,
+                "window_start": pl.Int64,
+                "period_start": pl.Int64,
+            },
+            orient="row",
+        )
+        add = closed.join(period_map, on=["contract_id", "objective_id", "window_start"]).select(
+            "contract_id", "objective_id", "period_start", "bucket", "count"
+        )
+        state.lat_periods = hist.merge(
+            state.lat_periods, add, ["contract_id", "objective_id", "period_start"]
+        )
+    # periods that end inside this closing: their percentile, then drop them
+    ends = []
+    for cid, target in targets.items():
+        contract = _revision(ruleset, cid, state.contracts[cid])
+        ends.append((cid, target, contract))
+    finished = []
+    for cid, target, contract in ends:
+        rows = state.lat_periods.filter(pl.col("contract_id") == cid)
+        for period_start in rows.get_column("period_start").unique().to_list():
+            if period_containing(contract.period, period_start)[1] <= target:
+                finished.append((cid, period_start))
+    if finished:
+        fin = pl.DataFrame(
+            finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
+        )
+        closed_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"])
+        qs = sorted(set(percentiles.values())) or [99.0]
+        values = hist.quantiles(closed_periods, ["contract_id", "objective_id", "period_start"], qs)
+        for row in values.iter_rows(named=True):
+            q = percentiles.get((row["contract_id"], row["objective_id"]), qs[0])
+            data[row["contract_id"]].latency_periods[(row["objective_id"], row["period_start"])] = (
+                row[hist.quantile_name(q)],
+                row["count"],
+            )
+        state.lat_periods = state.lat_periods.join(
+            fin, on=["contract_id", "period_start"], how="anti"
+        )
