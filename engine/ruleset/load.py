@@ -183,7 +183,7 @@ class _Positions:
                 value = node[found]
                 at_key = (key and number == len(loc) - 1) or value is None
                 at_key = at_key or isinstance(value, CommentedMap | CommentedSeq)
-                position = node.lc.key(found) if at_key else node.lc.value(found)
+                position = _entry_position(node, found, at_key) or position
                 node = value
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
                 position = node.lc.item(part)
@@ -205,6 +205,17 @@ class _Positions:
 
 
 _MISSING: Any = object()
+
+
+def _entry_position(node: CommentedMap, key: Any, at_key: bool) -> tuple[int, int] | None:
+    """Position of a key (or its value), looking into ``<<`` merged mappings too."""
+    if key in node.lc.data:
+        line, column = node.lc.key(key) if at_key else node.lc.value(key)
+        return line, column
+    for source in getattr(node, "merge", None) or ():
+        if isinstance(source, CommentedMap) and key in source:
+            return _entry_position(source, key, at_key)
+    return None
 
 
 # --- pydantic errors → issues ------------------------------------------------------------------
@@ -402,7 +413,20 @@ def _syntax_issue(exc: MarkedYAMLError, source: str) -> RuleIssue:
     if exc.problem and exc.context:
         started = f" that starts on line {context.line + 1}" if context is not None else ""
         message += f" ({exc.context}{started})"
+    for symptom, hint in _SYNTAX_HINTS:
+        if symptom in message:
+            message += f"; {hint}"
     return RuleIssue(source, line, column, "", message)
+
+
+_SYNTAX_HINTS = (
+    ("expected <block end>", "check the indentation of this line and the ones above it"),
+    (
+        "mapping values are not allowed here",
+        "quote a value that contains ': ' or check the indentation",
+    ),
+    ("found character '\\t'", "indent with spaces, not tabs"),
+)
 
 
 def _zone_hint(value: object) -> str:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.ruleset import (
     LoadReport,
@@ -322,3 +324,46 @@ def test_merge_with_previous_drops_deleted_files(tmp_path: Path) -> None:
     merged = merge_with_previous(before.ruleset, _load(tmp_path))
 
     assert merged.contract_ids == ["storage-001"]
+
+
+def test_yaml_merge_keys_are_located_where_they_are_written() -> None:
+    text = GPU.read_text(encoding="utf-8").replace(
+        "objectives:                                   # §6.1.8, Annex A\n",
+        "x-base: &base {sli: mttr, comparator: '<=', bogus: 1}\n"
+        "objectives:\n"
+        "  - <<: *base\n"
+        "    id: merged\n"
+        "    threshold: 30\n",
+    )
+    issues = load_rule_text(text, "merge.yaml").issues
+    assert [(i.line, i.field) for i in issues] == [(95, "x-base"), (95, "objectives[0].bogus")]
+
+
+MUTATIONS = {
+    "delete": lambda lines, i: lines[:i] + lines[i + 1 :],
+    "repeat": lambda lines, i: lines[: i + 1] + lines[i:],
+    "append-junk": lambda lines, i: [
+        *lines[:i],
+        lines[i].rstrip("\n") + " x: [\n",
+        *lines[i + 1 :],
+    ],
+    "indent": lambda lines, i: [*lines[:i], "   " + lines[i], *lines[i + 1 :]],
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(["gpu-train-001.yaml", "maas-api-001.yaml", "storage-001.yaml"]),
+    mutation=st.sampled_from(sorted(MUTATIONS)),
+    where=st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_any_edit_gives_a_contract_or_placed_issues_never_an_exception(
+    name: str, mutation: str, where: float
+) -> None:
+    lines = (RULES / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    text = "".join(MUTATIONS[mutation](lines, int(where * len(lines))))
+
+    result = load_rule_text(text, name)
+
+    assert (result.contract is not None) == result.ok
+    assert all(1 <= issue.line <= len(lines) + 1 for issue in result.issues)
