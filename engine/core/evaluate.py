@@ -388,11 +388,10 @@ def _close_window(
         _window_breach(closing, objective, state, acc, value, compliant)
     elif sli in ("service_availability", "node_availability"):
         _availability_breach(closing, objective, state, acc)
-    elif sli in ("failure_count", "max_recovery"):
-        if compliant is False:
-            _open_period_breach(
-                closing, objective, state, value, acc.end, {"failures": _failures(cs, acc.end)}
-            )
+    elif sli in ("failure_count", "max_recovery") and compliant is False:
+        _open_period_breach(
+            closing, objective, state, value, acc.end, {"failures": _failures(cs, acc.end)}
+        )
 
 
 def _priority(cs: ContractState, start: int, end: int) -> int | None:
