@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.contract import Contract, ObjectiveRule, Ruleset
-from engine.models.contract import HoursRange, RuleFile, ServiceTime, duration_ms
+from engine.models.contract import HoursRange, RuleFile, ServiceTime, Tier, duration_ms
 
 Loc = tuple[str | int, ...]
 Severity = Literal["error", "warning"]
@@ -134,7 +134,7 @@ def _check_tiers(rule: RuleFile, issues: _Issues) -> None:
         higher_is_better = objective.comparator in (">=", ">")
         side, order = ("below", "decreasing") if higher_is_better else ("above", "increasing")
         previous: float | None = None
-        previous_credit = 0.0
+        previous_credit, previous_extension = 0.0, 0.0
         for number, tier in enumerate(objective.compensation):
             loc: Loc = ("objectives", index, "compensation", number, "bound")
             if higher_is_better:
@@ -157,14 +157,16 @@ def _check_tiers(rule: RuleFile, issues: _Issues) -> None:
                         f" tiers from least to most severe, bounds strictly {order} for a"
                         f" '{objective.comparator}' objective",
                     )
-                elif tier.credit_percent < previous_credit:
+                elif _gives_less(tier, previous_credit, previous_extension):
                     issues.add(
-                        ("objectives", index, "compensation", number, "credit_percent"),
-                        f"a more severe tier gives less credit ({_fmt(tier.credit_percent)}% <"
-                        f" {_fmt(previous_credit)}%)",
+                        ("objectives", index, "compensation", number),
+                        f"a more severe tier gives less ({_fmt(tier.credit_percent)}% credit,"
+                        f" {_fmt(tier.extension_hours)} h extension) than the tier before it"
+                        f" ({_fmt(previous_credit)}%, {_fmt(previous_extension)} h)",
                         "warning",
                     )
-            previous, previous_credit = tier.bound, tier.credit_percent
+            previous = tier.bound
+            previous_credit, previous_extension = tier.credit_percent, tier.extension_hours
     if not any(objective.compensation for objective in rule.objectives):
         issues.add(
             ("objectives",),
@@ -172,6 +174,12 @@ def _check_tiers(rule: RuleFile, issues: _Issues) -> None:
             " nothing (§6.1.16)",
             "warning",
         )
+
+
+def _gives_less(tier: Tier, credit: float, extension: float) -> bool:
+    """Whether ``tier`` gives less than a tier of ``credit`` % and ``extension`` hours."""
+    no_more = tier.credit_percent <= credit and tier.extension_hours <= extension
+    return no_more and (tier.credit_percent, tier.extension_hours) != (credit, extension)
 
 
 def _minutes(text: str) -> int:

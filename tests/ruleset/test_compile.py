@@ -196,7 +196,16 @@ def test_more_severe_tier_with_less_credit_is_a_warning() -> None:
     objective["compensation"][1]["credit_percent"] = 5
     rule = make_rule(objectives=[objective])
     assert _messages(rule) == []
-    assert _messages(rule, "warning") == ["a more severe tier gives less credit (5% < 10%)"]
+    assert _messages(rule, "warning") == [
+        "a more severe tier gives less (5% credit, 0 h extension) than the tier before it"
+        " (10%, 0 h)"
+    ]
+
+
+def test_a_more_severe_tier_may_trade_credit_for_extension() -> None:
+    objective = _objective(">=", 99.5, [99.5, 99.0])
+    objective["compensation"][1].update(credit_percent=0, extension_hours=24)
+    assert check_rule_file(make_rule(objectives=[objective]), "x.yaml") == []
 
 
 def test_no_compensation_tiers_at_all_is_a_warning() -> None:
