@@ -131,7 +131,7 @@ def _summary(result: Any, out: Path, elapsed: float) -> None:
             str(breaches.get(key, 0)),
             credit,
         )
-    Console().print(table)
+    Console(width=max(Console().width, 150)).print(table)
 
 
 @app.command()
