@@ -73,7 +73,8 @@ def replay(
     from engine.core.calendar import parse_instant
 
     ruleset = _load_rules(rules)
-    size = os.path.getsize(input) if input != "-" and os.path.exists(input) else None
+    plain = input != "-" and os.path.exists(input) and not input.endswith(".gz")
+    size = os.path.getsize(input) if plain else None
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -120,7 +121,7 @@ def _summary(result: Any, out: Path, elapsed: float) -> None:
     for m in result.outputs.metrics:
         key = (m["contract_id"], m["objective_id"])
         comp = comps.get((*key, m["period_start"]))
-        value = m["period_value"]
+        value = comp["observed"] if comp else m["period_value"]
         credit = f"{comp['credit_amount']} {comp['currency']}" if comp else "-"
         table.add_row(
             m["contract_id"],

@@ -31,14 +31,14 @@ OUTPUT_FILES = {
 
 
 def open_input(path: str) -> IO[bytes]:
+    """A byte stream of a file or stdin (``-``), gunzipped when it is gzip."""
     if path == "-":
-        raw: IO[bytes] = sys.stdin.buffer
-    else:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-    if path.endswith(".gz") or head == b"\x1f\x8b":
-        return gzip.open(raw, "rb")  # type: ignore[return-value]
-    return raw
+        stdin = sys.stdin.buffer
+        head = stdin.peek(2)[:2] if isinstance(stdin, io.BufferedReader) else b""
+        return gzip.GzipFile(fileobj=stdin) if head == b"\x1f\x8b" else stdin  # type: ignore[return-value]
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]  # noqa: SIM115
 
 
 def read_chunks(
