@@ -43,7 +43,7 @@ def open_input(path: str) -> IO[bytes]:
 
 def read_chunks(
     stream: IO[bytes], name: str, chunk_bytes: int = 32 << 20
-) -> Iterator[tuple[list[bytes], Callable[[int], str]]]:
+) -> Iterator[tuple[list[bytes], Callable[[int], str], bytes | None]]:
     """Chunks of whole lines with an origin function ``i -> "name:line"``."""
     carry = b""
     first_line = 1
@@ -63,7 +63,9 @@ def read_chunks(
         yield _chunk(carry, name, first_line)
 
 
-def _chunk(data: bytes, name: str, first_line: int) -> tuple[list[bytes], Callable[[int], str]]:
+def _chunk(
+    data: bytes, name: str, first_line: int
+) -> tuple[list[bytes], Callable[[int], str], bytes | None]:
     from engine.core.decode import split_records
 
     raw_lines = data.split(b"\n")
@@ -72,14 +74,14 @@ def _chunk(data: bytes, name: str, first_line: int) -> tuple[list[bytes], Callab
         and b"\n\n" not in data
         and not any(not ln.strip() for ln in raw_lines[-1:])
     ):
-        return raw_lines, lambda i: f"{name}:{first_line + i}"
+        return raw_lines, lambda i: f"{name}:{first_line + i}", data
     lines: list[bytes] = []
     where: list[int] = []
     for number, raw in enumerate(raw_lines):
         for record in split_records(raw):
             lines.append(record)
             where.append(first_line + number)
-    return lines, lambda i: f"{name}:{where[i]}"
+    return lines, lambda i: f"{name}:{where[i]}", None
 
 
 @dataclass
@@ -132,8 +134,8 @@ def replay(
     name = "stdin" if input_path == "-" else input_path
     try:
         with open_input(input_path) as stream:
-            for lines, origin in read_chunks(stream, name, chunk_bytes):
-                state, outputs = step(state, lines, origin, ruleset, now_ms)
+            for lines, origin, block in read_chunks(stream, name, chunk_bytes):
+                state, outputs = step(state, lines, origin, ruleset, now_ms, block)
                 _collect(writer, kept, stats, outputs)
                 if on_chunk:
                     on_chunk(sum(len(line) + 1 for line in lines))

@@ -108,20 +108,33 @@ def split_records(payload: bytes) -> list[bytes]:
     return out
 
 
-def decode(lines: list[bytes], origin: Callable[[int], str]) -> Decoded:
-    """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``."""
+def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
+    """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
+
+    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy.
+    """
     if not lines:
         return Decoded(_empty_frame(), [])
     frames: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
-    _parse(lines, 0, frames, dead, origin, depth=0)
+    try:
+        if block is None:
+            raise pl.exceptions.ComputeError("no block")
+        frames.append(_read_block(block, len(lines), 0))
+    except (pl.exceptions.PolarsError, OSError):
+        frames.clear()
+        _parse(lines, 0, frames, dead, origin, depth=0)
     raw = pl.concat(frames, how="vertical") if frames else _empty_raw()
     return _validate(raw, lines, origin, dead)
 
 
 def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
-    frame = pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
-    if frame.height != len(lines):  # a blank or whitespace-only line was skipped
+    return _read_block(b"\n".join(lines), len(lines), offset)
+
+
+def _read_block(block: bytes, n_lines: int, offset: int) -> pl.DataFrame:
+    frame = pl.read_ndjson(block, schema=RAW_SCHEMA)
+    if frame.height != n_lines:  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")
     return frame.with_columns(
         pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq")

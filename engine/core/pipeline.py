@@ -99,10 +99,14 @@ def step(
     origin: Callable[[int], str],
     ruleset: Ruleset,
     now_ms: int,
+    block: bytes | None = None,
 ) -> tuple[EngineState, Outputs]:
-    """Take one batch of JSON lines; return the new state and what became certain."""
+    """Take one batch of JSON lines; return the new state and what became certain.
+
+    ``block`` may carry the same lines already joined by newlines (a file chunk).
+    """
     out = Outputs()
-    decoded = decode(lines, origin)
+    decoded = decode(lines, origin, block)
     out.dead.extend(
         {"record": "deadletter", "raw": d.raw, "error": d.error, "origin": d.origin}
         for d in decoded.dead
