@@ -59,6 +59,13 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "it_kwh": pl.Float64(),
     "renewable_kwh": pl.Float64(),
 }
+_HOT_FIELDS = (
+    "schema_version", "event_id", "event_time", "provider_id", "contract_id", "resource_id",
+    "source", "tenant_id", "project_id", "kind", "ok", "latency_ms", "status", "model",
+    "tokens_in", "tokens_out", "state", "reason",
+)  # fmt: skip
+HOT_SCHEMA = {name: RAW_SCHEMA[name] for name in _HOT_FIELDS}
+COLD_KINDS = ("utilization", "network", "storage_io", "incident", "maintenance", "energy")
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _SLICES = 64
 
@@ -120,7 +127,7 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
     try:
         if block is None:
             raise pl.exceptions.ComputeError("no block")
-        frames.append(_read_block(block, len(lines), 0))
+        frames.append(_read_block(block, lines, 0))
     except (pl.exceptions.PolarsError, OSError):
         frames.clear()
         _parse(lines, 0, frames, dead, origin, depth=0)
@@ -129,16 +136,27 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
 
 
 def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
-    return _read_block(b"\n".join(lines), len(lines), offset)
+    return _read_block(b"\n".join(lines), lines, offset)
 
 
-def _read_block(block: bytes, n_lines: int, offset: int) -> pl.DataFrame:
-    frame = pl.read_ndjson(block, schema=RAW_SCHEMA)
-    if frame.height != n_lines:  # a blank or whitespace-only line was skipped
+def _read_block(block: bytes, lines: list[bytes], offset: int) -> pl.DataFrame:
+    """Parse with the narrow schema of the frequent kinds; re-parse the rare kinds' lines wide.
+
+    Parsing cost grows with the schema's width, and most events are probes and requests.
+    """
+    frame = pl.read_ndjson(block, schema=HOT_SCHEMA)
+    if frame.height != len(lines):  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")
-    return frame.with_columns(
+    frame = frame.with_columns(
         pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq")
     )
+    cold = frame.get_column("kind").is_in(COLD_KINDS)
+    if cold.any():
+        cold_seq = frame.filter(cold).get_column("seq").to_list()
+        wide = pl.read_ndjson(b"\n".join(lines[i - offset] for i in cold_seq), schema=RAW_SCHEMA)
+        wide = wide.with_columns(pl.Series("seq", cold_seq, dtype=pl.Int64))
+        frame = pl.concat([frame.filter(~cold), wide], how="diagonal").sort("seq")
+    return frame.select(*RAW_SCHEMA, "seq").cast(RAW_SCHEMA)  # type: ignore[arg-type]
 
 
 def _parse(
