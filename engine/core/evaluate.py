@@ -218,7 +218,7 @@ def _ids(contract: Contract, objective: ObjectiveRule, start: int) -> str:
     return f"{contract.id}:{objective.id}:{utc_iso(start)}:r{contract.revision}"
 
 
-def _failure_stats(cs: ContractState, until: int) -> dict[str, Any]:
+def _failure_stats(cs: ContractState, until: int) -> dict[str, int]:
     """Failures known at ``until``: those started before it; later restorations not yet seen."""
     known = [f for f in cs.failures if f["start"] < until]
     restored = [f for f in known if f["end"] is not None and f["end"] <= until]

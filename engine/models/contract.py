@@ -17,7 +17,9 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SPEC_VERSION = "csla/v1"
-Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Ident = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -125,9 +127,9 @@ class ServiceTime(Spec):
     hours: HoursRange | None = Field(
         default=None, description="Daily range for 7x12 (default 08:00-20:00) or 5x8 (09:00-17:00)."
     )
-    weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[HoursRange]] | None = (
-        Field(default=None, description="Only with preset: custom.")
-    )
+    weekly: (
+        dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[HoursRange]] | None
+    ) = Field(default=None, description="Only with preset: custom.")
     holidays: list[date] = Field(default_factory=list, description="Local dates owed no service.")
     extra_workdays: list[date] = Field(
         default_factory=list, description="Weekend dates worked as Mondays (make-up workdays)."
@@ -292,19 +294,21 @@ class ForceMajeure(Spec):
         return self
 
 
+Source = Literal["platform", "provider", "customer"]
+ExemptionKind = Literal["planned_downtime", "natural_disaster", "force_majeure"]
+_DEFAULT_SOURCES: list[Source] = ["platform", "provider"]
+_DEFAULT_EXEMPTIONS: list[ExemptionKind] = ["planned_downtime", "natural_disaster", "force_majeure"]
+
+
 class Exemptions(Spec):
     maintenance_notice_hours: Annotated[float, Field(ge=0)] = 72.0
-    maintenance_sources: list[Literal["platform", "provider", "customer"]] = Field(
-        default_factory=lambda: ["platform", "provider"]
-    )
+    maintenance_sources: list[Source] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
     force_majeure: list[ForceMajeure] = Field(default_factory=list)
 
 
 class Liability(Spec):
     text: str | None = None
-    exemptions: list[Literal["planned_downtime", "natural_disaster", "force_majeure"]] = Field(
-        default_factory=lambda: ["planned_downtime", "natural_disaster", "force_majeure"]
-    )
+    exemptions: list[ExemptionKind] = Field(default_factory=lambda: list(_DEFAULT_EXEMPTIONS))
 
 
 # --- the other §6.1 and §6.2 elements: typed but not operative ------------------------------
