@@ -26,10 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def generate(rules_dir: Path, target: Path, events: int, contracts: int, seed: int) -> int:
-    from engine.simulate import clone_ruleset_files, simulate
-
     from engine.core.calendar import parse_instant
     from engine.ruleset import load_rules_dir
+    from engine.simulate import clone_ruleset_files, simulate
 
     clone_ruleset_files(ROOT / "rules", rules_dir, contracts)
     ruleset = load_rules_dir(rules_dir).ruleset
