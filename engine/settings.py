@@ -21,7 +21,9 @@ class Topics(BaseSettings):
     compensations: str = Field(default="csla.compensations", description="Output: credits.")
     late: str = Field(default="csla.late", description="Output: events later than the watermark.")
     deadletter: str = Field(default="csla.deadletter", description="Output: undecodable input.")
-    contracts: str = Field(default="csla.contracts", description="Optional: rule files (compacted).")
+    contracts: str = Field(
+        default="csla.contracts", description="Optional: rule files (compacted)."
+    )
 
 
 class Settings(BaseSettings):

@@ -135,7 +135,15 @@ class Energy(_EventBase):
 
 
 TelemetryEvent = Annotated[
-    Probe | Request | NodeState | Utilization | Network | StorageIO | Incident | Maintenance | Energy,
+    Probe
+    | Request
+    | NodeState
+    | Utilization
+    | Network
+    | StorageIO
+    | Incident
+    | Maintenance
+    | Energy,
     Field(discriminator="kind"),
 ]
 

@@ -30,14 +30,18 @@ class Metric(Output):
     window_end: str
     value: float | None = Field(description="The SLI over the window; null when not measurable.")
     good: int | None = Field(description="Good units: available minutes, up seconds, ok requests…")
-    total: int | None = Field(description="Units judged: evaluated minutes, node-seconds, requests…")
+    total: int | None = Field(
+        description="Units judged: evaluated minutes, node-seconds, requests…"
+    )
     coverage: float | None = Field(description="Share of evaluated units that had data (0..1).")
     period_start: str
     period_end: str
     period_value: float | None
     period_good: int | None
     period_total: int | None
-    compliant: bool | None = Field(description="Window value meets the objective; null if unjudged.")
+    compliant: bool | None = Field(
+        description="Window value meets the objective; null if unjudged."
+    )
 
 
 class Breach(Output):
@@ -69,7 +73,9 @@ class Compensation(Output):
     period_end: str
     observed: float | None
     threshold: float
-    tier: int | None = Field(description="Index of the tier applied (0 = first listed); null: none.")
+    tier: int | None = Field(
+        description="Index of the tier applied (0 = first listed); null: none."
+    )
     credit_percent: float
     credit_amount: str = Field(description="Decimal string in the contract currency.")
     currency: str
