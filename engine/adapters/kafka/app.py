@@ -1,0 +1,882 @@
+"""The Faust worker: two thin agents around the pure core (``engine.core.pipeline``).
+
+Stage 1, ``route``: reads raw telemetry in micro-batches (``take_events``), splits each message
+into one JSON text per event (single object, JSON array or NDJSON), reads every line's
+``contract_id`` in one vectorised pass and republishes the lines to the internal topic
+``<app_id>-csla-by-contract``, keyed by contract: one NDJSON message per contract and batch, whose
+first line lists the lines' origins (``topic[partition]@offset``). Lines without a usable
+``contract_id`` are decoded by the core right there and dead-lettered with its reason.
+
+Stage 2, ``evaluate``: reads the keyed topic in micro-batches, keeps one ``EngineState`` per
+partition, calls ``step`` and publishes the outputs keyed by contract. After each partition's
+batch it awaits the delivery of every output, then writes a checkpoint to the compacted topic
+``<app_id>-csla-state`` (key ``p<partition>``): the zlib-compressed state snapshot plus the
+offset of the first message the state does not hold. Only after that does the batch's
+``take_events`` iteration end, which is when Faust acks (and later commits) the messages.
+So a committed offset is never ahead of a checkpoint, and on a restart or a rebalance the new
+owner restores the checkpoint, skips messages below its offset and evaluates the rest again:
+nothing is lost, and whatever is produced twice is produced by the same deterministic core
+from the same state and lines, with the same ids (§ at-least-once + de-duplication by id).
+With ``processing_guarantee=exactly_once`` every send of a batch (outputs, repartitioned
+lines, checkpoint) joins the Kafka transaction of the source partition that Faust commits
+with the consumed offsets.
+
+Timers: rule hot reload (a file that fails validation is logged, the previous version stays),
+``advance`` of idle contracts (``idle_advance_seconds``), consumer-lag metrics. Web: ``/metrics``
+(Prometheus) and ``/health``. A programmer error in a batch is logged as CRITICAL and ends the
+process at once, without acking the batch, so that no offset is committed past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import struct
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import polars as pl
+
+from engine.core.contract import Ruleset
+from engine.core.decode import decode, split_records
+from engine.core.pipeline import Outputs, advance, step
+from engine.core.state import EngineState
+from engine.ruleset import load_rules_dir, merge_with_previous
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    import faust
+    from faust.types import EventT
+
+__all__ = [
+    "bootstrap_servers",
+    "client_options",
+    "decode_checkpoint",
+    "encode_checkpoint",
+    "ensure_topics",
+    "internal_topics",
+    "make_app",
+    "route_lines",
+    "run_worker",
+]
+
+log = logging.getLogger("csla.worker")
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+ROUTED_CHUNK_BYTES = 512 * 1024
+_CHECKPOINT_MAGIC = b"CSLACK1\n"
+_ROUTE_SCHEMA = {"contract_id": pl.String()}
+_FATAL_EXIT = 70
+_PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp sets the charset
+_LOGGED_DEAD_PER_BATCH = 5
+
+
+# --------------------------------------------------------------------------- settings → clients
+
+
+def bootstrap_servers(settings: Settings) -> list[str]:
+    """``kafka://h1:9092;kafka://h2:9092`` (or comma-separated) → ``["h1:9092", "h2:9092"]``."""
+    hosts = settings.broker.replace(";", ",").split(",")
+    return [h.strip().removeprefix("kafka://") for h in hosts if h.strip()]
+
+
+def _ssl_context(settings: Settings) -> Any:
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+        certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+    )
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Security options for aiokafka clients (producer, admin, consumer)."""
+    protocol = settings.security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.sasl_username
+        password = settings.sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return options
+
+
+def _faust_credentials(settings: Settings) -> Any:
+    import faust
+
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(_ssl_context(settings))
+    password = settings.sasl_password
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=password.get_secret_value() if password else None,
+        ssl_context=_ssl_context(settings) if protocol == "SASL_SSL" else None,
+        mechanism=settings.sasl_mechanism or "PLAIN",
+    )
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def internal_topics(settings: Settings) -> tuple[str, str]:
+    """(keyed lines, state checkpoints): private to the consumer group ``app_id``."""
+    return f"{settings.app_id}-csla-by-contract", f"{settings.app_id}-csla-state"
+
+
+def _topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
+    retention = {"retention.ms": str(settings.retention_hours * 3_600_000)}
+    t = settings.topics
+    specs = {
+        name: dict(retention)
+        for name in (t.telemetry, t.metrics, t.breaches, t.compensations, t.late, t.deadletter)
+    }
+    by_contract, state = internal_topics(settings)
+    specs[by_contract] = {**retention, "max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    specs[state] = {
+        "cleanup.policy": "compact",
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        "segment.ms": str(15 * 60_000),
+        "min.cleanable.dirty.ratio": "0.2",
+    }
+    return specs
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the engine's topics that do not exist yet; return the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers(settings), **client_options(settings)
+    )
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for name, config in _topic_specs(settings).items():
+            if name in existing:
+                continue
+            topic = NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=config,
+            )
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                response = await admin.create_topics([topic])
+                for _name, code, *_rest in getattr(response, "topic_errors", []):
+                    if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS
+                        raise RuntimeError(f"cannot create topic {name!r}: error code {code}")
+                created.append(name)
+        return created
+    finally:
+        await admin.close()
+
+
+# --------------------------------------------------------------------------- stage 1: routing
+
+
+def _contract_of(line: bytes) -> str | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    cid = value.get("contract_id") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) and cid else None
+
+
+def route_lines(lines: Sequence[bytes]) -> list[str | None]:
+    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible."""
+    if not lines:
+        return []
+    try:
+        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
+        if frame.height == len(lines):
+            return [c or None for c in frame.get_column("contract_id").to_list()]
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        pass
+    return [_contract_of(line) for line in lines]
+
+
+def _encode_routed(lines: list[bytes], origins: list[str]) -> bytes:
+    """First line: the origins run-length encoded; then the lines."""
+    runs: list[list[Any]] = []
+    for origin in origins:
+        if runs and runs[-1][0] == origin:
+            runs[-1][1] += 1
+        else:
+            runs.append([origin, 1])
+    return b"\n".join([orjson.dumps({"o": runs}), *lines])
+
+
+def _decode_routed(value: bytes) -> tuple[list[bytes], list[str]]:
+    head, _, body = value.partition(b"\n")
+    origins = [origin for origin, count in orjson.loads(head)["o"] for _ in range(count)]
+    lines = body.split(b"\n") if body else []
+    if len(lines) != len(origins):
+        raise ValueError(f"routed message holds {len(lines)} lines for {len(origins)} origins")
+    return lines, origins
+
+
+def _chunks(lines: list[bytes], origins: list[str]) -> Iterable[tuple[list[bytes], list[str]]]:
+    start, size = 0, 0
+    for i, line in enumerate(lines):
+        if size and size + len(line) > ROUTED_CHUNK_BYTES:
+            yield lines[start:i], origins[start:i]
+            start, size = i, 0
+        size += len(line) + 1
+    if start < len(lines):
+        yield lines[start:], origins[start:]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def encode_checkpoint(next_offset: int, snapshot: bytes) -> bytes:
+    return _CHECKPOINT_MAGIC + struct.pack(">q", next_offset) + zlib.compress(snapshot, 1)
+
+
+def decode_checkpoint(data: bytes) -> tuple[int, bytes]:
+    """(first offset not in the state, state snapshot)."""
+    if not data.startswith(_CHECKPOINT_MAGIC):
+        raise ValueError("not a CSLA checkpoint")
+    head = len(_CHECKPOINT_MAGIC)
+    (next_offset,) = struct.unpack(">q", data[head : head + 8])
+    return next_offset, zlib.decompress(data[head + 8 :])
+
+
+@dataclass
+class PartitionState:
+    """One stage-2 partition: the core state and the first offset it does not hold."""
+
+    state: EngineState
+    next_offset: int
+    restored: bool
+    last_seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # wall ms, event ms
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _with_grace(ruleset: Ruleset, grace_seconds: float | None) -> Ruleset:
+    if grace_seconds is None:
+        return ruleset
+    grace_ms = round(grace_seconds * 1000)
+    return Ruleset(
+        {
+            cid: tuple(dataclasses.replace(c, grace_ms=grace_ms) for c in revisions)
+            for cid, revisions in ruleset.revisions.items()
+        }
+    )
+
+
+def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[Ruleset, Any]:
+    """The rules of ``settings.rules_dir`` (keeping ``previous`` versions of broken files)."""
+    report = load_rules_dir(settings.rules_dir)
+    ruleset = report.ruleset if previous is None else merge_with_previous(previous, report)
+    return _with_grace(ruleset, settings.grace_seconds), report
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class _Metrics:
+    """Prometheus metrics of one worker, in a registry of their own."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter(
+            "csla_messages_in", "Kafka messages read.", ["stage"], registry=r
+        )
+        self.events_in = Counter("csla_events_in", "Telemetry lines read.", registry=r)
+        self.dead_letters = Counter("csla_dead_letters", "Dead-lettered lines.", registry=r)
+        self.late_events = Counter(
+            "csla_late_events", "Events later than the watermark.", registry=r
+        )
+        self.duplicates = Counter("csla_duplicate_events", "Repeated events dropped.", registry=r)
+        self.outputs = Counter("csla_outputs", "Records published.", ["kind"], registry=r)
+        self.batch_seconds = Histogram(
+            "csla_batch_seconds",
+            "Time to process one micro-batch, publishing and checkpoint included.",
+            ["stage"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "csla_consumer_lag",
+            "End offset minus committed offset.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.checkpoint_bytes = Gauge(
+            "csla_checkpoint_bytes", "Size of the last checkpoint.", ["partition"], registry=r
+        )
+        self.partitions = Gauge(
+            "csla_partitions_assigned", "Stage-2 partitions held by this worker.", registry=r
+        )
+        self.contracts = Gauge("csla_contracts", "Contracts in the rule set in force.", registry=r)
+        self.rule_reloads = Counter(
+            "csla_rule_reloads", "Rule directory reloads.", ["result"], registry=r
+        )
+
+    def count_outputs(self, out: Outputs) -> None:
+        self.dead_letters.inc(len(out.dead))
+        self.late_events.inc(len(out.late))
+        self.duplicates.inc(out.stats.get("duplicates", 0))
+        for kind in ("metrics", "breaches", "compensations", "late", "dead"):
+            n = len(getattr(out, kind))
+            if n:
+                self.outputs.labels(kind).inc(n)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+def _fatal(what: str, exc: BaseException) -> None:
+    """A programmer error: log it and end the process before Faust acks or commits anything."""
+    log.critical("%s failed; exiting without committing: %r", what, exc, exc_info=exc)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(_FATAL_EXIT)
+
+
+class Engine:
+    """The worker's state around the Faust app: rules, per-partition core state, metrics."""
+
+    def __init__(self, settings: Settings, app: faust.App) -> None:
+        self.settings = settings
+        self.app = app
+        self.by_contract_topic, self.state_topic = internal_topics(settings)
+        self.ruleset, report = load_ruleset(settings)
+        self._log_report(report, initial=True)
+        self._rules_fingerprint = self._fingerprint()
+        self.partitions: dict[int, PartitionState] = {}
+        self.lock = asyncio.Lock()
+        self.metrics = _Metrics()
+        self.metrics.contracts.set(len(self.ruleset.revisions))
+        self._reader: Any = None
+        t = settings.topics
+        self.output_topics = {
+            "metrics": t.metrics,
+            "breaches": t.breaches,
+            "compensations": t.compensations,
+            "late": t.late,
+            "dead": t.deadletter,
+        }
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _send(
+        self, topic: str, key: bytes | None, value: bytes, source: tuple[str, int]
+    ) -> Awaitable[Any]:
+        """Schedule one record; in a transaction, that of the source partition."""
+        app = self.app
+        if app.in_transaction:
+            group = app.assignor.group_for_topic(source[0])
+            transactional_id = f"{app.conf.id}-{group}-{source[1]}"
+            producer = app.producer.producer  # type: ignore[attr-defined]
+            return await producer.send(
+                topic, key, value, None, None, None, transactional_id=transactional_id
+            )
+        return await app.producer.send(topic, key, value, None, None, None)
+
+    async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
+        """Publish every output of ``out`` and wait until the broker has them all."""
+        pending = []
+        for kind, topic in self.output_topics.items():
+            for record in getattr(out, kind):
+                cid = record.get("contract_id")
+                key = cid.encode() if isinstance(cid, str) else None
+                pending.append(await self._send(topic, key, orjson.dumps(record), source))
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.count_outputs(out)
+
+    # -- stage 1 ------------------------------------------------------------------------
+
+    async def route(self, events: Sequence[EventT]) -> None:
+        started = time.perf_counter()
+        lines: list[bytes] = []
+        origins: list[str] = []
+        sources: list[tuple[str, int]] = []
+        for event in events:
+            msg = event.message
+            records = split_records(msg.value or b"")
+            lines.extend(records)
+            origins.extend([f"{msg.topic}[{msg.partition}]@{msg.offset}"] * len(records))
+            sources.extend([(msg.topic, msg.partition)] * len(records))
+        self.metrics.messages_in.labels("route").inc(len(events))
+        self.metrics.events_in.inc(len(lines))
+        # One message per contract and batch; in a transaction, per source partition too,
+        # so that each message joins the transaction of the offsets it comes from.
+        per_source = self.app.in_transaction
+        groups: dict[tuple[str, tuple[str, int] | None], list[int]] = defaultdict(list)
+        unroutable: list[int] = []
+        for i, cid in enumerate(route_lines(lines)):
+            if cid is None:
+                unroutable.append(i)
+            else:
+                groups[(cid, sources[i] if per_source else None)].append(i)
+        pending = []
+        if unroutable:
+            pending.extend(
+                await self._dead_letter_unroutable(lines, origins, sources, unroutable, groups)
+            )
+        for (cid, group_source), index in groups.items():
+            source = group_source or sources[index[0]]
+            picked_lines = [lines[i] for i in index]
+            picked_origins = [origins[i] for i in index]
+            for chunk_lines, chunk_origins in _chunks(picked_lines, picked_origins):
+                value = _encode_routed(chunk_lines, chunk_origins)
+                pending.append(
+                    await self._send(self.by_contract_topic, cid.encode(), value, source)
+                )
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
+
+    async def _dead_letter_unroutable(
+        self,
+        lines: list[bytes],
+        origins: list[str],
+        sources: list[tuple[str, int]],
+        index: list[int],
+        groups: dict[tuple[str, tuple[str, int] | None], list[int]],
+    ) -> list[Awaitable[Any]]:
+        """Lines without a contract: the core's decoder names the reason (same as replay)."""
+        bad = [lines[i] for i in index]
+        source_of = {origins[i]: sources[i] for i in index}
+        decoded = decode(bad, lambda j: origins[index[j]])
+        pending = []
+        for logged, dead in enumerate(decoded.dead):
+            if logged < _LOGGED_DEAD_PER_BATCH:
+                log.warning("deadletter origin=%s error=%s", dead.origin, dead.error)
+            record = {
+                "record": "deadletter",
+                "raw": dead.raw,
+                "error": dead.error,
+                "origin": dead.origin,
+            }
+            source = source_of[dead.origin]
+            pending.append(
+                await self._send(self.output_topics["dead"], None, orjson.dumps(record), source)
+            )
+        if len(decoded.dead) > _LOGGED_DEAD_PER_BATCH:
+            log.warning(
+                "deadletter ... and %d more in this batch",
+                len(decoded.dead) - _LOGGED_DEAD_PER_BATCH,
+            )
+        self.metrics.dead_letters.inc(len(decoded.dead))
+        self.metrics.outputs.labels("dead").inc(len(decoded.dead))
+        # Whatever the decoder accepts after all (polars could not read a contract_id that
+        # pydantic can) goes on to its contract like any other line.
+        for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
+            i = index[seq]
+            groups[(cid, sources[i] if self.app.in_transaction else None)].append(i)
+        for key in groups:
+            groups[key].sort()
+        return pending
+
+    # -- stage 2 ------------------------------------------------------------------------
+
+    async def evaluate(self, events: Sequence[EventT]) -> None:
+        started = time.perf_counter()
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event.message)
+        self.metrics.messages_in.labels("evaluate").inc(len(events))
+        async with self.lock:
+            for partition, messages in by_partition.items():
+                await self._evaluate_partition(partition, messages)
+        self.metrics.batch_seconds.labels("evaluate").observe(time.perf_counter() - started)
+
+    async def _evaluate_partition(self, partition: int, messages: list[Any]) -> None:
+        ps = self.partitions.get(partition)
+        if ps is None:
+            ps = self.partitions[partition] = await self._restore(partition)
+        fresh = [m for m in messages if m.offset >= ps.next_offset]
+        if not fresh:
+            return
+        if ps.restored and fresh[0].offset > ps.next_offset:
+            log.error(
+                "partition=%d offsets %d..%d were committed but are not in the checkpoint",
+                partition,
+                ps.next_offset,
+                fresh[0].offset - 1,
+            )
+        lines: list[bytes] = []
+        origins: list[str] = []
+        for msg in fresh:
+            msg_lines, msg_origins = _decode_routed(msg.value)
+            lines.extend(msg_lines)
+            origins.extend(msg_origins)
+        now = _wall_ms()
+        state, out = step(ps.state, lines, origins.__getitem__, self.ruleset, now)
+        source = (self.by_contract_topic, partition)
+        await self._emit(out, source)
+        for cid in {m.key.decode() for m in fresh if m.key}:
+            cs = state.contracts.get(cid)
+            if cs is not None:
+                ps.last_seen[cid] = (now, cs.max_event_ms)
+        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
+        await self._checkpoint(partition, ps, source)
+        self._log_batch(partition, fresh, out)
+
+    def _log_batch(self, partition: int, messages: list[Any], out: Outputs) -> None:
+        first, last = messages[0].offset, messages[-1].offset
+        for b in out.breaches:
+            log.info(
+                "breach %s contract=%s objective=%s window=%s..%s observed=%s partition=%d offsets=%d..%d",
+                b["status"],
+                b["contract_id"],
+                b["objective_id"],
+                b["window_start"],
+                b["window_end"],
+                b["observed"],
+                partition,
+                first,
+                last,
+            )
+        for c in out.compensations:
+            log.info(
+                "compensation contract=%s objective=%s period=%s..%s credit=%s %s partition=%d offsets=%d..%d",
+                c["contract_id"],
+                c["objective_id"],
+                c["period_start"],
+                c["period_end"],
+                c["credit_amount"],
+                c["currency"],
+                partition,
+                first,
+                last,
+            )
+        for logged, dead in enumerate(out.dead):
+            if logged < _LOGGED_DEAD_PER_BATCH:
+                log.warning("deadletter origin=%s error=%s", dead["origin"], dead["error"])
+        log.debug(
+            "evaluated partition=%d offsets=%d..%d stats=%s metrics=%d late=%d",
+            partition,
+            first,
+            last,
+            out.stats,
+            len(out.metrics),
+            len(out.late),
+        )
+
+    async def _checkpoint(
+        self, partition: int, ps: PartitionState, source: tuple[str, int]
+    ) -> None:
+        data = encode_checkpoint(ps.next_offset, ps.state.snapshot())
+        fut = await self._send(self.state_topic, f"p{partition}".encode(), data, source)
+        await fut
+        self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
+
+    async def _restore(self, partition: int) -> PartitionState:
+        """The most advanced checkpoint of ``partition`` in the state topic, or an empty state."""
+        from aiokafka import TopicPartition
+
+        started = time.perf_counter()
+        reader = await self._state_reader()
+        partitions = reader.partitions_for_topic(self.state_topic) or {0}
+        tp = TopicPartition(self.state_topic, partition % len(partitions))
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        end = (await reader.end_offsets([tp]))[tp]
+        key = f"p{partition}".encode()
+        best: tuple[int, bytes] | None = None
+        deadline = time.monotonic() + 120
+        while await reader.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading checkpoints of partition {partition} took too long")
+            for record in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.key == key and record.value:
+                    next_offset, snapshot = decode_checkpoint(record.value)
+                    if best is None or next_offset >= best[0]:
+                        best = (next_offset, snapshot)
+        if best is None:
+            log.info("partition=%d no checkpoint: starting empty", partition)
+            return PartitionState(EngineState.empty(), 0, restored=False)
+        state = EngineState.restore(best[1])
+        now = _wall_ms()
+        last_seen = {cid: (now, cs.max_event_ms) for cid, cs in state.contracts.items()}
+        log.info(
+            "partition=%d restored checkpoint next_offset=%d contracts=%d in %.3f s",
+            partition,
+            best[0],
+            len(state.contracts),
+            time.perf_counter() - started,
+        )
+        return PartitionState(state, best[0], restored=True, last_seen=last_seen)
+
+    async def _state_reader(self) -> Any:
+        if self._reader is None:
+            from aiokafka import AIOKafkaConsumer
+
+            self._reader = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap_servers(self.settings),
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level=(
+                    "read_committed"
+                    if self.settings.processing_guarantee == "exactly_once"
+                    else "read_uncommitted"
+                ),
+                max_partition_fetch_bytes=MAX_MESSAGE_BYTES * 2,
+                fetch_max_bytes=MAX_MESSAGE_BYTES * 4,
+                **client_options(self.settings),
+            )
+            await self._reader.start()
+            await self._reader._client.force_metadata_update()
+        return self._reader
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
+
+    def on_revoked(self, revoked: Iterable[Any]) -> None:
+        """Forget the state of partitions that left: a later assignment restores it anew."""
+        for tp in revoked:
+            if tp.topic == self.by_contract_topic and self.partitions.pop(tp.partition, None):
+                log.info("partition=%d revoked", tp.partition)
+
+    def assigned(self) -> list[int]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # not started yet
+            return []
+        return sorted(tp.partition for tp in assignment if tp.topic == self.by_contract_topic)
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def advance_idle(self) -> None:
+        """Move idle contracts' event time on by the wall time since their last event."""
+        idle_ms = round(self.settings.idle_advance_seconds * 1000)
+        if idle_ms <= 0:
+            return
+        async with self.lock:
+            now = _wall_ms()
+            assigned = set(self.assigned())
+            for partition, ps in list(self.partitions.items()):
+                if partition not in assigned:
+                    continue
+                to_ms = {
+                    cid: event_ms + (now - wall_ms)
+                    for cid, (wall_ms, event_ms) in ps.last_seen.items()
+                    if now - wall_ms >= idle_ms
+                }
+                if not to_ms:
+                    continue
+                state, out = advance(ps.state, self.ruleset, to_ms)
+                ps.state = state
+                if out.metrics or out.breaches or out.compensations:
+                    source = (self.by_contract_topic, partition)
+                    await self._emit(out, source)
+                    await self._checkpoint(partition, ps, source)
+                    log.info(
+                        "advanced idle contracts=%s partition=%d metrics=%d breaches=%d",
+                        sorted(to_ms),
+                        partition,
+                        len(out.metrics),
+                        len(out.breaches),
+                    )
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        root = Path(self.settings.rules_dir)
+        entries = []
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.suffix in (".yaml", ".yml") and path.is_file():
+                stat = path.stat()
+                entries.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(entries)
+
+    def reload_rules(self) -> bool:
+        """Reload the rules directory if a file changed; True if it was read."""
+        fingerprint = self._fingerprint()
+        if fingerprint == self._rules_fingerprint:
+            return False
+        self._rules_fingerprint = fingerprint
+        ruleset, report = load_ruleset(self.settings, self.ruleset)
+        self._log_report(report, initial=False)
+        self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
+        self.ruleset = ruleset
+        self.metrics.contracts.set(len(ruleset.revisions))
+        return True
+
+    def _log_report(self, report: Any, *, initial: bool) -> None:
+        for issue in report.issues:
+            (log.error if issue.is_error else log.warning)("rules: %s", issue)
+        for path in report.failed_paths:
+            log.error(
+                "rules: %s rejected; %s",
+                path,
+                "it is left out" if initial else "the previous version stays in force",
+            )
+        log.info(
+            "rules %s: %d contract(s) from %s",
+            "loaded" if initial else "reloaded",
+            len(report.ruleset.revisions),
+            self.settings.rules_dir,
+        )
+
+    def update_lag(self) -> None:
+        monitor = self.app.monitor
+        ends = monitor.tp_end_offsets or {}
+        committed = monitor.tp_committed_offsets or {}
+        for tp, end in ends.items():
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, end - committed.get(tp, 0))
+            )
+        self.metrics.partitions.set(len(self.assigned()))
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        partitions = self.assigned()
+        ready = bool(partitions) and not getattr(self.app, "rebalancing", False)
+        body = {
+            "status": "ok" if ready else "starting",
+            "ready": ready,
+            "partitions": partitions,
+            "contracts": len(self.ruleset.revisions),
+            "app_id": self.settings.app_id,
+        }
+        return body, 200 if ready else 503
+
+
+# --------------------------------------------------------------------------- app and worker
+
+
+def make_app(settings: Settings) -> faust.App:
+    """Build the Faust app: two agents, three timers, ``/metrics`` and ``/health``."""
+    import faust
+
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        broker_credentials=_faust_credentials(settings),
+        processing_guarantee=settings.processing_guarantee,
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=float(getattr(settings, "session_timeout_seconds", 10.0)),
+        broker_heartbeat_interval=float(getattr(settings, "heartbeat_seconds", 1.0)),
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+    )
+    engine = Engine(settings, app)
+    app.csla_engine = engine  # type: ignore[attr-defined]
+    telemetry = app.topic(settings.topics.telemetry, internal=False)
+    by_contract = app.topic(engine.by_contract_topic, internal=False)
+    size, wait = settings.batch_size, settings.batch_wait_seconds
+
+    @app.agent(telemetry, name="csla-route")
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(size, within=wait):
+            try:
+                await engine.route(events)
+            except Exception as exc:
+                _fatal("routing a telemetry batch", exc)
+
+    @app.agent(by_contract, name="csla-evaluate")
+    async def evaluate(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(size, within=wait):
+            try:
+                await engine.evaluate(events)
+            except Exception as exc:
+                _fatal("evaluating a batch", exc)
+
+    @app.timer(settings.rules_poll_seconds, name="csla-rules")
+    async def rules() -> None:
+        try:
+            engine.reload_rules()
+        except Exception as exc:  # a rule file must never stop the worker
+            log.exception("rules: reload failed, the rule set in force stays: %r", exc)
+
+    if settings.idle_advance_seconds > 0:
+
+        @app.timer(max(0.5, settings.idle_advance_seconds / 4), name="csla-advance")
+        async def advance_idle() -> None:
+            try:
+                await engine.advance_idle()
+            except Exception as exc:
+                _fatal("advancing idle contracts", exc)
+
+    @app.timer(5.0, name="csla-lag")
+    async def lag() -> None:
+        engine.update_lag()
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        from prometheus_client import generate_latest
+
+        engine.update_lag()
+        return web.bytes(
+            generate_latest(engine.metrics.registry), content_type=_PROMETHEUS_CONTENT_TYPE
+        )
+
+    @app.page("/health")
+    async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        body, status = engine.health()
+        return web.json(body, status=status)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        engine.on_revoked(revoked)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        await engine.close()
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Create missing topics, then run the worker until SIGTERM/SIGINT (uvloop when present)."""
+    from faust.worker import Worker
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    created = loop.run_until_complete(ensure_topics(settings))
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    app = make_app(settings)
+    worker = Worker(app, loop=loop, loglevel=settings.log_level)
+    worker.execute_from_commandline()

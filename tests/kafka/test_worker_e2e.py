@@ -1,0 +1,302 @@
+"""``csla worker`` against a real Kafka: same answers as the pure core, scale-out, restarts.
+
+Telemetry is produced and outputs are consumed with confluent-kafka (the engine uses aiokafka);
+the expected outputs come from running ``engine.core.pipeline.step`` offline over the same
+lines, in one go, with the origins the broker gave them. Records are compared by id and value.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from engine.adapters.kafka.local_broker import LocalKafka
+from engine.core.pipeline import step
+from engine.core.state import EngineState
+from engine.ruleset import load_rules_dir
+
+_spec = importlib.util.spec_from_file_location(
+    "csla_worker_harness", Path(__file__).with_name("worker_harness.py")
+)
+assert _spec is not None and _spec.loader is not None
+wh = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = wh
+_spec.loader.exec_module(wh)
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 4
+KINDS = ("metrics", "breaches", "compensations", "late", "deadletter")
+OUT_ATTR = {
+    "metrics": "metrics",
+    "breaches": "breaches",
+    "compensations": "compensations",
+    "late": "late",
+    "deadletter": "dead",
+}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@dataclass
+class Deployment:
+    """Unique topics, app id and rules for one test; workers started from it."""
+
+    broker: LocalKafka
+    root: Path
+    rules_dir: Path
+    topics: dict[str, str]
+    app_id: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[Any] = field(default_factory=list)
+
+    def env(self, name: str) -> dict[str, str]:
+        env = {
+            "CSLA_BROKER": f"kafka://{self.broker.bootstrap}",
+            "CSLA_APP_ID": self.app_id,
+            "CSLA_DATA_DIR": str(self.root / name / "data"),
+            "CSLA_WEB_PORT": str(wh.free_port()),
+            "CSLA_WEB_HOST": "127.0.0.1",
+            "CSLA_RULES_DIR": str(self.rules_dir),
+            "CSLA_RULES_POLL_SECONDS": "0.5",
+            "CSLA_PARTITIONS": str(PARTITIONS),
+            "CSLA_BATCH_WAIT_SECONDS": "0.1",
+            "CSLA_SESSION_TIMEOUT_SECONDS": "6",
+            "CSLA_HEARTBEAT_SECONDS": "0.5",
+            "CSLA_LOG_LEVEL": "INFO",
+            "CSLA_TOPIC_TELEMETRY": self.topics["telemetry"],
+            "CSLA_TOPIC_METRICS": self.topics["metrics"],
+            "CSLA_TOPIC_BREACHES": self.topics["breaches"],
+            "CSLA_TOPIC_COMPENSATIONS": self.topics["compensations"],
+            "CSLA_TOPIC_LATE": self.topics["late"],
+            "CSLA_TOPIC_DEADLETTER": self.topics["deadletter"],
+        }
+        return {**env, **self.extra_env}
+
+    def worker(self, name: str) -> Any:
+        worker = wh.WorkerProcess(self.env(name), self.root / name, name)
+        self.workers.append(worker)
+        return worker
+
+    def reader(self) -> Any:
+        return wh.OutputReader(self.broker.bootstrap, {k: self.topics[k] for k in KINDS})
+
+    def ruleset(self) -> Any:
+        report = load_rules_dir(self.rules_dir)
+        assert report.ok, report.format()
+        return report.ruleset
+
+
+def _deployment(broker: LocalKafka, root: Path, label: str) -> Deployment:
+    tag = f"{label}-{uuid.uuid4().hex[:8]}"
+    rules = root / "rules"
+    shutil.copytree(wh.REPO_ROOT / "rules", rules)
+    topics = {kind: f"{tag}.{kind}" for kind in ("telemetry", *KINDS)}
+    return Deployment(broker, root, rules, topics, app_id=f"csla-{tag}")
+
+
+@pytest.fixture
+def deployment(
+    kafka_broker: LocalKafka, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    dep = _deployment(kafka_broker, tmp_path, request.node.name[5:25].replace("_", "-"))
+    yield dep
+    for worker in dep.workers:
+        worker.stop()
+    for worker in dep.workers:
+        worker.check_log()
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+def telemetry_messages(
+    t: Any, *, batch: int = 40
+) -> list[tuple[bytes | None, bytes, Sequence[bytes]]]:
+    """Each contract keyed by its id (so its order survives), in NDJSON batches, JSON arrays
+    and single events."""
+    messages: list[tuple[bytes | None, bytes, Sequence[bytes]]] = []
+    for cid in t.contract_ids:
+        lines = t.lines(cid)
+        key = cid.encode()
+        for n, i in enumerate(range(0, len(lines), batch)):
+            chunk = lines[i : i + batch]
+            if n % 5 == 1:  # a JSON array
+                messages.append((key, b"[" + b",".join(chunk) + b"]", chunk))
+            elif n % 5 == 2:  # single events
+                messages.extend((key, line, [line]) for line in chunk)
+            else:
+                messages.append((key, b"\n".join(chunk) + b"\n", chunk))
+    return messages
+
+
+def offline(*phases: Sequence[Any], ruleset: Any) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """What the pure core says about the same lines: one ``step`` per phase of input.
+
+    Phases are for input sent only after the worker had evaluated what came before (a replayed
+    event whose minute has closed is late then; in the same ``step`` it is a duplicate).
+    """
+    state = EngineState.empty()
+    records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+    for sent in phases:
+        lines: list[bytes] = []
+        origins: list[str] = []
+        for s in sorted(sent, key=lambda s: (s.partition, s.offset)):
+            lines.extend(s.lines)
+            origins.extend([s.origin] * len(s.lines))
+        now_ms = int(time.time() * 1000)
+        state, out = step(state, lines, origins.__getitem__, ruleset, now_ms)
+        for kind in KINDS:
+            records[kind].extend(getattr(out, OUT_ATTR[kind]))
+    return {kind: wh.dedup(kind, records[kind]) for kind in KINDS}
+
+
+def observed(reader: Any) -> dict[str, dict[tuple[Any, ...], Any]]:
+    return {kind: wh.dedup(kind, [r for _k, r in reader.records[kind]]) for kind in KINDS}
+
+
+def assert_same(
+    got: dict[str, dict[tuple[Any, ...], Any]], want: dict[str, dict[tuple[Any, ...], Any]]
+) -> None:
+    for kind in KINDS:
+        missing = want[kind].keys() - got[kind].keys()
+        extra = got[kind].keys() - want[kind].keys()
+        assert not missing and not extra, (kind, sorted(missing)[:5], sorted(extra)[:5])
+        for rid, record in want[kind].items():
+            assert got[kind][rid] == record, (kind, rid)
+
+
+def expected_total(want: dict[str, dict[tuple[Any, ...], Any]]) -> Callable[[Any], bool]:
+    def done(reader: Any) -> bool:
+        got = observed(reader)
+        return all(len(got[k]) >= len(want[k]) for k in KINDS)
+
+    return done
+
+
+def bad_messages(t: Any) -> list[tuple[str, bytes, str]]:
+    """(label, message, expected error fragment): one of every kind of bad input."""
+    good = t.events["maas-api-001"][100]
+
+    def event(**changes: Any) -> bytes:
+        e = {**good, "event_id": f"bad-{uuid.uuid4().hex[:8]}", **changes}
+        return orjson.dumps({k: v for k, v in e.items() if v is not None})
+
+    no_contract = {**good, "event_id": "bad-nocontract"}
+    del no_contract["contract_id"]
+    return [
+        ("not-json", b"this is not json", "not valid JSON"),
+        ("bad-array", b'[{"broken": ', "not valid JSON"),
+        ("not-utf8", b"\xff\xfe\x00garbage", "not valid JSON"),
+        ("not-object", b"42", "expected a JSON object"),
+        ("no-contract", orjson.dumps(no_contract), "contract_id"),
+        ("negative-latency", event(latency_ms=-5.0), "latency_ms"),
+        ("wrong-type", event(ok="yes"), "wrong JSON type"),
+        ("bad-kind", event(kind="teleport"), "kind"),
+        ("bad-version", event(schema_version=2), "schema_version"),
+        ("naive-time", event(event_time="2026-10-26T09:00:00"), "event_time"),
+        ("unknown-contract", event(contract_id="nope-999"), "unknown contract"),
+        (
+            "outside-term",
+            event(contract_id="storage-001", event_time="2025-06-01T00:00:00Z"),
+            "outside the contract term",
+        ),
+        ("future", event(event_time="2026-12-31T00:00:00Z"), "ahead of the engine clock"),
+    ]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
+    """Good, bad, duplicate and late input through one worker = ``step`` offline, by id and
+    value; every kind of bad message is dead-lettered with its reason and origin."""
+    t0 = time.monotonic()
+    worker = deployment.worker("w1").start()
+    ready_s = worker.wait_ready(min_partitions=PARTITIONS)
+    admin = AdminClient({"bootstrap.servers": deployment.broker.bootstrap})
+    meta = admin.list_topics(timeout=10).topics
+    for kind in ("telemetry", *KINDS):
+        assert len(meta[deployment.topics[kind]].partitions) == PARTITIONS, kind
+    configs = admin.describe_configs([ConfigResource("topic", deployment.topics["breaches"])])
+    retention = next(iter(configs.values())).result()["retention.ms"].value
+    assert retention == str(168 * 3_600_000)
+    del admin
+
+    t = wh.Telemetry().build()
+    bootstrap = deployment.broker.bootstrap
+    telemetry = deployment.topics["telemetry"]
+    sent = wh.produce(bootstrap, telemetry, telemetry_messages(t))
+    bad = bad_messages(t)
+    mixed_line = orjson.dumps({**t.events["maas-api-001"][5], "event_id": "mixed-ok"})
+    sent_bad = wh.produce(
+        bootstrap,
+        telemetry,
+        [(None, value, [value]) for _label, value, _err in bad]
+        # keyed like the rest of its contract's events, so it is evaluated after them
+        + [(b"maas-api-001", b"[" + mixed_line + b", 7]", [mixed_line, b"7"])],
+    )
+    reader = deployment.reader()
+    want1 = offline(sent + sent_bad, ruleset=deployment.ruleset())
+    assert len(want1["breaches"]) >= 4 and len(want1["compensations"]) >= 3
+    reader.until(expected_total(want1), timeout=90, check=worker.check_alive)
+    first_output_s = time.monotonic() - t0
+
+    # phase 2, after the watermark moved on: a late event, a replayed old event, a duplicate
+    late = orjson.dumps({**t.events["maas-api-001"][50], "event_id": "late-1"})
+    replayed = orjson.dumps(t.events["storage-001"][10])
+    duplicate = orjson.dumps(t.events["gpu-train-001"][-1])
+    sent_late = wh.produce(
+        bootstrap,
+        telemetry,
+        [
+            (b"maas-api-001", late, [late]),
+            (b"storage-001", replayed, [replayed]),
+            (b"gpu-train-001", duplicate, [duplicate]),
+        ],
+    )
+    want = offline(sent + sent_bad, sent_late, ruleset=deployment.ruleset())
+    late_ids = {rid[1] for rid in want["late"]}
+    assert {"late-1", "mixed-ok", t.events["storage-001"][10]["event_id"]} == late_ids
+    reader.until(expected_total(want), timeout=60, check=worker.check_alive)
+    reader.settle(quiet_s=1.5)
+    got = observed(reader)
+    assert_same(got, want)
+
+    # each kind of bad message: dead-lettered once, with its origin and reason
+    dead = list(got["deadletter"].values())
+    for (label, _value, fragment), s in zip(bad, sent_bad, strict=True):
+        hits = [d for d in dead if d["origin"] == s.origin]
+        assert len(hits) == 1, (label, hits)
+        assert fragment in hits[0]["error"], (label, hits[0])
+    mixed = [d for d in dead if d["origin"] == sent_bad[-1].origin]
+    assert [d["raw"] for d in mixed] == ["7"]
+
+    # no duplicates at all in a clean run; outputs keyed by contract
+    for kind in ("metrics", "breaches", "compensations", "late"):
+        assert len(reader.records[kind]) == len(got[kind]), kind
+        for key, record in reader.records[kind]:
+            assert key == record["contract_id"].encode()
+
+    text = worker.metrics_text()
+    assert "csla_events_in_total" in text and "csla_consumer_lag" in text
+    assert f"csla_dead_letters_total {float(len(want['deadletter']))}" in text
+    health = worker.health()
+    assert health is not None and health["ready"] and health["partitions"] == [0, 1, 2, 3]
+    reader.close()
+    print(
+        f"\nworker ready {ready_s:.1f} s; all phase-1 outputs {first_output_s:.1f} s after start; "
+        f"{sum(len(s.lines) for s in sent)} events in {len(sent)} messages"
+    )

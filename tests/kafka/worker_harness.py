@@ -1,0 +1,392 @@
+"""Helpers for the end-to-end worker tests: telemetry, a ``csla worker`` subprocess, clients.
+
+Loaded by path from ``test_worker_e2e.py`` (pytest runs with ``--import-mode=importlib``).
+Producing and consuming use confluent-kafka, a different client from the engine's aiokafka.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CST = timezone(timedelta(hours=8))
+OUTPUT_KINDS = ("metrics", "breaches", "compensations", "late", "deadletter")
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\bCRITICAL\b|Agent crashed")
+
+
+# --------------------------------------------------------------------------- telemetry
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Telemetry:
+    """Deterministic simulated telemetry for the example contracts in ``rules/``.
+
+    Each contract's events are in event-time order. ``until`` bounds the event times (minus
+    the closing events of ``close_october``, which move every contract into November so the
+    October assessment period closes and compensations are emitted).
+    """
+
+    seed: int = 7
+    start: datetime = datetime(2026, 10, 26, 9, 0, tzinfo=CST)  # a Monday, in service time
+    minutes: int = 120
+    request_every_s: int = 10
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def build(self, *, close_october: bool = True) -> Telemetry:
+        rng = random.Random(self.seed)
+        self.events = {"maas-api-001": [], "storage-001": [], "gpu-train-001": []}
+        n = 0
+
+        def add(cid: str, t: datetime, kind: str, **fields: Any) -> None:
+            nonlocal n
+            n += 1
+            self.events[cid].append(
+                {
+                    "schema_version": 1,
+                    "event_id": f"{cid}-{n:07d}",
+                    "event_time": _iso(t),
+                    "provider_id": "prov-1",
+                    "contract_id": cid,
+                    "resource_id": fields.pop("resource_id", "endpoint-1"),
+                    "source": "platform",
+                    "kind": kind,
+                    **fields,
+                }
+            )
+
+        seconds = self.minutes * 60
+        bad_errors = range(20 * 60, 35 * 60)  # an error burst: error-rate breach
+        bad_latency = range(50 * 60, 65 * 60)  # slow calls: p99 latency breach
+        outage = range(80 * 60, 95 * 60)  # probes fail: availability breaches
+        for s in range(0, seconds, 1):
+            t = self.start + timedelta(seconds=s)
+            if s % self.request_every_s == 0:
+                fails = s in bad_errors and rng.random() < 0.3
+                slow = s in bad_latency and rng.random() < 0.2
+                latency = rng.uniform(900, 2500) if slow else rng.uniform(40, 400)
+                add(
+                    "maas-api-001",
+                    t,
+                    "request",
+                    ok=not fails,
+                    latency_ms=round(latency, 1),
+                    status="500" if fails else "200",
+                    tokens_in=rng.randint(10, 500),
+                    tokens_out=rng.randint(10, 900),
+                )
+            if s % 30 == 0:
+                down = s in outage
+                for cid in ("maas-api-001", "storage-001", "gpu-train-001"):
+                    add(cid, t, "probe", ok=not down or rng.random() < 0.2, resource_id="api")
+            if s % 60 == 0:
+                add(
+                    "storage-001",
+                    t,
+                    "storage_io",
+                    read_mbps=round(rng.uniform(200, 900), 1),
+                    write_mbps=round(rng.uniform(100, 500), 1),
+                    latency_ms=round(rng.uniform(2, 40 if s in outage else 12), 2),
+                    resource_id="vol-1",
+                )
+            if s in (30 * 60, 70 * 60):
+                add("gpu-train-001", t, "node_state", state="down", resource_id="node-07")
+            if s in (45 * 60, 118 * 60):
+                add("gpu-train-001", t, "node_state", state="up", resource_id="node-07")
+        if close_october:
+            closing = datetime(2026, 11, 2, 10, 0, tzinfo=CST)
+            for i, cid in enumerate(sorted(self.events)):
+                add(cid, closing + timedelta(seconds=i), "probe", ok=True, resource_id="api")
+        return self
+
+    def lines(self, cid: str) -> list[bytes]:
+        return [orjson.dumps(e) for e in self.events[cid]]
+
+    @property
+    def contract_ids(self) -> list[str]:
+        return sorted(self.events)
+
+
+# --------------------------------------------------------------------------- produce / consume
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One produced message: its payload lines and where the broker put it."""
+
+    lines: tuple[bytes, ...]
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def origin(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes, Sequence[bytes]]],
+) -> list[Sent]:
+    """Send ``(key, value, lines)`` messages with confluent-kafka; return them with offsets,
+    in the order given."""
+    sent: dict[int, Sent] = {}
+    errors: list[KafkaError] = []
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
+
+    def deliver(n: int, lines: Sequence[bytes]) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                errors.append(err)
+            else:
+                sent[n] = Sent(tuple(lines), msg.topic(), msg.partition(), msg.offset())
+
+        return on_delivery
+
+    for n, (key, value, lines) in enumerate(messages):
+        producer.produce(topic, key=key, value=value, on_delivery=deliver(n, lines))
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert errors == [], errors
+    return [sent[n] for n in sorted(sent)]
+
+
+def batched(
+    lines: Sequence[bytes], size: int, key: bytes | None
+) -> list[tuple[bytes | None, bytes, Sequence[bytes]]]:
+    """NDJSON messages of ``size`` lines each."""
+    return [
+        (key, b"\n".join(lines[i : i + size]) + b"\n", lines[i : i + size])
+        for i in range(0, len(lines), size)
+    ]
+
+
+class OutputReader:
+    """Reads every output topic from the beginning with confluent-kafka (read_committed)."""
+
+    def __init__(self, bootstrap: str, topics: Mapping[str, str]) -> None:
+        self.topics = dict(topics)
+        self.by_topic = {v: k for k, v in self.topics.items()}
+        self.records: dict[str, list[tuple[bytes | None, dict[str, Any]]]] = {
+            kind: [] for kind in self.topics
+        }
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"reader-{os.getpid()}-{time.monotonic_ns()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        self.consumer.subscribe(list(self.topics.values()))
+
+    def poll(self, seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        got = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            for msg in self.consumer.consume(num_messages=1000, timeout=min(left, 0.2)):
+                if msg.error() is not None:
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise AssertionError(msg.error())
+                kind = self.by_topic[msg.topic()]
+                self.records[kind].append((msg.key(), orjson.loads(msg.value())))
+                got += 1
+
+    def until(
+        self,
+        done: Callable[[OutputReader], bool],
+        timeout: float,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not done(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out; have { {k: len(v) for k, v in self.records.items()} }"
+                )
+            self.poll(0.5)
+            if check is not None:
+                check()
+
+    def settle(self, quiet_s: float = 2.0, timeout: float = 60.0) -> None:
+        """Read until nothing new arrives for ``quiet_s``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.poll(quiet_s) == 0:
+                return
+        raise AssertionError("outputs kept coming")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets-probe"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def record_id(kind: str, record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The de-duplication identity of an output record."""
+    if kind == "metrics":
+        return (record["metric_id"],)
+    if kind == "breaches":
+        return (record["breach_id"], record["status"])
+    if kind == "compensations":
+        return (record["compensation_id"],)
+    if kind == "late":
+        return (record["origin"], record["event_id"], record["contract_id"])
+    return (record["origin"], record["raw"], record["error"])
+
+
+def dedup(
+    kind: str, records: Iterable[Mapping[str, Any]]
+) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    """By id; two records with one id and different values fail the test."""
+    out: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for record in records:
+        rid = record_id(kind, record)
+        if rid in out:
+            assert out[rid] == record, f"same id, different values: {out[rid]} vs {record}"
+        out[rid] = record
+    return out
+
+
+# --------------------------------------------------------------------------- worker process
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class WorkerProcess:
+    """``csla worker`` in a subprocess with its own data dir, web port and log file."""
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, name: str) -> None:
+        self.env = {**os.environ, **env}
+        self.workdir = workdir
+        self.name = name
+        self.port = int(env["CSLA_WEB_PORT"])
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> WorkerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"\n===== start {self.starts} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from engine.cli import main; main()", "worker"],
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                data: dict[str, Any] = orjson.loads(r.read())
+                return data
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text: str = r.read().decode()
+            return text
+
+    def wait_ready(self, timeout: float = 60.0, min_partitions: int = 1) -> float:
+        """Until /health says the worker evaluates at least ``min_partitions``; seconds taken."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            self.check_alive()
+            health = self.health()
+            if (
+                health
+                and health.get("ready")
+                and len(health.get("partitions", [])) >= min_partitions
+            ):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready after {timeout} s:\n{self.log_tail()}")
+
+    def check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
+        self.check_log()
+
+    def check_log(self) -> None:
+        text = self.log_path.read_text(errors="replace")
+        match = TRACEBACK.search(text)
+        if match is not None:
+            start = max(0, match.start() - 2000)
+            raise AssertionError(
+                f"{self.name} logged a crash:\n{text[start : match.start() + 4000]}"
+            )
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
