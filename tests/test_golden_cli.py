@@ -20,6 +20,7 @@ OUTPUTS = {
     "late": "late",
     "deadletter": "deadletter",
     "metrics": "metric",
+    "usage": "usage",
 }
 
 

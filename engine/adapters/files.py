@@ -27,6 +27,7 @@ OUTPUT_FILES = {
     "compensations": "compensations.jsonl",
     "late": "late.jsonl",
     "dead": "deadletter.jsonl",
+    "usage": "usage.jsonl",
 }
 
 

@@ -28,6 +28,7 @@ from engine.core.evaluate import (
     evaluated_intervals,
 )
 from engine.core.state import ContractState, EngineState
+from engine.core.usage import usage_step
 from engine.core.windows import window_bounds
 
 MINUTE_MS = 60_000
@@ -44,10 +45,11 @@ class Outputs:
     compensations: list[dict[str, Any]] = field(default_factory=list)
     late: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
     def extend(self, other: Outputs) -> None:
-        for name in ("metrics", "breaches", "compensations", "late", "dead"):
+        for name in ("metrics", "breaches", "compensations", "late", "dead", "usage"):
             getattr(self, name).extend(getattr(other, name))
         for key, value in other.stats.items():
             self.stats[key] = self.stats.get(key, 0) + value
@@ -244,6 +246,8 @@ def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
         minute=pl.col("event_ms") // MINUTE_MS * MINUTE_MS
     )
     state.buffer = joined.filter(~closing_mask).drop("_target")
+    tz_of = {cid: _revision(ruleset, cid, state.contracts[cid]).tz for cid in targets}
+    state.usage, out.usage = usage_step(state.usage, closing, targets, tz_of)  # Annex B
 
     data: dict[str, MinuteData] = {cid: MinuteData() for cid in targets}
     probes = (

@@ -15,6 +15,7 @@ import orjson
 import polars as pl
 
 from engine.core.decode import decode
+from engine.core.usage import empty_usage
 
 LAT_KEYS = ["contract_id", "objective_id", "window_start", "window_end"]
 PERIOD_KEYS = ["contract_id", "objective_id", "period_start"]
@@ -109,15 +110,16 @@ class EngineState:
     buffer: pl.DataFrame  # accepted events whose minute has not closed yet
     lat_windows: pl.DataFrame  # latency histogram partials of open windows
     lat_periods: pl.DataFrame  # latency histogram partials of open periods
+    usage: pl.DataFrame  # Annex B usage partials of open hourly windows
 
     @classmethod
     def empty(cls) -> EngineState:
-        return cls({}, _empty_buffer(), _empty_lat(), _empty_period())
+        return cls({}, _empty_buffer(), _empty_lat(), _empty_period(), empty_usage())
 
     def snapshot(self) -> bytes:
         """Bytes that ``restore`` turns back into an equal state."""
         frames = {}
-        for name in ("buffer", "lat_windows", "lat_periods"):
+        for name in ("buffer", "lat_windows", "lat_periods", "usage"):
             sink = io.BytesIO()
             getattr(self, name).write_ipc(sink)
             frames[name] = sink.getvalue().hex()
@@ -142,4 +144,5 @@ class EngineState:
             frames["buffer"],
             frames["lat_windows"],
             frames["lat_periods"],
+            frames["usage"],
         )

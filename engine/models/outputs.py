@@ -104,10 +104,41 @@ class DeadLetter(Output):
     raw: str
 
 
+class Usage(Output):
+    """Annex B usage figures of one contract, tenant and project over one local hour."""
+
+    record: Literal["usage"] = "usage"
+    usage_id: str
+    contract_id: str
+    tenant_id: str = Field(description='"-" when the events carried none.')
+    project_id: str
+    window_start: str
+    window_end: str
+    calls: int
+    calls_per_minute_max: int
+    calls_per_minute_min: int = Field(description="0 unless every minute of the hour had calls.")
+    calls_per_minute_mean: float
+    errors: int
+    tokens_in: int
+    tokens_out: int
+    tokens_per_request: float | None
+    cpu_mean: float | None
+    cpu_max: float | None
+    gpu_mean: float | None
+    gpu_max: float | None
+    memory_mean: float | None
+    memory_max: float | None
+    storage_mean: float | None
+    storage_max: float | None
+    bandwidth_mean: float | None
+    bandwidth_max: float | None
+
+
 OUTPUT_MODELS: dict[str, type[Output]] = {
     "metric": Metric,
     "breach": Breach,
     "compensation": Compensation,
     "late": LateEvent,
     "deadletter": DeadLetter,
+    "usage": Usage,
 }
