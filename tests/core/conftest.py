@@ -219,10 +219,12 @@ class Csla:
         """
         state = state or EngineState.empty()
         out = Outputs()
+        offset = 0  # origins name the line's position in the whole input, whatever the split
         for batch in [list(lines)] if batches is None else batches:
             batch = list(batch)
-            state, got = step(state, batch, lambda i: f"test:{i}", ruleset, now_ms)
+            state, got = step(state, batch, lambda i, o=offset: f"test:{o + i}", ruleset, now_ms)
             out.extend(got)
+            offset += len(batch)
         if until is not None:
             contract = ruleset.latest(self.contract_id)
             assert contract is not None
@@ -260,6 +262,18 @@ class Csla:
         found = [c for c in out.compensations if c["objective_id"] == objective]
         assert len(found) == 1, f"{len(found)} compensations of {objective}"
         return found[0]
+
+    @staticmethod
+    def canonical(out: Outputs) -> dict[str, Any]:
+        """The outputs in an order independent of batching: each list sorted by its id."""
+        return {
+            "metrics": sorted(out.metrics, key=lambda r: r["metric_id"]),
+            "breaches": sorted(out.breaches, key=lambda r: (r["breach_id"], r["status"])),
+            "compensations": sorted(out.compensations, key=lambda r: r["compensation_id"]),
+            "late": sorted(out.late, key=lambda r: (r["origin"], r["event_id"])),
+            "dead": sorted(out.dead, key=lambda r: r["origin"]),
+            "stats": dict(sorted(out.stats.items())),
+        }
 
     @staticmethod
     def iso(t: Instant) -> str:
