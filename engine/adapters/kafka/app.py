@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import struct
 import time
 import zlib
 from collections import defaultdict
@@ -73,7 +72,7 @@ log = logging.getLogger("csla.worker")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 ROUTED_CHUNK_BYTES = 512 * 1024
-_CHECKPOINT_MAGIC = b"CSLACK1\n"
+_CHECKPOINT_MAGIC = b"CSLACK2\n"
 _ROUTE_SCHEMA = {"contract_id": pl.String()}
 _FATAL_EXIT = 70
 _PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp sets the charset
@@ -224,19 +223,27 @@ def _encode_routed(lines: list[bytes], origins: list[str]) -> bytes:
     return b"\n".join([orjson.dumps({"o": runs}), *lines])
 
 
-def _decode_routed(value: bytes) -> tuple[list[bytes], list[str]]:
+def _decode_routed(value: bytes) -> tuple[list[bytes], list[tuple[str, int]]]:
+    """(lines, runs of (origin, line count)) of a routed message."""
     head, _, body = value.partition(b"\n")
-    origins = [origin for origin, count in orjson.loads(head)["o"] for _ in range(count)]
+    runs = [(origin, count) for origin, count in orjson.loads(head)["o"]]
     lines = body.split(b"\n") if body else []
-    if len(lines) != len(origins):
-        raise ValueError(f"routed message holds {len(lines)} lines for {len(origins)} origins")
-    return lines, origins
+    if len(lines) != sum(count for _origin, count in runs):
+        raise ValueError(f"routed message holds {len(lines)} lines for runs {runs}")
+    return lines, runs
+
+
+def _split_origin(origin: str) -> tuple[str, int]:
+    """``topic[partition]@offset`` → (``topic[partition]``, offset)."""
+    source, _, offset = origin.rpartition("@")
+    return source, int(offset)
 
 
 def _chunks(lines: list[bytes], origins: list[str]) -> Iterable[tuple[list[bytes], list[str]]]:
+    """Cut into messages of about ``ROUTED_CHUNK_BYTES``, never inside one origin's lines."""
     start, size = 0, 0
     for i, line in enumerate(lines):
-        if size and size + len(line) > ROUTED_CHUNK_BYTES:
+        if size > ROUTED_CHUNK_BYTES and origins[i] != origins[i - 1]:
             yield lines[start:i], origins[start:i]
             start, size = i, 0
         size += len(line) + 1
@@ -247,26 +254,34 @@ def _chunks(lines: list[bytes], origins: list[str]) -> Iterable[tuple[list[bytes
 # --------------------------------------------------------------------------- checkpoints
 
 
-def encode_checkpoint(next_offset: int, snapshot: bytes) -> bytes:
-    return _CHECKPOINT_MAGIC + struct.pack(">q", next_offset) + zlib.compress(snapshot, 1)
+def encode_checkpoint(
+    next_offset: int, sources: dict[str, dict[str, int]], snapshot: bytes
+) -> bytes:
+    """Magic, then zlib of: a JSON header line (offset, sources) and the state snapshot."""
+    head = orjson.dumps({"next_offset": next_offset, "sources": sources})
+    return _CHECKPOINT_MAGIC + zlib.compress(head + b"\n" + snapshot, 1)
 
 
-def decode_checkpoint(data: bytes) -> tuple[int, bytes]:
-    """(first offset not in the state, state snapshot)."""
+def decode_checkpoint(data: bytes) -> tuple[int, dict[str, dict[str, int]], bytes]:
+    """(first offset not in the state, per-contract source high-water marks, snapshot)."""
     if not data.startswith(_CHECKPOINT_MAGIC):
         raise ValueError("not a CSLA checkpoint")
-    head = len(_CHECKPOINT_MAGIC)
-    (next_offset,) = struct.unpack(">q", data[head : head + 8])
-    return next_offset, zlib.decompress(data[head + 8 :])
+    head, _, snapshot = zlib.decompress(data[len(_CHECKPOINT_MAGIC) :]).partition(b"\n")
+    header = orjson.loads(head)
+    return int(header["next_offset"]), header["sources"], snapshot
 
 
 @dataclass
 class PartitionState:
-    """One stage-2 partition: the core state and the first offset it does not hold."""
+    """One stage-2 partition: the core state, the first offset it does not hold, and for each
+    contract and telemetry partition the last telemetry offset evaluated (``sources``): stage 1
+    is at-least-once, and a line it routes again after a restart is dropped here, not evaluated
+    twice (the core would call an old event late, not a duplicate, once its minute closed)."""
 
     state: EngineState
     next_offset: int
     restored: bool
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
     last_seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # wall ms, event ms
 
 
@@ -313,6 +328,9 @@ class _Metrics:
             "csla_late_events", "Events later than the watermark.", registry=r
         )
         self.duplicates = Counter("csla_duplicate_events", "Repeated events dropped.", registry=r)
+        self.redelivered = Counter(
+            "csla_redelivered_lines", "Lines routed twice (stage-1 replay), dropped.", registry=r
+        )
         self.outputs = Counter("csla_outputs", "Records published.", ["kind"], registry=r)
         self.batch_seconds = Histogram(
             "csla_batch_seconds",
@@ -327,6 +345,7 @@ class _Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.checkpoints = Counter("csla_checkpoints", "Checkpoints written.", registry=r)
         self.checkpoint_bytes = Gauge(
             "csla_checkpoint_bytes", "Size of the last checkpoint.", ["partition"], registry=r
         )
@@ -375,6 +394,7 @@ class Engine:
         self.metrics = _Metrics()
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self._reader: Any = None
+        self._state_partitions: int | None = None  # known from the first restore on
         t = settings.topics
         self.output_topics = {
             "metrics": t.metrics,
@@ -387,7 +407,12 @@ class Engine:
     # -- sending ------------------------------------------------------------------------
 
     async def _send(
-        self, topic: str, key: bytes | None, value: bytes, source: tuple[str, int]
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        source: tuple[str, int],
+        partition: int | None = None,
     ) -> Awaitable[Any]:
         """Schedule one record; in a transaction, that of the source partition."""
         app = self.app
@@ -396,9 +421,9 @@ class Engine:
             transactional_id = f"{app.conf.id}-{group}-{source[1]}"
             producer = app.producer.producer  # type: ignore[attr-defined]
             return await producer.send(
-                topic, key, value, None, None, None, transactional_id=transactional_id
+                topic, key, value, partition, None, None, transactional_id=transactional_id
             )
-        return await app.producer.send(topic, key, value, None, None, None)
+        return await app.producer.send(topic, key, value, partition, None, None)
 
     async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
         """Publish every output of ``out`` and wait until the broker has them all."""
@@ -526,10 +551,23 @@ class Engine:
             )
         lines: list[bytes] = []
         origins: list[str] = []
+        redelivered = 0
         for msg in fresh:
-            msg_lines, msg_origins = _decode_routed(msg.value)
-            lines.extend(msg_lines)
-            origins.extend(msg_origins)
+            seen = ps.sources.setdefault(msg.key.decode(), {})
+            msg_lines, runs = _decode_routed(msg.value)
+            start = 0
+            for origin, count in runs:
+                source, offset = _split_origin(origin)
+                if offset > seen.get(source, -1):
+                    lines.extend(msg_lines[start : start + count])
+                    origins.extend([origin] * count)
+                    seen[source] = offset
+                else:
+                    redelivered += count
+                start += count
+        if redelivered:
+            self.metrics.redelivered.inc(redelivered)
+            log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
         now = _wall_ms()
         state, out = step(ps.state, lines, origins.__getitem__, self.ruleset, now)
         source = (self.by_contract_topic, partition)
@@ -586,9 +624,16 @@ class Engine:
     async def _checkpoint(
         self, partition: int, ps: PartitionState, source: tuple[str, int]
     ) -> None:
-        data = encode_checkpoint(ps.next_offset, ps.state.snapshot())
-        fut = await self._send(self.state_topic, f"p{partition}".encode(), data, source)
+        data = encode_checkpoint(ps.next_offset, ps.sources, ps.state.snapshot())
+        fut = await self._send(
+            self.state_topic,
+            f"p{partition}".encode(),
+            data,
+            source,
+            partition=partition % (self._state_partitions or 1),
+        )
         await fut
+        self.metrics.checkpoints.inc()
         self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
 
     async def _restore(self, partition: int) -> PartitionState:
@@ -597,26 +642,27 @@ class Engine:
 
         started = time.perf_counter()
         reader = await self._state_reader()
-        partitions = reader.partitions_for_topic(self.state_topic) or {0}
-        tp = TopicPartition(self.state_topic, partition % len(partitions))
+        if self._state_partitions is None:
+            self._state_partitions = await self._partition_count(self.state_topic)
+        tp = TopicPartition(self.state_topic, partition % self._state_partitions)
         reader.assign([tp])
         await reader.seek_to_beginning(tp)
         end = (await reader.end_offsets([tp]))[tp]
         key = f"p{partition}".encode()
-        best: tuple[int, bytes] | None = None
+        best: tuple[int, dict[str, dict[str, int]], bytes] | None = None
         deadline = time.monotonic() + 120
         while await reader.position(tp) < end:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading checkpoints of partition {partition} took too long")
             for record in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
                 if record.key == key and record.value:
-                    next_offset, snapshot = decode_checkpoint(record.value)
-                    if best is None or next_offset >= best[0]:
-                        best = (next_offset, snapshot)
+                    checkpoint = decode_checkpoint(record.value)
+                    if best is None or checkpoint[0] >= best[0]:
+                        best = checkpoint
         if best is None:
             log.info("partition=%d no checkpoint: starting empty", partition)
             return PartitionState(EngineState.empty(), 0, restored=False)
-        state = EngineState.restore(best[1])
+        state = EngineState.restore(best[2])
         now = _wall_ms()
         last_seen = {cid: (now, cs.max_event_ms) for cid, cs in state.contracts.items()}
         log.info(
@@ -626,7 +672,23 @@ class Engine:
             len(state.contracts),
             time.perf_counter() - started,
         )
-        return PartitionState(state, best[0], restored=True, last_seen=last_seen)
+        return PartitionState(state, best[0], True, sources=best[1], last_seen=last_seen)
+
+    async def _partition_count(self, topic: str) -> int:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers(self.settings), **client_options(self.settings)
+        )
+        await admin.start()
+        try:
+            (description,) = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        count = len(description.get("partitions") or [])
+        if description.get("error_code") or not count:
+            raise RuntimeError(f"cannot describe topic {topic!r}: {description}")
+        return count
 
     async def _state_reader(self) -> Any:
         if self._reader is None:
@@ -646,7 +708,6 @@ class Engine:
                 **client_options(self.settings),
             )
             await self._reader.start()
-            await self._reader._client.force_metadata_update()
         return self._reader
 
     async def close(self) -> None:
