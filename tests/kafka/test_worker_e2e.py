@@ -499,3 +499,26 @@ def test_produce_file_keys_batches_by_contract(deployment: Deployment, tmp_path:
             orjson.loads(line)["contract_id"] for line in value.split(b"\n") if line != b"not json"
         }
         assert (key is None and value == b"not json") or cids == {key.decode()}
+
+
+def test_exactly_once_gives_the_same_answers(deployment: Deployment) -> None:
+    """``processing_guarantee=exactly_once``: outputs, routed lines and checkpoints join the
+    transaction of their source partition; a read_committed reader sees each record once."""
+    deployment.extra_env["CSLA_PROCESSING_GUARANTEE"] = "exactly_once"
+    w1 = deployment.worker("w1").start()
+    w1.wait_ready(min_partitions=PARTITIONS)
+    t = wh.Telemetry(seed=31).build()
+    sent = wh.produce(
+        deployment.broker.bootstrap, deployment.topics["telemetry"], telemetry_messages(t)
+    )
+    want = offline(sent, ruleset=deployment.ruleset())
+    reader = deployment.reader()
+    try:
+        reader.until(expected_total(want), timeout=90, check=w1.check_alive)
+        reader.settle(quiet_s=1.5)
+        got = observed(reader)
+        assert_same(got, want)
+        for kind in KINDS:
+            assert len(reader.records[kind]) == len(got[kind]), kind
+    finally:
+        reader.close()

@@ -419,8 +419,7 @@ class Engine:
         if app.in_transaction:
             group = app.assignor.group_for_topic(source[0])
             transactional_id = f"{app.conf.id}-{group}-{source[1]}"
-            producer = app.producer.producer  # type: ignore[attr-defined]
-            return await producer.send(
+            return await app.producer.send(
                 topic, key, value, partition, None, None, transactional_id=transactional_id
             )
         return await app.producer.send(topic, key, value, partition, None, None)
