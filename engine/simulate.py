@@ -39,11 +39,9 @@ NODE_SLIS = frozenset({"node_availability", "mttr", "mtbf", "failure_count", "ma
 FAULT_RATES = {"malformed": 50, "duplicate": 500, "late": 200, "out_of_order": 300}  # per 1M
 MALFORMED = ("not_json", "wrong_type", "no_offset", "unknown_contract")
 CONTROL = ('"kind":"node_state"', '"kind":"maintenance"', '"kind":"incident"', '"kind":"energy"')
-MODELS = (("qwen2.5-72b-instruct", 180.0), ("bge-m3", 25.0))  # name, median latency ms
+MODELS = (("qwen2.5-72b-instruct", 180.0, 17), ("bge-m3", 25.0, 3))  # median latency ms, weight
 TABLE = 4096  # quantile tables: per-event randomness is one index draw into a shared table
 TENANTS = (("t-retail", "p-chatbot"), ("t-retail", "p-search"), ("t-risk", "p-review"))
-_SECMS = [f"{ms // 1000:02d}.{ms % 1000:03d}" for ms in range(MINUTE_MS)]
-_SEC = [f"{s:02d}" for s in range(60)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +196,14 @@ class _Tables:
         shuffled = q[:]
         rng.shuffle(shuffled)
         self.request = {
-            (median, slow): [
-                f'"ok":true,"status":200,"latency_ms":{median * math.exp(0.4 * zk) * slow:.1f},'
-                f'"tokens_in":{40 + int(u * 1900)},"tokens_out":{int(20 + u * 700) * (median > 100)}}}'
-                for zk, u in zip(z, shuffled, strict=True)
+            slow: [
+                [
+                    f'"ok":true,"status":200,"latency_ms":{median * math.exp(0.4 * zk) * slow:.1f},'
+                    f'"tokens_in":{40 + int(u * 1900)},"tokens_out":{int(20 + u * 700) * (median > 100)}}}'
+                    for zk, u in zip(z, shuffled, strict=True)
+                ]
+                for _, median, _ in MODELS
             ]
-            for _, median in MODELS
             for slow in (1.0, 5.0)
         }
         rng.shuffle(shuffled)
@@ -215,6 +215,8 @@ class _Tables:
             ]
             for slow in (1.0, 6.0)
         }
+        self.sec = [f"{s:02d}" for s in range(60)]
+        self.secms = [f"{ms // 1000:02d}.{ms % 1000:03d}" for ms in range(MINUTE_MS)]
         self.probe = [f'"ok":true,"latency_ms":{12 + 30 * u:.1f}}}' for u in q[::16]]
         self.down = [f'"ok":false,"status":503,"latency_ms":{2 + 8 * u:.1f}}}' for u in q[::16]]
 
@@ -242,12 +244,12 @@ class _Gen:
 
         self.probes = [head("probe", "platform", f"endpoint/{name}") for name in endpoints]
         self.probe_at = [start + (7 + 17 * i) % every_s * 1000 for i in range(len(endpoints))]
-        self.req_gap = MINUTE_MS / rate if "request" in sources else 0.0
-        self.io_gap = 3 * MINUTE_MS / rate if "storage_io" in sources else 0.0
-        self.req_heads = [
+        self.req_gap = MINUTE_MS / rate if "request" in sources and rate > 0 else 0.0
+        self.io_gap = 3 * MINUTE_MS / rate if "storage_io" in sources and rate > 0 else 0.0
+        self.req_heads = [  # 3 tenants × (17 chat : 3 embedding calls)
             (head("request", "customer", "endpoint/api",
-                  f'"tenant_id":"{t}","project_id":"{p}","model":"{m}",'), median)
-            for t, p in TENANTS for m, median in MODELS
+                  f'"tenant_id":"{t}","project_id":"{p}","model":"{m}",'), i)
+            for t, p in TENANTS for i, (m, _, weight) in enumerate(MODELS) for _ in range(weight)
         ]  # fmt: skip
         self.io_heads = [head("storage_io", "provider", f"volume/vol{v}") for v in ("01", "02")]
         self.net = head("network", "platform", "link/wan") if "network" in sources else ""
@@ -315,6 +317,7 @@ class _Gen:
     def minute(self, m: int, out: list[str], utc: str, local: str, off: str) -> None:
         """Append the events of event-time minute ``[m, m + 1 min)``."""
         end, rnd, tables, gap = m + MINUTE_MS, self.rng.random, self.tables, self.tables.gap
+        sec, secms, every = tables.sec, tables.secms, self.every_ms
         rare, n = self.rare, self.n
         while self.rare_i < len(rare) and rare[self.rare_i][0] < end:
             out.append(rare[self.rare_i][1])
@@ -324,28 +327,29 @@ class _Gen:
             at = self.probe_at[j]
             while at < end:
                 n += 1
-                ts = f"{utc}{_SEC[(at - m) // 1000]}Z"
+                ts = f"{utc}{sec[(at - m) // 1000]}Z"
                 tail = '"ok":false}' if down else tables.probe[int(rnd() * 256)]
                 out.append(f'{head}{n}","event_time":"{ts}",{tail}')
-                at += self.every_ms
+                at += every
             self.probe_at[j] = at
         if self.req_gap:
             mean = self.req_gap * (1.0 if _inside(self.service, m) else 10.0)
             t = self.next_req if self.next_req >= m else m + gap[int(rnd() * TABLE)] * mean
-            heads, slow, err = self.req_heads, 5.0 if spike else 1.0, 0.02 if spike else 0.00005
+            heads, err = self.req_heads, 0.02 if spike else 0.00005
+            req_tails = tables.request[5.0 if spike else 1.0]
             while t < end:
                 n += 1
-                head, median = heads[int(rnd() * 3) * 2 + (rnd() >= 0.85)]
+                head, model = heads[int(rnd() * 60)]
                 k = int(rnd() * TABLE)
                 if down:
                     tail = tables.down[k >> 4]
                 else:
-                    tail = tables.request[median, slow][k]
+                    tail = req_tails[model][k]
                     if rnd() < err:  # 500s, or gateway timeouts in a latency spike
                         tail = tail.replace(
                             'true,"status":200', f'false,"status":{500 + 4 * spike}'
                         )
-                out.append(f'{head}{n}","event_time":"{local}{_SECMS[int(t) - m]}{off}",{tail}')
+                out.append(f'{head}{n}","event_time":"{local}{secms[int(t) - m]}{off}",{tail}')
                 t += gap[int(rnd() * TABLE)] * mean
             self.next_req = t
         if self.io_gap and not down:
@@ -353,7 +357,7 @@ class _Gen:
             io_heads, tails = self.io_heads, tables.io[6.0 if spike else 1.0]
             while t < end:
                 n += 1
-                ts = f"{local}{_SECMS[int(t) - m]}{off}"
+                ts = f"{local}{secms[int(t) - m]}{off}"
                 out.append(f'{io_heads[rnd() < 0.5]}{n}","event_time":"{ts}",{tails[int(rnd() * TABLE)]}')  # fmt: skip
                 t += gap[int(rnd() * TABLE)] * self.io_gap
             self.next_io = t
@@ -364,7 +368,7 @@ class _Gen:
             for i, head in enumerate(self.util):
                 n += 1
                 gpu = 0.0 if _inside(self.node_down[i], m) else 0.55 + 0.4 * rnd()
-                out.append(f'{head}{n}","event_time":"{local}{_SEC[40 + i]}{off}","cpu":{0.2 + 0.5 * rnd():.3f},"gpu":{gpu:.3f},"memory":{0.3 + 0.5 * rnd():.3f},"storage":0.610,"bandwidth":{0.1 + 0.5 * rnd():.3f}}}')  # fmt: skip
+                out.append(f'{head}{n}","event_time":"{local}{sec[40 + i]}{off}","cpu":{0.2 + 0.5 * rnd():.3f},"gpu":{gpu:.3f},"memory":{0.3 + 0.5 * rnd():.3f},"storage":0.610,"bandwidth":{0.1 + 0.5 * rnd():.3f}}}')  # fmt: skip
         self.n = n
 
 
@@ -441,18 +445,9 @@ def simulate(
     ``start_ms`` (floored to the minute). ``request_rate_per_min`` is the API call rate in
     service time (a tenth of it outside); storage I/O samples come at a third of it."""
     start_ms, end_ms = span = _span(start_ms, days)
-    tables = _Tables(seed)
+    shared = (seed, probe_every_s, request_rate_per_min, _Tables(seed))
     gens = [
-        _Gen(
-            c,
-            _plan(c, *span, seed, faults),
-            span,
-            seed,
-            probe_every_s,
-            request_rate_per_min,
-            tables,
-        )
-        for c in _contracts(ruleset, start_ms)
+        _Gen(c, _plan(c, *span, seed, faults), span, *shared) for c in _contracts(ruleset, start_ms)
     ]
     zones = {tz: ZoneInfo(tz) for tz in {g.tz for g in gens}}
     spoil = _Faults(seed, gens) if faults else None
