@@ -67,7 +67,8 @@ _HOT_FIELDS = (
 HOT_SCHEMA = {name: RAW_SCHEMA[name] for name in _HOT_FIELDS}
 COLD_KINDS = ("utilization", "network", "storage_io", "incident", "maintenance", "energy")
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
-_SLICES = 64
+_SLICES = 16
+_SMALL_SLICE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,10 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
     except (pl.exceptions.PolarsError, OSError):
         frames.clear()
         _parse(lines, 0, frames, dead, origin, depth=0)
-    raw = pl.concat(frames, how="vertical") if frames else _empty_raw()
+    if len(frames) > 1:  # slices parsed apart: back into arrival order
+        raw = pl.concat(frames, how="vertical").sort("seq")
+    else:
+        raw = frames[0] if frames else _empty_raw()
     return _validate(raw, lines, origin, dead)
 
 
@@ -167,45 +171,75 @@ def _parse(
     origin: Callable[[int], str],
     depth: int,
 ) -> None:
+    """Parse what polars can; narrow a failing slice down, then screen its lines one by one."""
     try:
         frames.append(_read(lines, offset))
         return
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError):
+    except (pl.exceptions.PolarsError, OSError):
         pass
-    if depth == 0 and len(lines) > _SLICES * 4:
+    if len(lines) > _SMALL_SLICE:
         size = -(-len(lines) // _SLICES)
         for start in range(0, len(lines), size):
             _parse(lines[start : start + size], offset + start, frames, dead, origin, depth + 1)
         return
     good: list[int] = []
     for i, line in enumerate(lines):
-        reason = _line_error(line)
+        reason = _json_error(line)
         if reason is None:
             good.append(i)
         else:
             dead.append(DeadLetter(_text(line), reason, origin(offset + i)))
-    if good:
-        frame = pl.read_ndjson(b"\n".join(lines[i] for i in good), schema=RAW_SCHEMA)
-        seq = pl.Series("seq", [offset + i for i in good], dtype=pl.Int64)
-        frames.append(frame.with_columns(seq))
+    _parse_typed(lines, good, offset, frames, dead, origin)
 
 
-def _line_error(line: bytes) -> str | None:
-    """The reason one line cannot be decoded, or None if polars can take it."""
+def _parse_typed(
+    lines: list[bytes],
+    picked: list[int],
+    offset: int,
+    frames: list[pl.DataFrame],
+    dead: list[DeadLetter],
+    origin: Callable[[int], str],
+) -> None:
+    """Parse JSON objects with polars, halving on failure down to the line of a wrong type.
+
+    A line's fate does not depend on its batch: whatever polars can parse is validated by the
+    same vectorised checks; only a line polars cannot type is explained here.
+    """
+    if not picked:
+        return
+    try:
+        frame = pl.read_ndjson(b"\n".join(lines[i] for i in picked), schema=RAW_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        if len(picked) > 1:
+            half = len(picked) // 2
+            _parse_typed(lines, picked[:half], offset, frames, dead, origin)
+            _parse_typed(lines, picked[half:], offset, frames, dead, origin)
+        else:
+            line = lines[picked[0]]
+            reason = _model_error(line) or f"wrong JSON type: {exc}"
+            dead.append(DeadLetter(_text(line), reason, origin(offset + picked[0])))
+        return
+    seq = pl.Series("seq", [offset + i for i in picked], dtype=pl.Int64)
+    frames.append(frame.with_columns(seq))
+
+
+def _json_error(line: bytes) -> str | None:
+    """Why one line is not a JSON object, or None."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"not valid JSON: {exc}"
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__}"
+    return None
+
+
+def _model_error(line: bytes) -> str | None:
+    """The pydantic model's reason a JSON object is not a v1 event, or None."""
     try:
-        EVENT_ADAPTER.validate_python(value)
+        EVENT_ADAPTER.validate_json(line)
     except ValidationError as exc:
         return _pydantic_reason(exc)
-    try:
-        pl.read_ndjson(line, schema=RAW_SCHEMA)
-    except pl.exceptions.PolarsError as exc:
-        return f"wrong JSON type: {exc}"
     return None
 
 

@@ -142,8 +142,13 @@ def evaluated_intervals(
 
 
 def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
-    keys = [r[0] for r in rows]
-    return rows[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
+    """The rows (sorted by minute, their first field) with lo <= minute < hi."""
+    start = bisect.bisect_left(rows, lo, key=_first)
+    return rows[start : bisect.bisect_left(rows, hi, lo=start, key=_first)]
+
+
+def _first(row: Any) -> int:
+    return int(row[0])
 
 
 def _node_piece(

@@ -133,15 +133,6 @@ def step(
         events = events.filter(~(unknown | outside | future))
     out.count("dead_letters", len(out.dead))
 
-    # duplicates: a repeated (producer, event_id) is counted once (buffered or in this batch)
-    before = events.height
-    events = events.unique(subset=_DEDUP, keep="first", maintain_order=True)
-    if state.buffer.height:
-        events = events.join(
-            state.buffer.select(_DEDUP), on=_DEDUP, how="anti", maintain_order="left"
-        )
-    out.count("duplicates", before - events.height)
-
     # lateness, per contract in arrival order: late if its minute closed before it arrived
     prior = pl.DataFrame(
         [(cid, cs.max_event_ms, cs.closed_until_ms) for cid, cs in state.contracts.items()],
@@ -180,6 +171,15 @@ def step(
         )
     out.count("late", late.height)
     events = events.filter(~is_late)
+    # duplicates, after lateness so a late copy is late whatever the batching: a repeated
+    # (contract, producer, source, event_id) is counted once, buffered or in this batch
+    before = events.height
+    events = events.unique(subset=_DEDUP, keep="first", maintain_order=True)
+    if state.buffer.height:
+        events = events.join(
+            state.buffer.select(_DEDUP), on=_DEDUP, how="anti", maintain_order="left"
+        )
+    out.count("duplicates", before - events.height)
     out.count("accepted", events.height)
 
     for cid, max_ms in events.group_by("contract_id").agg(pl.col("event_ms").max()).iter_rows():
@@ -216,17 +216,23 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
         contract = ruleset.latest(cid)
         if contract is None:
             continue
-        target = (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS
-        if cs.closed_until_ms is None:
+        target = min(
+            (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS, contract.term_end_ms
+        )
+        closed = cs.closed_until_ms
+        if closed is None:
+            # evaluation starts with the period of the earliest event; decided only once the
+            # watermark has entered that period, so no batching can make an earlier event late
             first = state.buffer.filter(pl.col("contract_id") == cid).get_column("event_ms").min()
             first_ms = int(first) if first is not None else cs.max_event_ms  # type: ignore[arg-type]
             start = max(
                 period_containing(contract.period, first_ms)[0],
                 ruleset.revisions[cid][0].term_start_ms,
             )
-            cs.closed_until_ms = cs.observed_from_ms = start // MINUTE_MS * MINUTE_MS
-        target = min(target, contract.term_end_ms)
-        if target > cs.closed_until_ms:
+            closed = start // MINUTE_MS * MINUTE_MS
+            if target > closed:
+                cs.closed_until_ms = cs.observed_from_ms = closed
+        if target > closed:
             targets[cid] = target
     return targets
 
