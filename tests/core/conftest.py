@@ -211,15 +211,19 @@ class Csla:
         until: Instant | None = None,
         state: EngineState | None = None,
         now_ms: int = NOW_MS,
+        first_line: int = 0,
     ) -> tuple[EngineState, Outputs]:
         """Step ``lines`` (one batch, or the given ``batches``), then close up to ``until``.
 
         ``until``: advance the contract's event time to ``until + grace`` so that every
         minute before ``until`` closes (the watermark is event time − grace).
+        ``first_line``: the input position of ``lines[0]``, for ``origin`` (``test:<n>``).
         """
         state = state or EngineState.empty()
         out = Outputs()
-        offset = 0  # origins name the line's position in the whole input, whatever the split
+        # origins name the line's position in the whole input (``first_line`` + index),
+        # whatever the split
+        offset = first_line
         for batch in [list(lines)] if batches is None else batches:
             batch = list(batch)
             state, got = step(state, batch, lambda i, o=offset: f"test:{o + i}", ruleset, now_ms)
@@ -272,8 +276,20 @@ class Csla:
             "compensations": sorted(out.compensations, key=lambda r: r["compensation_id"]),
             "late": sorted(out.late, key=lambda r: (r["origin"], r["event_id"])),
             "dead": sorted(out.dead, key=lambda r: r["origin"]),
+            "usage": sorted(out.usage, key=lambda r: r["usage_id"]),
             "stats": dict(sorted(out.stats.items())),
         }
+
+    @staticmethod
+    def assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
+        """Two ``canonical`` outputs are equal; on failure, name the first differing record."""
+        for name in want:
+            if name == "stats":
+                assert got[name] == want[name], name
+                continue
+            assert len(got[name]) == len(want[name]), f"{name}: count differs"
+            for mine, theirs in zip(got[name], want[name], strict=True):
+                assert mine == theirs, f"{name} differ"
 
     @staticmethod
     def iso(t: Instant) -> str:
