@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -528,3 +529,57 @@ def test_exactly_once_gives_the_same_answers(deployment: Deployment) -> None:
             assert len(reader.records[kind]) == len(got[kind]), kind
     finally:
         reader.close()
+
+
+def test_idle_contract_windows_close_on_wall_time(deployment: Deployment) -> None:
+    """``idle_advance_seconds``: a contract that goes quiet has its event time moved on by the
+    wall time elapsed, so its last window closes without further events; the values are the
+    core's ``advance`` on the same state."""
+    from engine.adapters.kafka.app import load_ruleset
+    from engine.core.pipeline import advance
+    from engine.settings import Settings
+
+    deployment.extra_env.update({"CSLA_GRACE_SECONDS": "0", "CSLA_IDLE_ADVANCE_SECONDS": "1"})
+    w1 = deployment.worker("w1").start()
+    w1.wait_ready(min_partitions=PARTITIONS)
+    start = wh.Telemetry().start + timedelta(seconds=9)
+    events = [
+        {
+            **wh.Telemetry().build(close_october=False).events["maas-api-001"][0],
+            "event_id": f"idle-{i}",
+            "event_time": wh._iso(start + timedelta(seconds=10 * i)),
+            "ok": i % 7 != 0,
+            "latency_ms": 100.0 + i,
+        }
+        for i in range(30)
+    ]  # 09:00:09 .. 09:04:59 +08:00, then silence
+    lines = [orjson.dumps(e) for e in events]
+    sent = wh.produce(
+        deployment.broker.bootstrap,
+        deployment.topics["telemetry"],
+        wh.batched(lines, 10, b"maas-api-001"),
+    )
+    window_end = "2026-10-26T01:05:00Z"
+    reader = deployment.reader()
+    try:
+        reader.until(
+            lambda r: sum(m["window_end"] == window_end for _k, m in r.records["metrics"]) >= 2,
+            timeout=30,
+            check=w1.check_alive,
+        )
+    finally:
+        reader.close()
+    got = {
+        m["metric_id"]: m for _k, m in reader.records["metrics"] if m["window_end"] == window_end
+    }
+
+    ruleset, _report = load_ruleset(Settings(rules_dir=deployment.rules_dir, grace_seconds=0))
+    origins = [s.origin for s in sent for _line in s.lines]
+    state, _out = step(
+        EngineState.empty(), lines, origins.__getitem__, ruleset, int(time.time() * 1000)
+    )
+    to_ms = int(datetime(2026, 10, 26, 1, 5, tzinfo=UTC).timestamp() * 1000)
+    _state, out = advance(state, ruleset, {"maas-api-001": to_ms})
+    want = {m["metric_id"]: m for m in out.metrics if m["window_end"] == window_end}
+    assert want and got == want
+    assert "advanced idle contracts=['maas-api-001']" in w1.log_path.read_text()

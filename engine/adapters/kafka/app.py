@@ -63,6 +63,7 @@ __all__ = [
     "encode_checkpoint",
     "ensure_topics",
     "internal_topics",
+    "load_ruleset",
     "make_app",
     "route_lines",
     "run_worker",
