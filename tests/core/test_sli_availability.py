@@ -292,6 +292,31 @@ def test_planned_maintenance(
     assert last["period_value"] == pytest.approx(period[2])
 
 
+def test_force_majeure_declared_in_the_rule_file_is_exempt(csla: Any) -> None:
+    exemptions = (
+        "force_majeure:\n"
+        "  - {start: 2026-03-10T11:00:00+08:00, end: 2026-03-10T11:30:00+08:00,"
+        " reason: typhoon}\n"
+    )
+    rules = csla.ruleset(
+        avail(99.9), exemptions=exemptions, assessment="period: rolling_days\ndays: 1"
+    )
+    down = ("2026-03-10T11:00:00+08:00", "2026-03-10T12:00:00+08:00")
+    lines = probes(csla, "2026-03-10T10:00:00+08:00", "2026-03-10T13:00:00+08:00", 60, down)
+    _, out = csla.run(rules, lines, until="2026-03-10T13:00:00+08:00")
+    # 11:00–11:29 exempt; 11:30–11:59 down → 0 good of 30 evaluated
+    check(csla.metric_at(out, "avail", "2026-03-10T11:00:00+08:00"), 0, 30, 0.0)
+    # at 12:00 the day can reach at best (60 + 720 good) / (90 known + 720 to come) = 96.3%
+    # < 99.9 → a breach opens; its evidence names the exemption
+    (opened,) = [b for b in out.breaches if b["status"] == "opened"]
+    assert opened["detected_at"] == "2026-03-10T04:00:00Z"  # 12:00+08
+    assert {
+        "force_majeure": "typhoon",
+        "start": "2026-03-10T03:00:00Z",
+        "end": "2026-03-10T03:30:00Z",
+    } in opened["evidence"]["exemptions"]
+
+
 # ── no-data minutes ─────────────────────────────────────────────────────────────────────────
 # Window 10:00–11:00: probes only for 10:00–10:44 (45 minutes), 10:40–10:44 failing (5 bad,
 # 40 good); 10:45–10:59 have no data (15 unknown minutes).  Coverage = 45 / 60 = 0.75.

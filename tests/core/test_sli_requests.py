@@ -201,3 +201,28 @@ def test_error_rate_breaches_open_and_resolve_with_stable_ids(csla: Any) -> None
     again = _error_run(csla)
     assert again.breaches == out.breaches
     assert again.metrics == out.metrics
+
+
+def test_requests_outside_service_time_are_not_judged(csla: Any) -> None:
+    """5×8 (Mon–Fri 09:00–17:00): Fri 2026-06-19 16:00–17:00 is judged, 17:00–18:00 is not."""
+    rules = csla.ruleset(
+        ERROR_RULE.replace("5m", "1h").replace("20", "1")
+        + "- {id: lat, sli: latency, comparator: '<=', threshold: 100, percentile: 50,"
+        " window: 1h}",
+        service_time="preset: 5x8",
+        term=("2026-06-19T00:00:00+08:00", "2027-01-01T00:00:00+08:00"),
+    )
+    base = csla.ms("2026-06-19T16:00:00+08:00")
+    # one request a minute: 16:00–16:59 ok at 50 ms, 17:00–17:59 failed at 500 ms
+    lines = [csla.request(base + i * 60_000, i < 60, 50.0 if i < 60 else 500.0) for i in range(120)]
+    _, out = csla.run(rules, lines, until="2026-06-19T18:00:00+08:00")
+    in_service = csla.metric_at(out, "err", "2026-06-19T16:00:00+08:00")
+    assert (in_service["good"], in_service["total"], in_service["value"]) == (60, 60, 0.0)
+    assert csla.metric_at(out, "lat", "2026-06-19T16:00:00+08:00")["value"] == pytest.approx(
+        50, rel=0.01
+    )
+    # after 17:00 the 60 failed requests count for nothing: no value, no breach
+    after = csla.metric_at(out, "err", "2026-06-19T17:00:00+08:00")
+    assert (after["good"], after["total"], after["value"]) == (0, 0, None)
+    assert csla.metric_at(out, "lat", "2026-06-19T17:00:00+08:00")["total"] == 0
+    assert out.breaches == []
