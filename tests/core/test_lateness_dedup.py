@@ -201,3 +201,28 @@ def test_out_of_order_within_grace_gives_the_same_result_as_in_order(csla: Any) 
     # 30 probed minutes 10:00–10:29, of which 10:10, 10:11, 10:12 down → 27 good
     assert csla.metric_at(expected, "avail", t("10:00:00"))["good"] == 27
     assert csla.metric_at(expected, "na", t("10:15:00"))["good"] == 300_000 - 75_500
+
+
+# ── events from the future ──────────────────────────────────────────────────────────────────
+@pytest.mark.parametrize(
+    ("ahead_ms", "dead"),
+    [
+        (600_000, False),  # exactly 10 minutes ahead of the engine clock: accepted
+        (600_001, True),  # 1 ms more: a dead letter (a producer clock is wrong), not late
+    ],
+)
+def test_events_too_far_ahead_of_the_engine_clock_are_dead_letters(
+    csla: Any, ahead_ms: int, dead: bool
+) -> None:
+    rules = csla.ruleset(AVAIL, term=TERM)
+    now_ms = csla.ms(t("10:00:00"))
+    line = csla.probe(now_ms + ahead_ms, True)
+    _, out = csla.run(rules, [line], now_ms=now_ms)
+    assert out.late == []
+    if dead:
+        (letter,) = out.dead
+        assert letter["error"] == "event_time is more than 10 minutes ahead of the engine clock"
+        assert letter["origin"] == "test:0" and letter["raw"] == line.decode()
+        assert out.stats == {"events_in": 1, "dead_letters": 1}
+    else:
+        assert out.dead == [] and out.stats == {"events_in": 1, "accepted": 1}
