@@ -84,7 +84,13 @@ def test_storage_day_hand_computed(storage_day: Path) -> None:
     assert opened["storage-latency"]["window_start"] == "2026-10-12T08:00:00Z"
     assert opened["storage-latency"]["observed"] == pytest.approx(80.0, rel=0.005)
     late = _read(storage_day / "late.jsonl")
-    assert [(e["event_id"], e["lateness_ms"]) for e in late] == [("golden-1682", 42_780_000)]
+    # watermark at the end: last event 20:59:20 local − 5 min grace → 12:54Z; the morning copy
+    # (07:49:20 local = 23:49:20Z the day before) is 13 h 04 min 40 s late, the 09:01 probe
+    # 11 h 53 min
+    assert [(e["event_id"], e["lateness_ms"]) for e in late] == [
+        ("golden-100", 47_080_000),
+        ("golden-1682", 42_780_000),
+    ]
 
 
 def test_outputs_conform_to_schemas(storage_day: Path) -> None:

@@ -64,7 +64,10 @@ _HOT_FIELDS = (
     "source", "tenant_id", "project_id", "kind", "ok", "latency_ms", "status", "model",
     "tokens_in", "tokens_out", "state", "reason",
 )  # fmt: skip
-HOT_SCHEMA = {name: RAW_SCHEMA[name] for name in _HOT_FIELDS}
+# Parsed as text, typed afterwards by vectorised casts: a wrong JSON type then fails one row,
+# not the whole batch, and the same checks judge every line whatever batch it came in.
+TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
+HOT_SCHEMA = {name: pl.String() for name in _HOT_FIELDS}
 COLD_KINDS = ("utilization", "network", "storage_io", "incident", "maintenance", "energy")
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _SLICES = 16
@@ -157,10 +160,10 @@ def _read_block(block: bytes, lines: list[bytes], offset: int) -> pl.DataFrame:
     cold = frame.get_column("kind").is_in(COLD_KINDS)
     if cold.any():
         cold_seq = frame.filter(cold).get_column("seq").to_list()
-        wide = pl.read_ndjson(b"\n".join(lines[i - offset] for i in cold_seq), schema=RAW_SCHEMA)
+        wide = pl.read_ndjson(b"\n".join(lines[i - offset] for i in cold_seq), schema=TEXT_SCHEMA)
         wide = wide.with_columns(pl.Series("seq", cold_seq, dtype=pl.Int64))
         frame = pl.concat([frame.filter(~cold), wide], how="diagonal").sort("seq")
-    return frame.select(*RAW_SCHEMA, "seq").cast(RAW_SCHEMA)  # type: ignore[arg-type]
+    return frame.select(*RAW_SCHEMA, "seq").cast(TEXT_SCHEMA)  # type: ignore[arg-type]
 
 
 def _parse(
@@ -208,7 +211,7 @@ def _parse_typed(
     if not picked:
         return
     try:
-        frame = pl.read_ndjson(b"\n".join(lines[i] for i in picked), schema=RAW_SCHEMA)
+        frame = pl.read_ndjson(b"\n".join(lines[i] for i in picked), schema=TEXT_SCHEMA)
     except pl.exceptions.PolarsError as exc:
         if len(picked) > 1:
             half = len(picked) // 2
@@ -216,7 +219,7 @@ def _parse_typed(
             _parse_typed(lines, picked[half:], offset, frames, dead, origin)
         else:
             line = lines[picked[0]]
-            reason = _model_error(line) or f"wrong JSON type: {exc}"
+            reason = _model_error(line) or f"could not be parsed: {exc}"
             dead.append(DeadLetter(_text(line), reason, origin(offset + picked[0])))
         return
     seq = pl.Series("seq", [offset + i for i in picked], dtype=pl.Int64)
@@ -256,7 +259,37 @@ def _text(line: bytes) -> str:
 
 
 def _empty_raw() -> pl.DataFrame:
-    return pl.DataFrame(schema={**RAW_SCHEMA, "seq": pl.Int64()})
+    return pl.DataFrame(schema={**TEXT_SCHEMA, "seq": pl.Int64()})
+
+
+_TYPE_NAMES = {pl.Int64(): "an integer", pl.Float64(): "a number", pl.Boolean(): "true or false"}
+
+
+def _cast_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    source = pl.col(name)
+    if dtype == pl.Boolean():
+        return pl.when(source == "true").then(True).when(source == "false").then(False)
+    return source.cast(dtype, strict=False)
+
+
+def _cast(text: pl.DataFrame) -> pl.DataFrame:
+    """Text columns → their types (a value that does not cast becomes null)."""
+    return text.with_columns(
+        _cast_expr(name, dtype).alias(name)
+        for name, dtype in RAW_SCHEMA.items()
+        if dtype != pl.String()
+    )
+
+
+def _type_errors(text: pl.DataFrame) -> pl.Series:
+    """Per row, the first field whose JSON value is not of its type (null if none)."""
+    error: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name, dtype in reversed(RAW_SCHEMA.items()):
+        if dtype == pl.String():
+            continue
+        bad = pl.col(name).is_not_null() & _cast_expr(name, dtype).is_null()
+        error = pl.when(bad).then(pl.lit(f"{name} must be {_TYPE_NAMES[dtype]}")).otherwise(error)
+    return text.select(error.alias("_type_error")).to_series()
 
 
 def _ts(col: str) -> pl.Expr:
@@ -356,7 +389,8 @@ def _checks() -> list[tuple[pl.Expr, str]]:
 def _validate(
     raw: pl.DataFrame, lines: list[bytes], origin: Callable[[int], str], dead: list[DeadLetter]
 ) -> Decoded:
-    frame = raw.with_columns(
+    typing_errors = _type_errors(raw)
+    frame = _cast(raw).with_columns(
         event_ms=_ts("event_time"),
         window_start_ms=_ts("window_start"),
         window_end_ms=_ts("window_end"),
@@ -367,6 +401,8 @@ def _validate(
     error: pl.Expr = pl.lit(None, dtype=pl.String)
     for condition, message in reversed(_checks()):
         error = pl.when(condition.fill_null(False)).then(pl.lit(message)).otherwise(error)
+    error = pl.coalesce(pl.col("_type_error"), error)
+    frame = frame.with_columns(typing_errors)
     frame = frame.with_columns(error=error)
     bad = frame.filter(pl.col("error").is_not_null())
     if bad.height:
@@ -375,7 +411,13 @@ def _validate(
         frame = frame.filter(pl.col("error").is_null())
     return Decoded(
         frame.drop(
-            "error", "event_time", "window_start", "window_end", "period_start", "period_end"
+            "error",
+            "_type_error",
+            "event_time",
+            "window_start",
+            "window_end",
+            "period_start",
+            "period_end",
         ),
         dead,
     )

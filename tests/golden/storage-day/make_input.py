@@ -6,7 +6,9 @@ samples every minute 07:00-21:00 local:
 - maintenance announced 2026-10-08 00:00 (108 h ahead) for 14:00-14:30; probes fail
   14:00-14:40 (the 10-minute overrun counts);
 - storage latency 80 ms during 16:00-16:15, else 5 ms;
-- then: one duplicate line, one malformed line, one unknown contract, one late probe.
+- then: a duplicate of the last line (within grace: counted once), a copy of a morning line
+  (its minute closed long ago: late, not a duplicate), one malformed line, one unknown
+  contract, one late probe.
 """
 
 import gzip
@@ -54,7 +56,8 @@ def lines() -> list[bytes]:
         out.append(event(n, t, "probe", ok=not down, latency_ms=2.0))
         out.append(event(n + 1, t, "storage_io", latency_ms=80.0 if slow else 5.0, read_mbps=900.0))
         n += 2
-    out.append(out[100])  # a duplicate: counted once
+    out.append(out[-1])  # a duplicate within grace: counted once
+    out.append(out[100])  # a copy of a morning event, after its minute closed: late
     out.append(b'{"schema_version": 1, "event_id": "broken"')  # malformed JSON
     out.append(event(n, DAY.replace(hour=12), "probe", ok=True, contract_id="nope-001"))
     out.append(event(n + 1, DAY.replace(hour=9, minute=1), "probe", ok=False))  # late
