@@ -395,6 +395,7 @@ class Engine:
         self.metrics = _Metrics()
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self._reader: Any = None
+        self.joined = False
         self._state_partitions: int | None = None  # known from the first restore on
         t = settings.topics
         self.output_topics = {
@@ -812,7 +813,9 @@ class Engine:
 
     def health(self) -> tuple[dict[str, Any], int]:
         partitions = self.assigned()
-        ready = bool(partitions) and not getattr(self.app, "rebalancing", False)
+        # Ready once the group has assigned partitions to this worker (perhaps none of the
+        # keyed topic, with more workers than partitions) and no rebalance is under way.
+        ready = self.joined and not getattr(self.app, "rebalancing", False)
         body = {
             "status": "ok" if ready else "starting",
             "ready": ready,
@@ -912,6 +915,10 @@ def make_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine.on_revoked(revoked)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        engine.joined = True
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
