@@ -70,8 +70,7 @@ TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
 HOT_SCHEMA = {name: pl.String() for name in _HOT_FIELDS}
 COLD_KINDS = ("utilization", "network", "storage_io", "incident", "maintenance", "energy")
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
-_SLICES = 16
-_SMALL_SLICE = 256
+_PIECE = 16_384  # lines parsed per polars call; a bad line costs a re-parse of its piece
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +121,18 @@ def split_records(payload: bytes) -> list[bytes]:
 def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
-    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy.
+    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
+    when the batch is small enough to be parsed in one piece.
     """
     if not lines:
         return Decoded(_empty_frame(), [])
     frames: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
-    try:
-        if block is None:
-            raise pl.exceptions.ComputeError("no block")
-        frames.append(_read_block(block, lines, 0))
-    except (pl.exceptions.PolarsError, OSError):
-        frames.clear()
-        _parse(lines, 0, frames, dead, origin, depth=0)
-    if len(frames) > 1:  # slices parsed apart: back into arrival order
+    for start in range(0, len(lines), _PIECE):
+        piece = lines[start : start + _PIECE]
+        whole = block if block is not None and len(piece) == len(lines) else None
+        _parse(piece, start, frames, dead, origin, whole)
+    if len(frames) > 1:  # pieces parsed apart: back into arrival order
         raw = pl.concat(frames, how="vertical").sort("seq")
     else:
         raw = frames[0] if frames else _empty_raw()
@@ -163,7 +160,8 @@ def _read_block(block: bytes, lines: list[bytes], offset: int) -> pl.DataFrame:
         wide = pl.read_ndjson(b"\n".join(lines[i - offset] for i in cold_seq), schema=TEXT_SCHEMA)
         wide = wide.with_columns(pl.Series("seq", cold_seq, dtype=pl.Int64))
         frame = pl.concat([frame.filter(~cold), wide], how="diagonal").sort("seq")
-    return frame.select(*RAW_SCHEMA, "seq").cast(TEXT_SCHEMA)  # type: ignore[arg-type]
+    missing = [pl.lit(None, dtype=pl.String).alias(n) for n in RAW_SCHEMA if n not in frame.columns]
+    return frame.with_columns(missing).select(*RAW_SCHEMA, "seq").cast(TEXT_SCHEMA)  # type: ignore[arg-type]
 
 
 def _parse(
@@ -172,19 +170,14 @@ def _parse(
     frames: list[pl.DataFrame],
     dead: list[DeadLetter],
     origin: Callable[[int], str],
-    depth: int,
+    block: bytes | None = None,
 ) -> None:
-    """Parse what polars can; narrow a failing slice down, then screen its lines one by one."""
+    """Parse one piece with polars; if it fails, screen its lines and parse the good ones."""
     try:
-        frames.append(_read(lines, offset))
+        frames.append(_read_block(block, lines, offset) if block else _read(lines, offset))
         return
     except (pl.exceptions.PolarsError, OSError):
         pass
-    if len(lines) > _SMALL_SLICE:
-        size = -(-len(lines) // _SLICES)
-        for start in range(0, len(lines), size):
-            _parse(lines[start : start + size], offset + start, frames, dead, origin, depth + 1)
-        return
     good: list[int] = []
     for i, line in enumerate(lines):
         reason = _json_error(line)
