@@ -570,7 +570,9 @@ class Engine:
             self.metrics.redelivered.inc(redelivered)
             log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
         now = _wall_ms()
+        t0 = time.perf_counter()
         state, out = step(ps.state, lines, origins.__getitem__, self.ruleset, now)
+        t1 = time.perf_counter()
         source = (self.by_contract_topic, partition)
         await self._emit(out, source)
         for cid in {m.key.decode() for m in fresh if m.key}:
@@ -578,8 +580,19 @@ class Engine:
             if cs is not None:
                 ps.last_seen[cid] = (now, cs.max_event_ms)
         ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
+        t2 = time.perf_counter()
         await self._checkpoint(partition, ps, source)
+        t3 = time.perf_counter()
         self._log_batch(partition, fresh, out)
+        if t3 - t0 > 1.0:
+            log.info(
+                "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
+                partition,
+                len(lines),
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+            )
 
     def _log_batch(self, partition: int, messages: list[Any], out: Outputs) -> None:
         first, last = messages[0].offset, messages[-1].offset
@@ -850,6 +863,10 @@ def make_app(settings: Settings) -> faust.App:
         broker_session_timeout=float(getattr(settings, "session_timeout_seconds", 10.0)),
         broker_heartbeat_interval=float(getattr(settings, "heartbeat_seconds", 1.0)),
         producer_max_request_size=MAX_MESSAGE_BYTES,
+        # Outputs come in bursts (a closing period emits thousands of records): big batches,
+        # or aiokafka sends 16 KiB per round trip and publishing dominates the batch time.
+        producer_max_batch_size=1024 * 1024,
+        producer_linger=0.005,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         web_enabled=True,
         web_bind=settings.web_host,
