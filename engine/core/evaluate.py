@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.core import intervals as iv
 from engine.core.calendar import period_containing, service_intervals, utc_iso
-from engine.core.compensation import applicable_tier, credit, period_fee
+from engine.core.compensation import applicable_tier, credit, period_fee, quantize
 from engine.core.contract import Contract, ObjectiveRule
 from engine.core.state import ContractState, ObjectiveState, WindowAcc
 from engine.core.windows import window_bounds
@@ -238,7 +238,10 @@ def _failure_stats(cs: ContractState, until: int) -> dict[str, int]:
     }
 
 
-def reliability_value(objective: ObjectiveRule, cs: ContractState, until: int) -> float | None:
+def reliability_value(
+    objective: ObjectiveRule, cs: ContractState, until: int, operating_ms: int = 0
+) -> float | None:
+    """Reliability SLIs as known at ``until``; ``operating_ms``: node up-time in the period."""
     stats = _failure_stats(cs, until)
     match objective.sli:
         case "failure_count":
@@ -252,7 +255,7 @@ def reliability_value(objective: ObjectiveRule, cs: ContractState, until: int) -
                 else None
             )
         case "mtbf":
-            operating_h = cs.usage.get("node_up_ms", 0) / HOUR_MS
+            operating_h = operating_ms / HOUR_MS
             return operating_h / stats["failures"] if stats["failures"] else None
     raise AssertionError(objective.sli)
 
@@ -269,6 +272,13 @@ class Closing:
     data: MinuteData
     segments: dict[str, list[tuple[int, int, str]]]
     out: Emitted
+    up_base_ms: int = 0  # period node up-time before ``piece_start``
+    piece_start: int = 0
+
+    def operating_ms(self, until: int) -> int:
+        """Node up-time of the current period up to ``until`` (MTBF's operating time)."""
+        up, _ = _node_piece(self.segments, [(self.piece_start, until)], degraded_is_down=False)
+        return self.up_base_ms + up
 
 
 def close_range(closing: Closing, a: int, b: int) -> None:
@@ -278,15 +288,18 @@ def close_range(closing: Closing, a: int, b: int) -> None:
     while cursor < b:
         if cs.period_start_ms is None or cursor >= (cs.period_end_ms or 0):
             rolled = cs.period_start_ms is not None
-            cs.period_start_ms, cs.period_end_ms = period_containing(contract.period, cursor)
+            start, end = period_containing(contract.period, cursor)
+            # the last period of the term ends with the term (§6.1.5)
+            cs.period_start_ms, cs.period_end_ms = start, min(end, contract.term_end_ms)
             if rolled:
                 _split_failures(cs, cs.period_start_ms)
                 cs.usage = {}
         period_end = cs.period_end_ms or b
         hi = min(b, period_end)
-        _usage(closing, cursor, hi)
+        closing.up_base_ms, closing.piece_start = cs.usage.get("node_up_ms", 0), cursor
         for objective in contract.objectives:
             _objective_range(closing, objective, cursor, hi)
+        _usage(closing, cursor, hi)
         if hi == period_end:
             _close_period(closing)
         cursor = hi
@@ -364,7 +377,9 @@ def _close_window(
             value = None
         period_value = None
     else:
-        value = period_value = reliability_value(objective, cs, acc.end)
+        value = period_value = reliability_value(
+            objective, cs, acc.end, closing.operating_ms(acc.end)
+        )
         good, total = None, _failure_stats(cs, acc.end)["failures"]
     compliant = objective.meets(value) if value is not None else None
     metric = {
@@ -575,7 +590,7 @@ def _period_value(
     if objective.sli == "latency":
         value, count = closing.data.latency_periods.get((objective.id, period.start), (None, 0))
         return value if count >= objective.min_requests else None
-    return reliability_value(objective, closing.cs, period.end)
+    return reliability_value(objective, closing.cs, period.end, closing.operating_ms(period.end))
 
 
 def _close_period(closing: Closing) -> None:
@@ -583,7 +598,7 @@ def _close_period(closing: Closing) -> None:
     cs, contract = closing.cs, closing.contract
     assert cs.period_start_ms is not None and cs.period_end_ms is not None
     fee = period_fee(contract.metering, cs.usage)
-    remaining_cap = fee * contract.cap_percent / 100
+    remaining_cap = quantize(fee * contract.cap_percent / 100, contract.metering)
     for objective in contract.objectives:
         state = cs.objectives.setdefault(objective.id, ObjectiveState())
         if state.period is None:

@@ -232,16 +232,26 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
                 cs.closed_until_ms = cs.observed_from_ms = closed
+        # a closing never spans a revision change: each range is judged under one revision
+        revision_starts = [r.effective_from_ms for r in ruleset.revisions[cid]]
+        next_revision = next((t for t in revision_starts if t > closed), None)
+        if next_revision is not None:
+            target = min(target, next_revision)
         if target > closed:
             targets[cid] = target
     return targets
 
 
 def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
+    """Close every contract up to its watermark, one revision's range at a time."""
     out = Outputs()
-    targets = _targets(state, ruleset)
-    if not targets:
-        return out
+    while targets := _targets(state, ruleset):
+        out.extend(_close_once(state, ruleset, targets))
+    return out
+
+
+def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> Outputs:
+    out = Outputs()
     target_frame = pl.DataFrame(
         {"contract_id": list(targets), "_target": list(targets.values())},
         schema={"contract_id": pl.String, "_target": pl.Int64},
@@ -276,8 +286,9 @@ def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
     )
     for cid, minute, n, ok, tok in requests.iter_rows():
         data[cid].requests.append((minute, n, ok, tok))
+    # ties in event time keep arrival order: the buffer is in arrival order across batches
     control = closing.filter(pl.col("kind").is_in(CONTROL_KINDS)).sort(
-        "contract_id", "event_ms", "seq"
+        "contract_id", "event_ms", maintain_order=True
     )
     for row in control.iter_rows(named=True):
         data[row["contract_id"]].control.append(row)
@@ -306,6 +317,13 @@ def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
         emitted.compensations,
     )
     return out
+
+
+def _clipped_window(contract: Contract, t: int, window_ms: int) -> tuple[int, int]:
+    """The evaluation window holding ``t``, cut to its period (as ``evaluate`` lays them)."""
+    start, end = window_bounds(t, contract.tz, window_ms)
+    period_start, period_end = period_containing(contract.period, t)
+    return max(start, period_start), min(end, period_end, contract.term_end_ms)
 
 
 def _revision(ruleset: Ruleset, cid: str, cs: ContractState) -> Contract:
@@ -341,7 +359,7 @@ def _latency(
         return
     lat = closing.filter(pl.col("latency_ms").is_not_null() & pl.col("kind").is_in(LATENCY_SOURCES))
     parts = []
-    for cid, oid, source, window_ms, tz, _ in specs:
+    for cid, oid, source, window_ms, _tz, _ in specs:
         rows = lat.filter((pl.col("contract_id") == cid) & (pl.col("kind") == source))
         if not rows.height:
             continue
@@ -350,7 +368,9 @@ def _latency(
         assert cs.closed_until_ms is not None
         evaluated = evaluated_intervals(cs, contract, cs.closed_until_ms, targets[cid])
         minutes = rows.get_column("minute").unique().to_list()
-        bounds = {m: window_bounds(m, tz, window_ms) for m in minutes if iv.contains(evaluated, m)}
+        bounds = {
+            m: _clipped_window(contract, m, window_ms) for m in minutes if iv.contains(evaluated, m)
+        }
         if not bounds:
             continue
         mapping = pl.DataFrame(
