@@ -201,22 +201,27 @@ def _piece(
     return acc
 
 
+def availability_counts(objective: ObjectiveRule, acc: WindowAcc) -> tuple[int, int]:
+    """(good, total): the numerator and denominator of availability, per the no-data rule."""
+    known = acc.good + acc.bad
+    if objective.sli == "node_availability" or objective.no_data == "unknown":
+        return acc.good, known
+    unknown = max(acc.evaluated - known, 0)
+    if objective.no_data == "available":
+        return acc.good + unknown, acc.evaluated
+    return acc.good, acc.evaluated
+
+
 def availability_value(
     objective: ObjectiveRule, acc: WindowAcc
 ) -> tuple[float | None, float | None]:
-    """(value %, coverage) of an availability accumulator, per the objective's no-data rule."""
+    """(value %, coverage) of an availability accumulator: value = 100 × good / total."""
+    good, total = availability_counts(objective, acc)
+    value = 100.0 * good / total if total else None
     if objective.sli == "node_availability":
-        total = acc.good + acc.bad
-        return (100.0 * acc.good / total if total else None), (1.0 if total else None)
+        return value, (1.0 if total else None)
     known = acc.good + acc.bad
-    unknown = max(acc.evaluated - known, 0)
-    coverage = known / acc.evaluated if acc.evaluated else None
-    good, total = acc.good, known
-    if objective.no_data == "available":
-        good, total = acc.good + unknown, acc.evaluated
-    elif objective.no_data == "unavailable":
-        total = acc.evaluated
-    return (100.0 * good / total if total else None), coverage
+    return value, (known / acc.evaluated if acc.evaluated else None)
 
 
 def _ids(contract: Contract, objective: ObjectiveRule, start: int) -> str:
@@ -362,8 +367,7 @@ def _close_window(
     if sli in ("service_availability", "node_availability"):
         value, coverage = availability_value(objective, acc)
         period_value, _ = availability_value(objective, period)
-        if sli == "service_availability":
-            total = acc.evaluated
+        good, total = availability_counts(objective, acc)
     elif sli == "error_rate":
         value, period_value = _request_value(objective, acc), _request_value(objective, period)
         coverage = 1.0 if total else None
@@ -399,8 +403,8 @@ def _close_window(
         "period_start": utc_iso(period.start),
         "period_end": utc_iso(period.end),
         "period_value": period_value,
-        "period_good": period.good if sli not in ("latency",) else None,
-        "period_total": (period.good + period.bad) if sli not in ("latency",) else None,
+        "period_good": _period_counts(objective, period)[0],
+        "period_total": _period_counts(objective, period)[1],
         "compliant": compliant,
     }
     closing.out.metrics.append(metric)
@@ -412,6 +416,15 @@ def _close_window(
         _open_period_breach(
             closing, objective, state, value, acc.end, {"failures": _failures(cs, acc.end)}
         )
+
+
+def _period_counts(objective: ObjectiveRule, period: WindowAcc) -> tuple[int | None, int | None]:
+    """The period's good and total, in the same units as the window's."""
+    if objective.sli == "latency":
+        return None, None
+    if objective.sli in ("service_availability", "node_availability"):
+        return availability_counts(objective, period)
+    return period.good, period.good + period.bad
 
 
 def _priority(cs: ContractState, start: int, end: int) -> int | None:

@@ -29,9 +29,9 @@ class Metric(Output):
     window_start: str
     window_end: str
     value: float | None = Field(description="The SLI over the window; null when not measurable.")
-    good: int | None = Field(description="Good units: available minutes, up seconds, ok requests…")
+    good: int | None = Field(description="Good units: available minutes, up node-ms, ok requests…")
     total: int | None = Field(
-        description="Units judged: evaluated minutes, node-seconds, requests…"
+        description="Units judged: evaluated minutes, known node-ms, requests…"
     )
     coverage: float | None = Field(description="Share of evaluated units that had data (0..1).")
     period_start: str

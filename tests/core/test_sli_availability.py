@@ -321,20 +321,20 @@ def test_force_majeure_declared_in_the_rule_file_is_exempt(csla: Any) -> None:
 # Window 10:00–11:00: probes only for 10:00–10:44 (45 minutes), 10:40–10:44 failing (5 bad,
 # 40 good); 10:45–10:59 have no data (15 unknown minutes).  Coverage = 45 / 60 = 0.75.
 @pytest.mark.parametrize(
-    ("no_data", "value"),
+    ("no_data", "good", "total", "value"),
     [
-        ("unknown", 100 * 40 / 45),  # out of the denominator: 40 / 45 = 88.888…%
-        ("available", 100 * 55 / 60),  # counted good: (40 + 15) / 60 = 91.666…%
-        ("unavailable", 100 * 40 / 60),  # counted bad: 40 / 60 = 66.666…%
+        ("unknown", 40, 45, 100 * 40 / 45),  # out of the denominator: 40 / 45 = 88.888…%
+        ("available", 55, 60, 100 * 55 / 60),  # counted good: (40 + 15) / 60 = 91.666…%
+        ("unavailable", 40, 60, 100 * 40 / 60),  # counted bad: 40 / 60 = 66.666…%
     ],
 )
-def test_no_data_minutes(csla: Any, no_data: str, value: float) -> None:
+def test_no_data_minutes(csla: Any, no_data: str, good: int, total: int, value: float) -> None:
     rules = csla.ruleset(avail(extra=f"  no_data: {no_data}\n"))
     down = ("2026-03-10T10:40:00+08:00", "2026-03-10T10:45:00+08:00")
     lines = probes(csla, "2026-03-10T10:00:00+08:00", "2026-03-10T10:45:00+08:00", 60, down)
     _, out = csla.run(rules, lines, until="2026-03-10T11:00:00+08:00")
     metric = csla.metric_at(out, "avail", "2026-03-10T10:00:00+08:00")
-    check(metric, 40, 60, value)  # good = available minutes; total = evaluated minutes
+    check(metric, good, total, value)  # good / total: the numerator and denominator of value
     assert metric["coverage"] == 0.75
 
 
@@ -343,7 +343,7 @@ def test_window_without_any_data_has_no_value_and_zero_coverage(csla: Any) -> No
     lines = probes(csla, "2026-03-10T10:00:00+08:00", "2026-03-10T11:00:00+08:00", 60)
     _, out = csla.run(rules, lines, until="2026-03-10T12:00:00+08:00")
     metric = csla.metric_at(out, "avail", "2026-03-10T11:00:00+08:00")
-    check(metric, 0, 60, None)  # 60 evaluated minutes, none known
+    check(metric, 0, 0, None)  # 60 evaluated minutes, none known: nothing judged
     assert (metric["coverage"], metric["compliant"]) == (0.0, None)
     # the period keeps the hour before: 60 of 60
     assert (metric["period_good"], metric["period_total"], metric["period_value"]) == (
