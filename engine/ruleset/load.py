@@ -18,6 +18,7 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import yaml as libyaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
@@ -464,11 +465,71 @@ def _parse(text: str, source: str) -> tuple[RuleFile | None, _Positions | None, 
         return None, positions, _issues_from(exc, positions, source)
 
 
+class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's C parser for the common case of a good file; no positions kept."""
+
+
+def _fast_float(loader: Any, node: Any) -> Decimal | float:
+    try:
+        number = Decimal(str(node.value).replace("_", ""))
+    except InvalidOperation:
+        return float(loader.construct_yaml_float(node))
+    return number if number.is_finite() else float(loader.construct_yaml_float(node))
+
+
+def _fast_mapping(loader: Any, node: Any) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    keys = [loader.construct_object(key) for key, _ in node.value]
+    if len(set(map(str, keys))) != len(keys):
+        raise libyaml.YAMLError("duplicate key")  # the slow path explains it with its line
+    return {
+        str(k): loader.construct_object(v, deep=True)
+        for k, (_, v) in zip(keys, node.value, strict=True)
+    }
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:float", _fast_float)
+_FastLoader.add_constructor("tag:yaml.org,2002:map", _fast_mapping)
+
+
+class _LazyPositions:
+    """Positions parsed with ruamel only when an issue needs a line number."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._positions: _Positions | None = None
+
+    def __call__(self, loc: Any) -> tuple[int, int]:
+        if self._positions is None:
+            self._positions = _Positions(_yaml().load(self._text))
+        return self._positions(loc)
+
+
+def _load_fast(text: str, source: str) -> tuple[FileResult, Locator | None] | None:
+    """A good file through libyaml (fast); None means: take the slow path for the messages."""
+    try:
+        root = libyaml.load(text, Loader=_FastLoader)
+    except libyaml.YAMLError:
+        return None
+    if not isinstance(root, dict) or root.get("version") != SPEC_VERSION:
+        return None
+    try:
+        rule = RuleFile.model_validate(root)
+    except ValidationError:
+        return None
+    positions = _LazyPositions(text)
+    contract, issues = compile_checked(rule, source, positions)
+    return FileResult(source, contract, _sorted(issues)), positions
+
+
 def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
     return tuple(sorted(issues, key=lambda i: (i.line, i.column, i.field, i.message)))
 
 
 def _load(text: str, source: str) -> tuple[FileResult, Locator | None]:
+    fast = _load_fast(text, source)
+    if fast is not None:
+        return fast
     rule, positions, issues = _parse(text, source)
     if rule is None or positions is None:
         return FileResult(source, None, _sorted(issues)), positions
