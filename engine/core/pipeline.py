@@ -221,14 +221,12 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
         )
         closed = cs.closed_until_ms
         if closed is None:
-            # evaluation starts with the period of the earliest event; decided only once the
-            # watermark has entered that period, so no batching can make an earlier event late
+            # evaluation starts at the minute of the earliest event (never before the term);
+            # decided once the watermark has passed it, so no batching can make an earlier
+            # event late
             first = state.buffer.filter(pl.col("contract_id") == cid).get_column("event_ms").min()
             first_ms = int(first) if first is not None else cs.max_event_ms  # type: ignore[arg-type]
-            start = max(
-                period_containing(contract.period, first_ms)[0],
-                ruleset.revisions[cid][0].term_start_ms,
-            )
+            start = max(first_ms, ruleset.revisions[cid][0].term_start_ms)
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
                 cs.closed_until_ms = cs.observed_from_ms = closed
