@@ -16,7 +16,7 @@ import polars as pl
 
 from engine.core import histogram as hist
 from engine.core import intervals as iv
-from engine.core.calendar import period_containing, utc_iso
+from engine.core.calendar import PeriodSpec, period_containing, utc_iso
 from engine.core.contract import Contract, Ruleset
 from engine.core.decode import decode
 from engine.core.evaluate import (
@@ -330,6 +330,10 @@ def _revision(ruleset: Ruleset, cid: str, cs: ContractState) -> Contract:
     return contract
 
 
+def _period_end(contract: Contract, period_start: int) -> int:
+    return min(period_containing(contract.period, period_start)[1], contract.term_end_ms)
+
+
 def _latency(
     state: EngineState,
     ruleset: Ruleset,
@@ -337,59 +341,68 @@ def _latency(
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
 ) -> None:
-    """Latency objectives: bucket closing events into open windows; finish closed windows."""
-    specs = []
+    """Latency objectives, vectorised across contracts: bucket the closing events into their
+    (period-clipped) windows, then finish the windows and periods this closing completes."""
+    specs: list[tuple[str, str, str, int]] = []
+    percentiles: dict[tuple[str, str], float] = {}
+    contracts: dict[str, Contract] = {}
+    layouts: dict[
+        tuple[PeriodSpec, str, int, int], int
+    ] = {}  # same calendar, period and window → same windows
     for cid in targets:
-        contract = _revision(ruleset, cid, state.contracts[cid])
+        contract = contracts[cid] = _revision(ruleset, cid, state.contracts[cid])
         for objective in contract.objectives:
             if objective.sli == "latency":
-                specs.append(
-                    (
-                        cid,
-                        objective.id,
-                        objective.source,
-                        objective.window_ms,
-                        contract.tz,
-                        objective.percentile or 99.0,
-                    )
-                )
+                key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
+                layout = layouts.setdefault(key, len(layouts))
+                specs.append((cid, objective.id, objective.source, layout))
+                percentiles[(cid, objective.id)] = objective.percentile or 99.0
     if not specs:
         return
-    lat = closing.filter(pl.col("latency_ms").is_not_null() & pl.col("kind").is_in(LATENCY_SOURCES))
-    parts = []
-    for cid, oid, source, window_ms, _tz, _ in specs:
-        rows = lat.filter((pl.col("contract_id") == cid) & (pl.col("kind") == source))
-        if not rows.height:
-            continue
-        cs = state.contracts[cid]
-        contract = _revision(ruleset, cid, cs)
-        assert cs.closed_until_ms is not None
-        evaluated = evaluated_intervals(cs, contract, cs.closed_until_ms, targets[cid])
-        minutes = rows.get_column("minute").unique().to_list()
-        bounds = {
-            m: _clipped_window(contract, m, window_ms) for m in minutes if iv.contains(evaluated, m)
-        }
-        if not bounds:
-            continue
-        mapping = pl.DataFrame(
-            {
-                "minute": list(bounds),
-                "window_start": [b[0] for b in bounds.values()],
-                "window_end": [b[1] for b in bounds.values()],
-            },
-            schema={"minute": pl.Int64, "window_start": pl.Int64, "window_end": pl.Int64},
+    keys = ["contract_id", "objective_id", "window_start", "window_end"]
+    spec_frame = pl.DataFrame(
+        specs,
+        schema={"contract_id": pl.String, "objective_id": pl.String, "kind": pl.String,
+                "_layout": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    rows = (
+        closing.filter(pl.col("latency_ms").is_not_null())
+        .select("contract_id", "kind", "minute", "latency_ms")
+        .join(spec_frame, on=["contract_id", "kind"])
+    )
+    if rows.height:
+        # only evaluated minutes count (service time, term, exemptions)
+        pairs = rows.select("contract_id", "minute").unique()
+        evaluated = {
+            cid: evaluated_intervals(state.contracts[cid], contracts[cid],
+                                     state.contracts[cid].closed_until_ms or 0, targets[cid])
+            for cid in pairs.get_column("contract_id").unique().to_list()
+        }  # fmt: skip
+        eligible = pairs.filter(
+            pl.Series(
+                [iv.contains(evaluated[c], m) for c, m in pairs.iter_rows()], dtype=pl.Boolean
+            )
         )
-        part = hist.partials(
-            rows.join(mapping, on="minute").with_columns(objective_id=pl.lit(oid)),
-            ["contract_id", "objective_id", "window_start", "window_end"],
-        )
-        parts.append(part)
-    if parts:
-        state.lat_windows = hist.merge(
-            state.lat_windows,
-            pl.concat(parts),
-            ["contract_id", "objective_id", "window_start", "window_end"],
-        )
+        rows = rows.join(eligible, on=["contract_id", "minute"])
+        by_layout = {index: key for key, index in layouts.items()}
+        windows = []
+        for layout, minute in rows.select("_layout", "minute").unique().iter_rows():
+            period, tz, term_end, window_ms = by_layout[layout]
+            start, end = window_bounds(minute, tz, window_ms)
+            period_start, period_end = period_containing(period, minute)
+            windows.append(
+                (layout, minute, max(start, period_start), min(end, period_end, term_end))
+            )
+        window_frame = pl.DataFrame(
+            windows,
+            schema={"_layout": pl.Int64, "minute": pl.Int64, "window_start": pl.Int64,
+                    "window_end": pl.Int64},
+            orient="row",
+        )  # fmt: skip
+        part = hist.partials(rows.join(window_frame, on=["_layout", "minute"]), keys)
+        state.lat_windows = hist.merge(state.lat_windows, part, keys)
+
     target_frame = pl.DataFrame(
         {"contract_id": list(targets), "_target": list(targets.values())},
         schema={"contract_id": pl.String, "_target": pl.Int64},
@@ -398,33 +411,29 @@ def _latency(
     done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
     closed = joined.filter(done).drop("_target")
     state.lat_windows = joined.filter(~done).drop("_target")
-    percentiles = {(cid, oid): q for cid, oid, *_, q in specs}
+    qs = sorted(set(percentiles.values()))
     if closed.height:
-        qs = sorted(set(percentiles.values()))
         values = hist.quantiles(closed, ["contract_id", "objective_id", "window_start"], qs)
         for row in values.iter_rows(named=True):
-            q = percentiles.get((row["contract_id"], row["objective_id"]), qs[0])
-            data[row["contract_id"]].latency_windows[(row["objective_id"], row["window_start"])] = (
+            cid, oid = row["contract_id"], row["objective_id"]
+            q = percentiles.get((cid, oid), qs[0])
+            data[cid].latency_windows[(oid, row["window_start"])] = (
                 row[hist.quantile_name(q)],
                 row["count"],
             )
         # windows feed their period's histogram
-        period_rows = []
-        for cid, oid, ws in (
-            closed.select("contract_id", "objective_id", "window_start").unique().iter_rows()
-        ):
-            contract = _revision(ruleset, cid, state.contracts[cid])
-            period_rows.append((cid, oid, ws, period_containing(contract.period, ws)[0]))
+        period_rows = [
+            (cid, oid, ws, period_containing(contracts[cid].period, ws)[0])
+            for cid, oid, ws in closed.select("contract_id", "objective_id", "window_start")
+            .unique()
+            .iter_rows()
+        ]
         period_map = pl.DataFrame(
             period_rows,
-            schema={
-                "contract_id": pl.String,
-                "objective_id": pl.String,
-                "window_start": pl.Int64,
-                "period_start": pl.Int64,
-            },
+            schema={"contract_id": pl.String, "objective_id": pl.String,
+                    "window_start": pl.Int64, "period_start": pl.Int64},
             orient="row",
-        )
+        )  # fmt: skip
         add = closed.join(period_map, on=["contract_id", "objective_id", "window_start"]).select(
             "contract_id", "objective_id", "period_start", "bucket", "count"
         )
@@ -432,26 +441,23 @@ def _latency(
             state.lat_periods, add, ["contract_id", "objective_id", "period_start"]
         )
     # periods that end inside this closing: their percentile, then drop them
-    ends = []
-    for cid, target in targets.items():
-        contract = _revision(ruleset, cid, state.contracts[cid])
-        ends.append((cid, target, contract))
-    finished = []
-    for cid, target, contract in ends:
-        rows = state.lat_periods.filter(pl.col("contract_id") == cid)
-        for period_start in rows.get_column("period_start").unique().to_list():
-            if period_containing(contract.period, period_start)[1] <= target:
-                finished.append((cid, period_start))
+    finished = [
+        (cid, period_start)
+        for cid, period_start in state.lat_periods.select("contract_id", "period_start")
+        .unique()
+        .iter_rows()
+        if cid in targets and _period_end(contracts[cid], period_start) <= targets[cid]
+    ]
     if finished:
         fin = pl.DataFrame(
             finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
         )
         closed_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"])
-        qs = sorted(set(percentiles.values())) or [99.0]
         values = hist.quantiles(closed_periods, ["contract_id", "objective_id", "period_start"], qs)
         for row in values.iter_rows(named=True):
-            q = percentiles.get((row["contract_id"], row["objective_id"]), qs[0])
-            data[row["contract_id"]].latency_periods[(row["objective_id"], row["period_start"])] = (
+            cid, oid = row["contract_id"], row["objective_id"]
+            q = percentiles.get((cid, oid), qs[0])
+            data[cid].latency_periods[(oid, row["period_start"])] = (
                 row[hist.quantile_name(q)],
                 row["count"],
             )

@@ -40,7 +40,7 @@ from typing import Any
 import polars as pl
 
 from engine.core.calendar import utc_iso
-from engine.core.windows import window_bounds, window_starts
+from engine.core.windows import window_bounds
 
 __all__ = ["HOUR_MS", "KEYS", "METRICS", "NANO", "SCHEMA", "empty_usage", "usage_step"]
 
@@ -101,23 +101,26 @@ def _conform(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_windows(events: pl.DataFrame, tz_of: dict[str, str]) -> pl.DataFrame:
-    """Add ``window_start`` / ``window_end`` of the local hour of each event's minute."""
-    pairs = events.select("contract_id", "minute").unique()
-    maps = []
-    for cid in sorted(pairs.get_column("contract_id").unique().to_list()):
-        tz = tz_of[cid]
-        minutes = pairs.filter(pl.col("contract_id") == cid).get_column("minute")
-        starts = window_starts(minutes, tz, HOUR_MS)
-        ends = {s: window_bounds(s, tz, HOUR_MS)[1] for s in starts.unique().to_list()}
-        maps.append(
-            pl.DataFrame(
-                {"contract_id": cid, "minute": minutes, "window_start": starts},
-                schema={"contract_id": pl.String, "minute": pl.Int64, "window_start": pl.Int64},
-            ).with_columns(
-                window_end=pl.col("window_start").replace_strict(ends, return_dtype=pl.Int64)
-            )
-        )
-    return events.join(pl.concat(maps), on=["contract_id", "minute"], how="left")
+    """Add ``window_start`` / ``window_end`` of the local hour of each event's minute.
+
+    Computed once per distinct (time zone, minute), whatever the number of contracts.
+    """
+    zones = pl.DataFrame(
+        {"contract_id": list(tz_of), "_tz": list(tz_of.values())},
+        schema={"contract_id": pl.String, "_tz": pl.String},
+    )
+    events = events.join(zones, on="contract_id", how="left")
+    rows = []
+    for tz, minute in events.select("_tz", "minute").unique().iter_rows():
+        start, end = window_bounds(minute, tz, HOUR_MS)
+        rows.append((tz, minute, start, end))
+    windows = pl.DataFrame(
+        rows,
+        schema={"_tz": pl.String, "minute": pl.Int64, "window_start": pl.Int64,
+                "window_end": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    return events.join(windows, on=["_tz", "minute"], how="left").drop("_tz")
 
 
 def _partials(closing: pl.DataFrame, tz_of: dict[str, str]) -> pl.DataFrame:
