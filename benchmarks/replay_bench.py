@@ -23,43 +23,35 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+START = "2026-10-12T00:00:00+08:00"
 
 
 def generate(rules_dir: Path, target: Path, events: int, contracts: int, seed: int) -> int:
+    """Clone the bundled rules to ``contracts`` files and write the first ``events`` lines."""
     from engine.core.calendar import parse_instant
     from engine.ruleset import load_rules_dir
     from engine.simulate import clone_ruleset_files, simulate
 
     clone_ruleset_files(ROOT / "rules", rules_dir, contracts)
     ruleset = load_rules_dir(rules_dir).ruleset
-    n_contracts = len(ruleset.contract_ids)
-    # one simulated day per run; scale the day so the total is close to the target
-    probe = sum(
-        1
-        for _ in simulate(
-            ruleset, start_ms=parse_instant("2026-10-01T00:00:00+08:00"), days=0.05, seed=seed
-        )
-    )
-    days = max(0.05 * events / max(probe, 1), 0.05)
+    start = parse_instant(START)  # a Monday: the 5x8 API has business hours
+    lines = simulate(ruleset, start_ms=start, days=3, seed=seed, request_rate_per_min=20.0)
     written = 0
     with open(target, "wb") as handle:
         batch: list[bytes] = []
-        for line in simulate(
-            ruleset, start_ms=parse_instant("2026-10-01T00:00:00+08:00"), days=days, seed=seed
-        ):
+        for line in lines:
             batch.append(line)
-            if len(batch) >= 100_000:
+            if len(batch) == 100_000 or written + len(batch) == events:
                 handle.write(b"\n".join(batch) + b"\n")
                 written += len(batch)
                 batch.clear()
                 if written >= events:
                     break
-        if batch and written < events:
+        if batch:
             handle.write(b"\n".join(batch) + b"\n")
             written += len(batch)
     print(
-        f"generated {written:,} events for {n_contracts} contracts over {days:.2f} days",
-        file=sys.stderr,
+        f"generated {written:,} events for {len(ruleset.contract_ids)} contracts", file=sys.stderr
     )
     return written
 

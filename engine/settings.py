@@ -21,6 +21,7 @@ class Topics(BaseSettings):
     compensations: str = Field(default="csla.compensations", description="Output: credits.")
     late: str = Field(default="csla.late", description="Output: events later than the watermark.")
     deadletter: str = Field(default="csla.deadletter", description="Output: undecodable input.")
+    usage: str = Field(default="csla.usage", description="Output: Annex B usage per hour.")
     contracts: str = Field(
         default="csla.contracts", description="Optional: rule files (compacted)."
     )
@@ -62,3 +63,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=0, le=65535)
     data_dir: Path = Field(default=Path(".csla-data"), description="Worker-local state dir.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    session_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Kafka consumer group session timeout."
+    )
+    heartbeat_seconds: float = Field(
+        default=1.0, gt=0, description="Kafka consumer group heartbeat interval."
+    )
