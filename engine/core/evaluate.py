@@ -169,10 +169,7 @@ def _node_piece(
 
 def _piece(
     objective: ObjectiveRule,
-    cs: ContractState,
-    contract: Contract,
-    data: MinuteData,
-    segments: dict[str, list[tuple[int, int, str]]],
+    closing: Closing,
     lo: int,
     hi: int,
 ) -> WindowAcc:
@@ -181,7 +178,8 @@ def _piece(
     sli = objective.sli
     if sli in ("latency", "mttr", "mtbf", "failure_count", "max_recovery"):
         return acc
-    evaluated = evaluated_intervals(cs, contract, lo, hi)
+    data, segments = closing.data, closing.segments
+    evaluated = iv.clip(closing.evaluated, lo, hi)
     if sli == "service_availability":
         acc.evaluated = iv.total(evaluated) // MINUTE_MS
         for minute, n, ok in _minutes_in(data.probes, lo, hi):
@@ -279,6 +277,9 @@ class Closing:
     out: Emitted
     up_base_ms: int = 0  # period node up-time before ``piece_start``
     piece_start: int = 0
+    piece_end: int = 0
+    evaluated: list[iv.Interval] = field(default_factory=list)  # of [piece_start, piece_end)
+    evaluated_after_ms: int = 0  # evaluated time from piece_end to the period's end
 
     def operating_ms(self, until: int) -> int:
         """Node up-time of the current period up to ``until`` (MTBF's operating time)."""
@@ -302,6 +303,10 @@ def close_range(closing: Closing, a: int, b: int) -> None:
         period_end = cs.period_end_ms or b
         hi = min(b, period_end)
         closing.up_base_ms, closing.piece_start = cs.usage.get("node_up_ms", 0), cursor
+        # evaluated time is laid once per piece (exemptions are fixed while it is closed)
+        closing.piece_end = hi
+        closing.evaluated = evaluated_intervals(cs, contract, cursor, hi)
+        closing.evaluated_after_ms = iv.total(evaluated_intervals(cs, contract, hi, period_end))
         for objective in contract.objectives:
             _objective_range(closing, objective, cursor, hi)
         _usage(closing, cursor, hi)
@@ -343,9 +348,7 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
             ws, we = window_bounds(cursor, contract.tz, objective.window_ms)
             state.window = WindowAcc(max(ws, cs.period_start_ms), min(we, cs.period_end_ms))
         piece_hi = min(hi, state.window.end)
-        state.window.add(
-            _piece(objective, cs, contract, closing.data, closing.segments, cursor, piece_hi)
-        )
+        state.window.add(_piece(objective, closing, cursor, piece_hi))
         if piece_hi == state.window.end:
             _close_window(closing, objective, state, state.window)
             state.window = None
@@ -519,9 +522,12 @@ def _availability_breach(
     cs, contract = closing.cs, closing.contract
     period = state.period
     assert period is not None and cs.period_end_ms is not None
-    remaining = evaluated_intervals(cs, contract, acc.end, cs.period_end_ms)
+    remaining_ms = (
+        iv.total(iv.clip(closing.evaluated, acc.end, closing.piece_end))
+        + closing.evaluated_after_ms
+    )
     if objective.sli == "service_availability":
-        remaining_units = iv.total(remaining) // MINUTE_MS
+        remaining_units = remaining_ms // MINUTE_MS
         if objective.no_data == "unknown":
             best_total = period.good + period.bad + remaining_units
         else:
@@ -529,7 +535,7 @@ def _availability_breach(
         bad = period.bad if objective.no_data != "unavailable" else period.evaluated - period.good
     else:
         nodes = max(len(cs.nodes), 1)
-        best_total = period.good + period.bad + iv.total(remaining) * nodes
+        best_total = period.good + period.bad + remaining_ms * nodes
         bad = period.bad
     if best_total <= 0:
         return
