@@ -330,6 +330,20 @@ def _revision(ruleset: Ruleset, cid: str, cs: ContractState) -> Contract:
     return contract
 
 
+def _percentiles(
+    parts: pl.DataFrame, start: str, percentiles: dict[tuple[str, str], float]
+) -> dict[tuple[str, str, int], tuple[float | None, int]]:
+    """(contract, objective, start) → (its objective's percentile, sample count)."""
+    qs = sorted(set(percentiles.values()))
+    values = hist.quantiles(parts, ["contract_id", "objective_id", start], qs)
+    out: dict[tuple[str, str, int], tuple[float | None, int]] = {}
+    for row in values.iter_rows(named=True):
+        cid, oid = row["contract_id"], row["objective_id"]
+        q = percentiles.get((cid, oid), qs[0])
+        out[(cid, oid, row[start])] = (row[hist.quantile_name(q)], row["count"])
+    return out
+
+
 def _period_end(contract: Contract, period_start: int) -> int:
     return min(period_containing(contract.period, period_start)[1], contract.term_end_ms)
 
@@ -411,16 +425,9 @@ def _latency(
     done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
     closed = joined.filter(done).drop("_target")
     state.lat_windows = joined.filter(~done).drop("_target")
-    qs = sorted(set(percentiles.values()))
     if closed.height:
-        values = hist.quantiles(closed, ["contract_id", "objective_id", "window_start"], qs)
-        for row in values.iter_rows(named=True):
-            cid, oid = row["contract_id"], row["objective_id"]
-            q = percentiles.get((cid, oid), qs[0])
-            data[cid].latency_windows[(oid, row["window_start"])] = (
-                row[hist.quantile_name(q)],
-                row["count"],
-            )
+        for (cid, oid, start), value in _percentiles(closed, "window_start", percentiles).items():
+            data[cid].latency_windows[(oid, start)] = value
         # windows feed their period's histogram
         period_rows = [
             (cid, oid, ws, period_containing(contracts[cid].period, ws)[0])
@@ -453,14 +460,10 @@ def _latency(
             finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
         )
         closed_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"])
-        values = hist.quantiles(closed_periods, ["contract_id", "objective_id", "period_start"], qs)
-        for row in values.iter_rows(named=True):
-            cid, oid = row["contract_id"], row["objective_id"]
-            q = percentiles.get((cid, oid), qs[0])
-            data[cid].latency_periods[(oid, row["period_start"])] = (
-                row[hist.quantile_name(q)],
-                row["count"],
-            )
+        for (cid, oid, start), value in _percentiles(
+            closed_periods, "period_start", percentiles
+        ).items():
+            data[cid].latency_periods[(oid, start)] = value
         state.lat_periods = state.lat_periods.join(
             fin, on=["contract_id", "period_start"], how="anti"
         )
