@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from engine.core import intervals as iv
-from engine.core.calendar import period_containing, service_intervals, utc_iso
+from engine.core.calendar import period_containing, utc_iso
 from engine.core.compensation import applicable_tier, credit, period_fee, quantize
 from engine.core.contract import Contract, ObjectiveRule
+from engine.core.control import evaluated_intervals, split_failures
+from engine.core.reliability import failure_stats, failures_as_of, node_piece, reliability_value
 from engine.core.state import ContractState, ObjectiveState, WindowAcc
 from engine.core.windows import window_bounds
 
@@ -44,103 +46,6 @@ class MinuteData:
     latency_periods: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
 
 
-def apply_control(
-    cs: ContractState, contract: Contract, data: MinuteData, a: int, b: int
-) -> dict[str, list[tuple[int, int, str]]]:
-    """Apply maintenance, incident and node-state events; return node segments in [a, b).
-
-    Segments: node → [(start, end, state)] where state is up/down/degraded, for the time the
-    node's state is known.  Events are in event-time order (ties: arrival order).
-    """
-    transitions: dict[str, list[tuple[int, str]]] = {}
-    for row in data.control:
-        kind, t = row["kind"], row["event_ms"]
-        if kind == "maintenance":
-            _maintenance(cs, contract, row)
-        elif kind == "incident":
-            priority = (row["impact"] or 1) * (row["urgency"] or 1)
-            if row["status"] == "opened":
-                cs.incidents.setdefault(row["incident_id"], [priority, t])
-            elif row["incident_id"] in cs.incidents:
-                prio, start = cs.incidents.pop(row["incident_id"])
-                cs.incident_log.append([row["incident_id"], prio, start, t])
-        elif kind == "node_state":
-            transitions.setdefault(row["resource_id"], []).append((t, row["state"]))
-    segments: dict[str, list[tuple[int, int, str]]] = {}
-    for node in sorted(set(cs.nodes) | set(transitions)):
-        segs: list[tuple[int, int, str]] = []
-        current = cs.nodes.get(node)
-        cursor = a
-        for t, state in transitions.get(node, []):
-            if current is not None and t > cursor:
-                segs.append((cursor, t, current[0]))
-            cursor = max(cursor, t)
-            if current is None or current[0] != state:
-                _failure_edge(cs, node, current[0] if current else None, state, t)
-                current = [state, t]
-        if current is not None and b > cursor:
-            segs.append((cursor, b, current[0]))
-        if current is not None:
-            cs.nodes[node] = current
-        segments[node] = segs
-    return segments
-
-
-def _maintenance(cs: ContractState, contract: Contract, row: dict[str, Any]) -> None:
-    start, end, announced = row["window_start_ms"], row["window_end_ms"], row["event_ms"]
-    notice_ms = start - announced
-    entry = {
-        "maintenance_id": row["maintenance_id"],
-        "window_start": utc_iso(start),
-        "window_end": utc_iso(end),
-        "announced": utc_iso(announced),
-        "notice_hours": round(notice_ms / HOUR_MS, 3),
-        "source": row["source"],
-    }
-    if row["source"] not in contract.maintenance_sources:
-        entry["exempt"] = False
-        entry["reason"] = f"announced by {row['source']}, not an allowed source"
-    elif notice_ms < contract.maintenance_notice_ms:
-        entry["exempt"] = False
-        entry["reason"] = (
-            f"announced {notice_ms / HOUR_MS:.2f} h ahead; the contract requires "
-            f"{contract.maintenance_notice_ms / HOUR_MS:g} h (§6.1.13)"
-        )
-    else:
-        entry["exempt"] = True
-        entry["reason"] = "planned downtime announced in time (§6.1.13)"
-        cs.exemptions.append([start, end, f"maintenance {row['maintenance_id']}"])
-    cs.maintenance_log.append(entry)
-
-
-def _failure_edge(cs: ContractState, node: str, old: str | None, new: str, t: int) -> None:
-    if new == "down" and old != "down":
-        cs.failures.append({"node": node, "start": t, "end": None})
-    elif old == "down" and new != "down":
-        for failure in reversed(cs.failures):
-            if failure["node"] == node and failure["end"] is None:
-                failure["end"] = t
-                break
-
-
-def exempt_intervals(cs: ContractState, contract: Contract) -> list[iv.Interval]:
-    spans = [(s, e) for s, e, _ in cs.exemptions] + [(s, e) for s, e, _ in contract.force_majeure]
-    return iv.normalise(spans)
-
-
-def evaluated_intervals(
-    cs: ContractState, contract: Contract, lo: int, hi: int
-) -> list[iv.Interval]:
-    """Service time ∩ term ∩ observed − exemptions, in [lo, hi) (§6.1.5, §6.1.6, §6.1.13)."""
-    lo = max(lo, contract.term_start_ms, cs.observed_from_ms or lo)
-    hi = min(hi, contract.term_end_ms)
-    if hi <= lo:
-        return []
-    service = service_intervals(contract.calendar, lo, hi)
-    exempt = [iv.inner_minutes(span) for span in exempt_intervals(cs, contract)]
-    return iv.subtract(service, exempt)
-
-
 def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
     """The rows (sorted by minute, their first field) with lo <= minute < hi."""
     start = bisect.bisect_left(rows, lo, key=_first)
@@ -149,22 +54,6 @@ def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
 
 def _first(row: Any) -> int:
     return int(row[0])
-
-
-def _node_piece(
-    segments: dict[str, list[tuple[int, int, str]]],
-    evaluated: list[iv.Interval],
-    degraded_is_down: bool,
-) -> tuple[int, int]:
-    up = down = 0
-    for segs in segments.values():
-        for s, e, state in segs:
-            overlap = iv.total(iv.clip(evaluated, s, e))
-            if state == "down" or (state == "degraded" and degraded_is_down):
-                down += overlap
-            else:
-                up += overlap
-    return up, down
 
 
 def _piece(
@@ -189,7 +78,7 @@ def _piece(
                 else:
                     acc.good += 1
     elif sli == "node_availability":
-        acc.good, acc.bad = _node_piece(segments, evaluated, objective.degraded_is_down)
+        acc.good, acc.bad = node_piece(segments, evaluated, objective.degraded_is_down)
         acc.evaluated = acc.good + acc.bad
     elif sli == "error_rate":
         for minute, n, ok, _ in _minutes_in(data.requests, lo, hi):
@@ -226,43 +115,6 @@ def _ids(contract: Contract, objective: ObjectiveRule, start: int) -> str:
     return f"{contract.id}:{objective.id}:{utc_iso(start)}:r{contract.revision}"
 
 
-def _failure_stats(cs: ContractState, until: int) -> dict[str, int]:
-    """Failures known at ``until``: those started before it; later restorations not yet seen."""
-    known = [f for f in cs.failures if f["start"] < until]
-    restored = [f for f in known if f["end"] is not None and f["end"] <= until]
-    durations = [
-        min(f["end"] if f["end"] is not None else until, until) - f["start"] for f in known
-    ]
-    return {
-        "failures": len(known),
-        "restored": len(restored),
-        "restoration_ms": sum(f["end"] - f["start"] for f in restored),
-        "longest_ms": max(durations, default=0),
-    }
-
-
-def reliability_value(
-    objective: ObjectiveRule, cs: ContractState, until: int, operating_ms: int = 0
-) -> float | None:
-    """Reliability SLIs as known at ``until``; ``operating_ms``: node up-time in the period."""
-    stats = _failure_stats(cs, until)
-    match objective.sli:
-        case "failure_count":
-            return float(stats["failures"])
-        case "max_recovery":
-            return stats["longest_ms"] / MINUTE_MS
-        case "mttr":
-            return (
-                stats["restoration_ms"] / stats["restored"] / MINUTE_MS
-                if stats["restored"]
-                else None
-            )
-        case "mtbf":
-            operating_h = operating_ms / HOUR_MS
-            return operating_h / stats["failures"] if stats["failures"] else None
-    raise AssertionError(objective.sli)
-
-
 def _request_value(objective: ObjectiveRule, acc: WindowAcc) -> float | None:
     total = acc.good + acc.bad
     return 100.0 * acc.bad / total if total else None
@@ -283,7 +135,7 @@ class Closing:
 
     def operating_ms(self, until: int) -> int:
         """Node up-time of the current period up to ``until`` (MTBF's operating time)."""
-        up, _ = _node_piece(self.segments, [(self.piece_start, until)], degraded_is_down=False)
+        up, _ = node_piece(self.segments, [(self.piece_start, until)], degraded_is_down=False)
         return self.up_base_ms + up
 
 
@@ -298,7 +150,7 @@ def close_range(closing: Closing, a: int, b: int) -> None:
             # the last period of the term ends with the term (§6.1.5)
             cs.period_start_ms, cs.period_end_ms = start, min(end, contract.term_end_ms)
             if rolled:
-                _split_failures(cs, cs.period_start_ms)
+                split_failures(cs, cs.period_start_ms)
                 cs.usage = {}
         period_end = cs.period_end_ms or b
         hi = min(b, period_end)
@@ -315,21 +167,10 @@ def close_range(closing: Closing, a: int, b: int) -> None:
         cursor = hi
 
 
-def _split_failures(cs: ContractState, period_start: int) -> None:
-    """A new period keeps failures that reach into it; one spanning the edge is split at it."""
-    carried = []
-    for failure in cs.failures:
-        if failure["start"] >= period_start:
-            carried.append(failure)
-        elif failure["end"] is None or failure["end"] > period_start:
-            carried.append({**failure, "start": period_start})
-    cs.failures = carried
-
-
 def _usage(closing: Closing, a: int, b: int) -> None:
     """Metering counters (§6.1.7) of [a, b): node up time, requests, tokens."""
     usage = closing.cs.usage
-    up, _ = _node_piece(closing.segments, [(a, b)], degraded_is_down=False)
+    up, _ = node_piece(closing.segments, [(a, b)], degraded_is_down=False)
     rows = _minutes_in(closing.data.requests, a, b)
     usage["node_up_ms"] = usage.get("node_up_ms", 0) + up
     usage["requests"] = usage.get("requests", 0) + sum(r[1] for r in rows)
@@ -387,7 +228,7 @@ def _close_window(
         value = period_value = reliability_value(
             objective, cs, acc.end, closing.operating_ms(acc.end)
         )
-        good, total = None, _failure_stats(cs, acc.end)["failures"]
+        good, total = None, failure_stats(cs, acc.end)["failures"]
     compliant = objective.meets(value) if value is not None else None
     metric = {
         "record": "metric",
@@ -417,7 +258,7 @@ def _close_window(
         _availability_breach(closing, objective, state, acc)
     elif sli in ("failure_count", "max_recovery") and compliant is False:
         _open_period_breach(
-            closing, objective, state, value, acc.end, {"failures": _failures(cs, acc.end)}
+            closing, objective, state, value, acc.end, {"failures": failures_as_of(cs, acc.end)}
         )
 
 
@@ -584,18 +425,6 @@ def _open_period_breach(
     )
 
 
-def _failures(cs: ContractState, until: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "node": f["node"],
-            "start": utc_iso(f["start"]),
-            "end": utc_iso(f["end"]) if f["end"] is not None and f["end"] <= until else None,
-        }
-        for f in cs.failures
-        if f["start"] < until
-    ]
-
-
 def _period_value(
     closing: Closing, objective: ObjectiveRule, state: ObjectiveState
 ) -> float | None:
@@ -634,7 +463,7 @@ def _close_period(closing: Closing) -> None:
                 state,
                 observed,
                 cs.period_end_ms,
-                {"failures": _failures(cs, cs.period_end_ms)},
+                {"failures": failures_as_of(cs, cs.period_end_ms)},
             )
         if state.breach_id is not None and state.breach_kind == "period":
             _breach(

@@ -18,15 +18,9 @@ from engine.core import histogram as hist
 from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
 from engine.core.contract import Contract, Ruleset
+from engine.core.control import apply_control, evaluated_intervals
 from engine.core.decode import decode
-from engine.core.evaluate import (
-    Closing,
-    Emitted,
-    MinuteData,
-    apply_control,
-    close_range,
-    evaluated_intervals,
-)
+from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.state import ContractState, EngineState
 from engine.core.usage import usage_step
 from engine.core.windows import window_bounds

@@ -1,0 +1,124 @@
+"""Control events of a closing range: planned maintenance and force majeure (§6.1.13),
+incidents (§6.2.2) and node state, and the evaluated time they leave (§6.1.5, §6.1.6)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.core import intervals as iv
+from engine.core.calendar import service_intervals, utc_iso
+from engine.core.contract import Contract
+from engine.core.state import ContractState
+
+if TYPE_CHECKING:
+    from engine.core.evaluate import MinuteData
+
+HOUR_MS = 3_600_000
+
+
+def apply_control(
+    cs: ContractState, contract: Contract, data: MinuteData, a: int, b: int
+) -> dict[str, list[tuple[int, int, str]]]:
+    """Apply maintenance, incident and node-state events; return node segments in [a, b).
+
+    Segments: node → [(start, end, state)] where state is up/down/degraded, for the time the
+    node's state is known.  Events are in event-time order (ties: arrival order).
+    """
+    transitions: dict[str, list[tuple[int, str]]] = {}
+    for row in data.control:
+        kind, t = row["kind"], row["event_ms"]
+        if kind == "maintenance":
+            maintenance(cs, contract, row)
+        elif kind == "incident":
+            priority = (row["impact"] or 1) * (row["urgency"] or 1)
+            if row["status"] == "opened":
+                cs.incidents.setdefault(row["incident_id"], [priority, t])
+            elif row["incident_id"] in cs.incidents:
+                prio, start = cs.incidents.pop(row["incident_id"])
+                cs.incident_log.append([row["incident_id"], prio, start, t])
+        elif kind == "node_state":
+            transitions.setdefault(row["resource_id"], []).append((t, row["state"]))
+    segments: dict[str, list[tuple[int, int, str]]] = {}
+    for node in sorted(set(cs.nodes) | set(transitions)):
+        segs: list[tuple[int, int, str]] = []
+        current = cs.nodes.get(node)
+        cursor = a
+        for t, state in transitions.get(node, []):
+            if current is not None and t > cursor:
+                segs.append((cursor, t, current[0]))
+            cursor = max(cursor, t)
+            if current is None or current[0] != state:
+                failure_edge(cs, node, current[0] if current else None, state, t)
+                current = [state, t]
+        if current is not None and b > cursor:
+            segs.append((cursor, b, current[0]))
+        if current is not None:
+            cs.nodes[node] = current
+        segments[node] = segs
+    return segments
+
+
+def maintenance(cs: ContractState, contract: Contract, row: dict[str, Any]) -> None:
+    start, end, announced = row["window_start_ms"], row["window_end_ms"], row["event_ms"]
+    notice_ms = start - announced
+    entry = {
+        "maintenance_id": row["maintenance_id"],
+        "window_start": utc_iso(start),
+        "window_end": utc_iso(end),
+        "announced": utc_iso(announced),
+        "notice_hours": round(notice_ms / HOUR_MS, 3),
+        "source": row["source"],
+    }
+    if row["source"] not in contract.maintenance_sources:
+        entry["exempt"] = False
+        entry["reason"] = f"announced by {row['source']}, not an allowed source"
+    elif notice_ms < contract.maintenance_notice_ms:
+        entry["exempt"] = False
+        entry["reason"] = (
+            f"announced {notice_ms / HOUR_MS:.2f} h ahead; the contract requires "
+            f"{contract.maintenance_notice_ms / HOUR_MS:g} h (§6.1.13)"
+        )
+    else:
+        entry["exempt"] = True
+        entry["reason"] = "planned downtime announced in time (§6.1.13)"
+        cs.exemptions.append([start, end, f"maintenance {row['maintenance_id']}"])
+    cs.maintenance_log.append(entry)
+
+
+def failure_edge(cs: ContractState, node: str, old: str | None, new: str, t: int) -> None:
+    if new == "down" and old != "down":
+        cs.failures.append({"node": node, "start": t, "end": None})
+    elif old == "down" and new != "down":
+        for failure in reversed(cs.failures):
+            if failure["node"] == node and failure["end"] is None:
+                failure["end"] = t
+                break
+
+
+def exempt_intervals(cs: ContractState, contract: Contract) -> list[iv.Interval]:
+    spans = [(s, e) for s, e, _ in cs.exemptions] + [(s, e) for s, e, _ in contract.force_majeure]
+    return iv.normalise(spans)
+
+
+def evaluated_intervals(
+    cs: ContractState, contract: Contract, lo: int, hi: int
+) -> list[iv.Interval]:
+    """Service time ∩ term ∩ observed − exemptions, in [lo, hi) (§6.1.5, §6.1.6, §6.1.13)."""
+    lo = max(lo, contract.term_start_ms, cs.observed_from_ms or lo)
+    hi = min(hi, contract.term_end_ms)
+    if hi <= lo:
+        return []
+    service = service_intervals(contract.calendar, lo, hi)
+    exempt = [iv.inner_minutes(span) for span in exempt_intervals(cs, contract)]
+    return iv.subtract(service, exempt)
+
+
+def split_failures(cs: ContractState, period_start: int) -> None:
+    """A new period keeps failures that reach into it; one spanning the edge is split at it."""
+    carried = []
+    for failure in cs.failures:
+        if failure["start"] >= period_start:
+            carried.append(failure)
+        elif failure["end"] is None or failure["end"] > period_start:
+            carried.append({**failure, "start": period_start})
+    cs.failures = carried
