@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from engine.whatif import diff_command
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 schema_app = typer.Typer(no_args_is_help=True, help="JSON Schema files of the wire formats.")
 app.add_typer(schema_app, name="schema")
@@ -232,6 +234,9 @@ def worker() -> None:
     from engine.settings import Settings
 
     run_worker(Settings())
+
+
+app.command("diff")(diff_command)
 
 
 def main() -> None:
