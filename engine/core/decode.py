@@ -59,16 +59,9 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "it_kwh": pl.Float64(),
     "renewable_kwh": pl.Float64(),
 }
-_HOT_FIELDS = (
-    "schema_version", "event_id", "event_time", "provider_id", "contract_id", "resource_id",
-    "source", "tenant_id", "project_id", "kind", "ok", "latency_ms", "status", "model",
-    "tokens_in", "tokens_out", "state", "reason",
-)  # fmt: skip
 # Parsed as text, typed afterwards by vectorised casts: a wrong JSON type then fails one row,
 # not the whole batch, and the same checks judge every line whatever batch it came in.
 TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
-HOT_SCHEMA = {name: pl.String() for name in _HOT_FIELDS}
-COLD_KINDS = ("utilization", "network", "storage_io", "incident", "maintenance", "energy")
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _PIECE = 16_384  # lines parsed per polars call; a bad line costs a re-parse of its piece
 
@@ -144,24 +137,13 @@ def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
 
 
 def _read_block(block: bytes, lines: list[bytes], offset: int) -> pl.DataFrame:
-    """Parse with the narrow schema of the frequent kinds; re-parse the rare kinds' lines wide.
-
-    Parsing cost grows with the schema's width, and most events are probes and requests.
-    """
-    frame = pl.read_ndjson(block, schema=HOT_SCHEMA)
+    """Parse one piece as text columns (typed later, row by row, by ``_validate``)."""
+    frame = pl.read_ndjson(block, schema=TEXT_SCHEMA)
     if frame.height != len(lines):  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")
-    frame = frame.with_columns(
+    return frame.with_columns(
         pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("seq")
     )
-    cold = frame.get_column("kind").is_in(COLD_KINDS)
-    if cold.any():
-        cold_seq = frame.filter(cold).get_column("seq").to_list()
-        wide = pl.read_ndjson(b"\n".join(lines[i - offset] for i in cold_seq), schema=TEXT_SCHEMA)
-        wide = wide.with_columns(pl.Series("seq", cold_seq, dtype=pl.Int64))
-        frame = pl.concat([frame.filter(~cold), wide], how="diagonal").sort("seq")
-    missing = [pl.lit(None, dtype=pl.String).alias(n) for n in RAW_SCHEMA if n not in frame.columns]
-    return frame.with_columns(missing).select(*RAW_SCHEMA, "seq").cast(TEXT_SCHEMA)  # type: ignore[arg-type]
 
 
 def _parse(
