@@ -55,6 +55,8 @@ def apply_control(
         if current is not None:
             cs.nodes[node] = current
         segments[node] = segs
+    # failures in time order (then node), however the range was cut into closings
+    cs.failures.sort(key=lambda f: (f["start"], f["node"]))
     return segments
 
 

@@ -26,6 +26,7 @@ from engine.core.usage import usage_step
 from engine.core.windows import window_bounds
 
 MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
 MAX_FUTURE_MS = 10 * 60_000
 LATENCY_SOURCES = ("request", "probe", "storage_io", "network")
 CONTROL_KINDS = ("node_state", "maintenance", "incident")
@@ -210,9 +211,8 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
         contract = ruleset.latest(cid)
         if contract is None:
             continue
-        target = min(
-            (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS, contract.term_end_ms
-        )
+        watermark = (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS
+        target = min(watermark, contract.term_end_ms)
         closed = cs.closed_until_ms
         if closed is None:
             # evaluation starts at the minute of the earliest event (never before the term);
@@ -224,6 +224,15 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
                 cs.closed_until_ms = cs.observed_from_ms = closed
+        if target < contract.term_end_ms:
+            # close whole steps only (the shortest window, at most an hour): every window and
+            # usage hour still closes as soon as the watermark passes its end, and the fixed
+            # cost of a closing is paid once per step, not once per batch
+            current = ruleset.at(cid, closed) or contract
+            step_ms = min([o.window_ms for o in current.objectives] + [HOUR_MS])
+            aligned = window_bounds(target, contract.tz, step_ms)[0]
+            period_end = _period_end(current, closed)  # a period always closes at its end
+            target = period_end if aligned < period_end <= target else aligned
         # a closing never spans a revision change: each range is judged under one revision
         revision_starts = [r.effective_from_ms for r in ruleset.revisions[cid]]
         next_revision = next((t for t in revision_starts if t > closed), None)
@@ -338,8 +347,9 @@ def _percentiles(
     return out
 
 
-def _period_end(contract: Contract, period_start: int) -> int:
-    return min(period_containing(contract.period, period_start)[1], contract.term_end_ms)
+def _period_end(contract: Contract, t: int) -> int:
+    """End of the period holding ``t`` (the term's last period ends with the term)."""
+    return min(period_containing(contract.period, t)[1], contract.term_end_ms)
 
 
 def _latency(
