@@ -231,7 +231,13 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             current = ruleset.at(cid, closed) or contract
             step_ms = min([o.window_ms for o in current.objectives] + [HOUR_MS])
             aligned = window_bounds(target, contract.tz, step_ms)[0]
-            period_end = _period_end(current, closed)  # a period always closes at its end
+            # a period always closes at its end
+            if cs.period_start_ms is not None and cs.period_start_ms <= closed < (
+                cs.period_end_ms or 0
+            ):
+                period_end = cs.period_end_ms or 0
+            else:
+                period_end = _period_end(current, closed)
             target = period_end if aligned < period_end <= target else aligned
         # a closing never spans a revision change: each range is judged under one revision
         revision_starts = [r.effective_from_ms for r in ruleset.revisions[cid]]
