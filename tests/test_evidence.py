@@ -1,0 +1,243 @@
+"""Evidence packs (§6.2.6): the facts behind a breach or compensation, recomputed by hand.
+
+The golden day ``storage-day`` (see ``tests/golden/storage-day/make_input.py``): storage-001,
+7×12 service (08:00-20:00 Asia/Shanghai), Monday 2026-10-12, one probe and one storage I/O
+sample per minute 07:00-21:00; probes fail 10:00-10:30 and 14:00-14:40; maintenance 14:00-14:30
+announced 2026-10-08 00:00; storage latency 80 ms during 16:00-16:15, else 5 ms.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from engine.core.calendar import parse_instant
+from engine.core.histogram import exact_nearest_rank
+from engine.evidence import EvidenceError, build_evidence, evidence_command, write_pack
+from engine.ruleset import load_rules_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT = ROOT / "tests" / "golden" / "storage-day" / "input.ndjson.gz"
+UNTIL = "2026-11-01T00:00:00+08:00"
+NOW_MS = parse_instant("2026-12-01T00:00:00Z")  # the engine clock, passed in
+COMP = "comp:storage-001:availability:2026-09-30T16:00:00Z:r1"
+LATENCY = "breach:storage-001:storage-latency:2026-10-12T08:00:00Z:r1"
+
+Pack = tuple[dict[str, Any], Path, Path]
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> Any:
+    report = load_rules_dir(ROOT / "rules")
+    assert report.ok
+    return report.ruleset
+
+
+def _pack(ruleset: Any, record_id: str, out: Path, input_path: Path = INPUT) -> Pack:
+    evidence = build_evidence(ruleset, str(input_path), record_id, NOW_MS, parse_instant(UNTIL))
+    json_path, html_path = write_pack(evidence, out)
+    return evidence, json_path, html_path
+
+
+@pytest.fixture(scope="module")
+def availability(ruleset: Any, tmp_path_factory: pytest.TempPathFactory) -> Pack:
+    return _pack(ruleset, COMP, tmp_path_factory.mktemp("availability"))
+
+
+@pytest.fixture(scope="module")
+def latency(ruleset: Any, tmp_path_factory: pytest.TempPathFactory) -> Pack:
+    return _pack(ruleset, LATENCY, tmp_path_factory.mktemp("latency"))
+
+
+def _failed(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in evidence["recomputation"]["checks"] if not c["matches"]]
+
+
+def test_compensation_is_recomputed_from_the_minutes(availability: Pack) -> None:
+    evidence, _, _ = availability
+    assert evidence["kind"] == "compensation"
+    [value] = evidence["recomputation"]["values"]
+    # 720 service minutes − 30 exempt = 690 judged; unavailable 10:00-10:30 (30) + 14:30-14:40
+    # (10) = 40; 650 / 690 = 94.2029 %; the other days of October have no probes (no data)
+    assert (value["available_minutes"], value["unavailable_minutes"]) == (650, 40)
+    assert (value["good"], value["total"]) == (650, 690)
+    assert round(value["value"], 4) == 94.2029
+    assert value["exempt_minutes"] == 30
+    assert "650 available of 690 judged minutes = 94.2029 %" in value["summary"]
+    # < 99.0 → the second tier (index 1), 30 % of 200 TB × 120.00 CNY
+    comp = evidence["recomputation"]["compensation"]
+    assert comp["period_fee"] == "24000.00"
+    assert comp["target"]["tier"] == 1
+    assert comp["target"]["credit_percent"] == 30.0
+    assert comp["target"]["credit_amount"] == "7200.00"
+    assert comp["currency"] == "CNY"
+    assert evidence["matches"] is True
+    assert _failed(evidence) == []
+    checked = {c["quantity"] for c in evidence["recomputation"]["checks"]}
+    assert {"observed", "tier", "credit_amount", "period_fee", "evidence.period_good"} <= checked
+
+
+def test_compensation_cites_contract_period_and_service_time(availability: Pack) -> None:
+    evidence, _, _ = availability
+    contract = evidence["contract"]
+    assert (contract["id"], contract["revision"]) == ("storage-001", 1)
+    assert contract["effective_from"] == "2026-01-01T00:00:00+08:00"
+    assert contract["rule_file"].endswith("rules/storage-001.yaml")
+    assert evidence["period"]["start_local"] == "2026-10-01T00:00:00+08:00"
+    assert evidence["period"]["end_local"] == "2026-11-01T00:00:00+08:00"
+    service = evidence["evaluation"]["service_time"]
+    assert len(service) == 31 and {s["minutes"] for s in service} == {720}
+    assert service[11]["start_local"] == "2026-10-12T08:00:00+08:00"
+    # evaluation starts with the contract's first event, the notice of 2026-10-08 00:00
+    assert evidence["evaluation"]["observed_from_local"] == "2026-10-08T00:00:00+08:00"
+
+
+def test_compensation_lists_the_maintenance_and_the_overrun(availability: Pack) -> None:
+    evidence, _, _ = availability
+    [notice] = evidence["exemptions"]["maintenance"]
+    assert notice["maintenance_id"] == "mw-1012"
+    assert notice["accepted"] is True
+    # announced 2026-10-08 00:00, window from 2026-10-12 14:00 local: 4 days 14 hours
+    assert notice["announced_local"] == "2026-10-08T00:00:00+08:00"
+    assert notice["notice_hours"] == 110.0
+    assert notice["required_notice_hours"] == 72.0
+    assert notice["exempt_service_minutes"] == 30
+    [span] = evidence["facts"]["spans"]
+    runs = {(r["start_local"], r["end_local"]): r for r in span["runs"]}
+    assert runs[("2026-10-12 14:00", "2026-10-12 14:30")]["verdict"] == "exempt"
+    overrun = runs[("2026-10-12 14:30", "2026-10-12 14:40")]
+    assert (overrun["verdict"], overrun["minutes"], overrun["probes_ok"]) == ("unavailable", 10, 0)
+    minutes = {m["local"]: m for m in span["minutes"]}
+    assert [minutes[f"2026-10-12 14:{m}"]["verdict"] for m in range(30, 40)] == ["unavailable"] * 10
+    assert minutes["2026-10-12 14:40"]["verdict"] == "available"
+    assert minutes["2026-10-12 07:59"]["verdict"] == "outside service time"
+    # the late probe of 09:01 and the late copy of a morning line are shown, not counted
+    quality = evidence["input_quality"]
+    assert (quality["late"], quality["late_recorded_by_engine"], quality["duplicates"]) == (2, 2, 1)
+    assert {e["event_id"] for e in quality["late_events"]} == {"golden-100", "golden-1682"}
+
+
+def test_latency_breach_recomputes_the_exact_percentile(latency: Pack) -> None:
+    evidence, _, _ = latency
+    assert evidence["kind"] == "breach"
+    opened, resolved = evidence["recomputation"]["values"]
+    assert (opened["record"], resolved["record"]) == ("opened", "resolved")
+    # 16:00-16:15 local: 15 samples of 80 ms; p95 rank ⌈0.95 × 15⌉ = 15 → 80 ms exactly
+    assert (opened["samples"], opened["rank"], opened["value"]) == (15, 15, 80.0)
+    assert (opened["start_local"], opened["end_local"]) == (
+        "2026-10-12T16:00:00+08:00",
+        "2026-10-12T16:15:00+08:00",
+    )
+    assert (resolved["samples"], resolved["value"]) == (15, 5.0)
+    recorded = evidence["records"][0]["observed"]  # a histogram bucket, within 0.5 %
+    assert recorded != 80.0 and abs(recorded - 80.0) <= 0.005 * 80.0
+    [check] = [c for c in evidence["recomputation"]["checks"] if c["record"] == "opened"][:1]
+    assert (check["quantity"], check["tolerance"], check["matches"]) == (
+        "observed",
+        "0.5% relative",
+        True,
+    )
+    assert evidence["matches"] is True and _failed(evidence) == []
+    # the listed samples are the source events; the reference function agrees with them
+    window = [s for s in evidence["facts"]["spans"][0]["samples"] if s["counted"]]
+    assert len(window) == 15
+    assert all("2026-10-12T08:00:00Z" <= s["event_time"] < "2026-10-12T08:15:00Z" for s in window)
+    assert exact_nearest_rank([s["latency_ms"] for s in window], 95) == 80.0
+
+
+def test_availability_breach_explains_when_it_became_certain(ruleset: Any, tmp_path: Path) -> None:
+    record_id = "breach:storage-001:availability:2026-09-30T16:00:00Z:r1"
+    evidence, _, _ = _pack(ruleset, record_id, tmp_path)
+    opened, resolved = evidence["recomputation"]["values"]
+    # opened at the end of 10:00-11:00 local: 150 available of 180 judged; even if every
+    # remaining evaluated minute of October were available the period stays below 99.9 %
+    assert opened["end_local"] == "2026-10-12T11:00:00+08:00"
+    assert (opened["good"], opened["total"]) == (150, 180)
+    assert opened["best_possible"] == evidence["records"][0]["evidence"]["best_possible"]
+    assert opened["best_possible"] < 99.9
+    assert (resolved["good"], resolved["total"]) == (650, 690)
+    [recorded] = evidence["exemptions"]["recorded_in_engine_evidence"]
+    assert (recorded["maintenance_id"], recorded["agrees"]) == ("mw-1012", True)
+    assert evidence["matches"] is True and _failed(evidence) == []
+
+
+@pytest.mark.parametrize("pack", ["availability", "latency"])
+def test_html_is_self_contained(pack: str, request: pytest.FixtureRequest) -> None:
+    _, _, html_path = request.getfixturevalue(pack)
+    page = html_path.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"<script|<link|@import|@font-face|<img|<iframe|\bsrc=", page, re.I)
+    if pack == "availability":
+        for text in ("650", "690", "94.2029", "7200.00", "24000.00", "mw-1012", "110"):
+            assert text in page, text
+        assert "2026-10-12 14:30</td><td>2026-10-12 14:40</td><td>unavailable" in page
+    else:
+        for text in ("p95 of 15 samples", "80 ms", "exact nearest rank"):
+            assert text in page, text
+    assert "matches the recorded value" in page
+
+
+def test_json_pack_round_trips(availability: Pack) -> None:
+    evidence, json_path, html_path = availability
+    assert json_path.name == "comp_storage-001_availability_2026-09-30T16_00_00Z_r1.json"
+    assert html_path.suffix == ".html" and html_path.parent == json_path.parent
+    assert json.loads(json_path.read_text("utf-8")) == evidence
+
+
+def test_other_contracts_and_periods_do_not_change_the_answer(ruleset: Any, tmp_path: Path) -> None:
+    """Only the contract and period in question are kept; the rest of the input is noise."""
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    noise = []
+    for n, line in enumerate(lines[1:400]):
+        event = orjson.loads(line)
+        noise.append(
+            orjson.dumps({**event, "event_id": f"maas-{n}", "contract_id": "maas-api-001"})
+        )
+    mixed = tmp_path / "mixed.ndjson"
+    later = orjson.loads(lines[-8])  # a probe of storage-001 a month later, after everything
+    later.update(event_id="november", event_time="2026-11-12T10:00:20+08:00", ok=False)
+    mixed.write_bytes(b"\n".join([*lines[:400], *noise, *lines[400:], orjson.dumps(later)]) + b"\n")
+    evidence, _, _ = _pack(ruleset, COMP, tmp_path / "pack", mixed)
+    [value] = evidence["recomputation"]["values"]
+    assert (value["good"], value["total"]) == (650, 690)
+    assert evidence["matches"] is True and _failed(evidence) == []
+    [span] = evidence["facts"]["spans"]
+    assert all(m["minute"].startswith("2026-10-") for m in span["minutes"])
+    # storage-001's own: the golden lines but the malformed and the nope-001 one, + November
+    assert evidence["input_quality"]["events"] == len(lines) - 2 + 1
+
+
+def test_unknown_id_is_a_clear_error(ruleset: Any) -> None:
+    with pytest.raises(EvidenceError, match="no breach or compensation with id 'comp:nope'"):
+        build_evidence(ruleset, str(INPUT), "comp:nope", NOW_MS, parse_instant(UNTIL))
+    with pytest.raises(EvidenceError, match=re.escape(f"did you mean {COMP}")):
+        build_evidence(ruleset, str(INPUT), COMP[:-1] + "2", NOW_MS, parse_instant(UNTIL))
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group, as in ``csla``
+    app.command("evidence")(evidence_command)
+    return app
+
+
+def test_command_writes_the_pack_and_rejects_unknown_ids(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--input", str(INPUT), "--rules", str(ROOT / "rules"), "--until", UNTIL]
+    result = runner.invoke(_app(), ["evidence", COMP, *args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "650 available of 690 judged minutes" in result.output
+    assert "24000.00 × 30.0% = 7200.00 CNY" in result.output
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".html", ".json"]
+    result = runner.invoke(_app(), ["evidence", "breach:missing", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "error: no breach or compensation with id 'breach:missing'" in result.output
