@@ -103,14 +103,20 @@ def exempt_intervals(cs: ContractState, contract: Contract) -> list[iv.Interval]
 
 
 def evaluated_intervals(
-    cs: ContractState, contract: Contract, lo: int, hi: int
+    cs: ContractState, contract: Contract, lo: int, hi: int, *, exemptions: bool = True
 ) -> list[iv.Interval]:
-    """Service time ∩ term ∩ observed − exemptions, in [lo, hi) (§6.1.5, §6.1.6, §6.1.13)."""
+    """Service time ∩ term ∩ observed − exemptions, in [lo, hi) (§6.1.5, §6.1.6, §6.1.13).
+
+    ``exemptions=False`` leaves exemptions in: the time that could still be owed, as used to
+    judge whether a breach is already certain (an exemption can only make it more so).
+    """
     lo = max(lo, contract.term_start_ms, cs.observed_from_ms or lo)
     hi = min(hi, contract.term_end_ms)
     if hi <= lo:
         return []
     service = service_intervals(contract.calendar, lo, hi)
+    if not exemptions:
+        return service
     exempt = [iv.inner_minutes(span) for span in exempt_intervals(cs, contract)]
     return iv.subtract(service, exempt)
 

@@ -131,7 +131,8 @@ class Closing:
     piece_start: int = 0
     piece_end: int = 0
     evaluated: list[iv.Interval] = field(default_factory=list)  # of [piece_start, piece_end)
-    evaluated_after_ms: int = 0  # evaluated time from piece_end to the period's end
+    owed: list[iv.Interval] = field(default_factory=list)  # piece time ignoring exemptions
+    owed_after_ms: int = 0  # that time from piece_end to the period's end
 
     def operating_ms(self, until: int) -> int:
         """Node up-time of the current period up to ``until`` (MTBF's operating time)."""
@@ -158,7 +159,10 @@ def close_range(closing: Closing, a: int, b: int) -> None:
         # evaluated time is laid once per piece (exemptions are fixed while it is closed)
         closing.piece_end = hi
         closing.evaluated = evaluated_intervals(cs, contract, cursor, hi)
-        closing.evaluated_after_ms = iv.total(evaluated_intervals(cs, contract, hi, period_end))
+        closing.owed = evaluated_intervals(cs, contract, cursor, hi, exemptions=False)
+        closing.owed_after_ms = iv.total(
+            evaluated_intervals(cs, contract, hi, period_end, exemptions=False)
+        )
         for objective in contract.objectives:
             _objective_range(closing, objective, cursor, hi)
         _usage(closing, cursor, hi)
@@ -309,7 +313,7 @@ def _breach(
             "window_start": utc_iso(start),
             "window_end": utc_iso(end),
             "detected_at": utc_iso(detected),
-            "priority": _priority(closing.cs, start, end),
+            "priority": _priority(closing.cs, start, min(end, detected)),
             "evidence": evidence,
         }
     )
@@ -363,9 +367,11 @@ def _availability_breach(
     cs, contract = closing.cs, closing.contract
     period = state.period
     assert period is not None and cs.period_end_ms is not None
+    # the best the rest of the period can do, from what is known at this window's end: every
+    # remaining service minute perfect; exemptions not yet applied (they could only lower it),
+    # and nodes counted only if they had reported by then — so batching cannot change it
     remaining_ms = (
-        iv.total(iv.clip(closing.evaluated, acc.end, closing.piece_end))
-        + closing.evaluated_after_ms
+        iv.total(iv.clip(closing.owed, acc.end, closing.piece_end)) + closing.owed_after_ms
     )
     if objective.sli == "service_availability":
         remaining_units = remaining_ms // MINUTE_MS
@@ -375,7 +381,9 @@ def _availability_breach(
             best_total = period.evaluated + remaining_units
         bad = period.bad if objective.no_data != "unavailable" else period.evaluated - period.good
     else:
-        nodes = max(len(cs.nodes), 1)
+        nodes = max(
+            sum(1 for segs in closing.segments.values() if segs and segs[0][0] < acc.end), 1
+        )
         best_total = period.good + period.bad + remaining_ms * nodes
         bad = period.bad
     if best_total <= 0:

@@ -3,7 +3,7 @@
 storage-001 (7×12, 08:00-20:00 Asia/Shanghai), Monday 2026-10-12, probes and storage I/O
 samples every minute 07:00-21:00 local:
 - probes fail 10:00-10:30 (30 min outage);
-- maintenance announced 2026-10-08 00:00 (108 h ahead) for 14:00-14:30; probes fail
+- maintenance announced 2026-10-08 00:00 (110 h ahead) for 14:00-14:30; probes fail
   14:00-14:40 (the 10-minute overrun counts);
 - storage latency 80 ms during 16:00-16:15, else 5 ms;
 - then: a duplicate of the last line (within grace: counted once), a copy of a morning line
