@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from engine.evidence import evidence_command
 from engine.whatif import diff_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -237,6 +238,7 @@ def worker() -> None:
 
 
 app.command("diff")(diff_command)
+app.command("evidence")(evidence_command)
 
 
 def main() -> None:
