@@ -974,10 +974,10 @@ def _best_possible(
     facts: _Facts, objective: ObjectiveRule, result: dict[str, Any], detected: int
 ) -> tuple[int, float | None]:
     """Service availability: the best the period could still reach at ``detected`` (README)."""
-    remaining = sum(  # evaluated minutes ahead, with the notices known at detection
+    remaining = sum(  # service minutes ahead; exemptions ahead are not counted (README)
         1
         for m in range(detected, facts.period[1], MINUTE_MS)
-        if facts.minute_status(m, as_of=detected) == _JUDGED
+        if facts.minute_status(m, as_of=detected) in (_JUDGED, EXEMPT)
     )
     if objective.no_data == "unknown":
         total = result["available_minutes"] + result["unavailable_minutes"] + remaining
