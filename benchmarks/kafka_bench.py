@@ -101,6 +101,23 @@ def wait_quiet(threshold: float, max_wait_s: float) -> dict[str, Any]:
     }
 
 
+def engine_revision() -> str:
+    """The checkout's commit, flagging uncommitted changes under engine/ (others may be mid-edit)."""
+
+    def git(*cmd: str) -> str:
+        proc = subprocess.run(
+            ["git", "-C", str(ROOT), *cmd], capture_output=True, text=True, timeout=10, check=False
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    rev = git("rev-parse", "--short", "HEAD")
+    if not rev:
+        return "unknown (not a git checkout)"
+    return rev + (
+        " + uncommitted engine/ changes" if git("status", "--porcelain", "engine") else ""
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -941,7 +958,8 @@ def table(r: dict[str, Any]) -> str:
     lines.append(
         f"Load average (1/5/15 min): at start {env['load_at_start']}, at end {env['load_at_end']}"
         f" (before waiting {env['load_before_wait']}, waited {env['waited_s']} s); "
-        f"{env['cpus']} CPUs; Kafka {env['kafka']} on 127.0.0.1; run took {env['run_s']} s."
+        f"{env['cpus']} CPUs; Kafka {env['kafka']} on 127.0.0.1; engine {env['engine_revision']};"
+        f" run took {env['run_s']} s."
     )
     return "\n".join(lines)
 
@@ -957,7 +975,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=24, help="Bad windows (breaches) for (d).")
     parser.add_argument("--single-batch-size", type=int, default=10_000)
     parser.add_argument("--single-batch-wait", type=float, default=0.2)
-    parser.add_argument("--batched-batch-size", type=int, default=500)
+    parser.add_argument("--batched-batch-size", type=int, default=100)
     parser.add_argument("--batched-batch-wait", type=float, default=0.2)
     parser.add_argument("--breach-batch-wait", type=float, default=0.2)
     parser.add_argument("--core-events", type=int, default=500_000, help="For (e).")
@@ -965,6 +983,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quiet-load", type=float, default=1.5)
     parser.add_argument("--max-wait", type=float, default=600.0, help="Seconds to wait for it.")
+    parser.add_argument("--revision", help="Label of the engine measured (default: git HEAD).")
     parser.add_argument("--profile", action="store_true", help="py-spy the batched worker run.")
     parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "single", "batched"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kafka.json")
@@ -1039,6 +1058,7 @@ def main() -> None:
     env["kafka"] = KAFKA_VERSION
     env["run_s"] = round(time.monotonic() - run_started, 1)
     env["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    env["engine_revision"] = args.revision or engine_revision()
     report["environment"] = env
     text = table(report)
     report["table"] = text
