@@ -7,5 +7,5 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
 python3 -m ruff check engine tests benchmarks
 python3 -m mypy
-csla schema check
+python3 -m engine schema check
 python3 -m pytest -q "$@"
