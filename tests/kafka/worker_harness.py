@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CST = timezone(timedelta(hours=8))
@@ -185,7 +195,13 @@ def batched(
 
 
 class OutputReader:
-    """Reads every output topic from the beginning with confluent-kafka (read_committed)."""
+    """Reads every output topic from the beginning with confluent-kafka (read_committed).
+
+    With exactly_once, outputs become visible in bursts, when the worker commits a transaction
+    (Faust's commit interval, seconds under load): "nothing new for a while" never means "all
+    read". Tests wait with :func:`wait_caught_up` until the worker has committed all its input,
+    then :meth:`read_to_end` reads up to the end (the last stable offset) of every partition.
+    """
 
     def __init__(self, bootstrap: str, topics: Mapping[str, str]) -> None:
         self.topics = dict(topics)
@@ -236,16 +252,99 @@ class OutputReader:
             if check is not None:
                 check()
 
-    def settle(self, quiet_s: float = 2.0, timeout: float = 60.0) -> None:
-        """Read until nothing new arrives for ``quiet_s``."""
+    def read_to_end(self, partitions: int, timeout: float = 60.0) -> None:
+        """Read every output partition up to its end as of now: for a read_committed reader the
+        last stable offset, so everything committed before this call is read."""
+        tps = [TopicPartition(t, p) for t in self.topics.values() for p in range(partitions)]
+        ends = {
+            (tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=10)[1]
+            for tp in tps
+        }
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.poll(quiet_s) == 0:
-                return
-        raise AssertionError("outputs kept coming")
+        while True:
+            assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            behind = {}
+            if assigned >= ends.keys():
+                for tp in self.consumer.position(tps):
+                    end = ends[(tp.topic, tp.partition)]
+                    if end > 0 and tp.offset < end:  # offset < 0: nothing fetched yet
+                        behind[(tp.topic, tp.partition)] = (tp.offset, end)
+                if not behind:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"outputs not read to the end: {behind or assigned}")
+            self.poll(0.2)
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def unconsumed(bootstrap: str, group: str, topics: Sequence[str], partitions: int) -> int:
+    """How many records of ``topics`` a read_committed reader sees at or after the offsets the
+    consumer group ``group`` has committed (stable offsets only; -1 while one is pending)."""
+    tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = [ConsumerGroupTopicPartitions(group, tps)]
+    try:
+        result = admin.list_consumer_group_offsets(request, require_stable=True)[group].result()
+    except KafkaException:  # e.g. UNSTABLE_OFFSET_COMMIT: a transaction is committing offsets
+        return -1
+    starts = []
+    for tp in result.topic_partitions:
+        if tp.error is not None:
+            return -1
+        starts.append(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+    probe = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{os.getpid()}-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        probe.assign(starts)
+        at_end: set[tuple[str, int]] = set()
+        records = 0
+        deadline = time.monotonic() + 30
+        while len(at_end) < len(starts):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"probe did not reach the end of {topics}")
+            for msg in probe.consume(num_messages=1000, timeout=0.2):
+                err = msg.error()
+                if err is None:
+                    records += 1
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    at_end.add((msg.topic(), msg.partition()))
+                else:
+                    raise AssertionError(err)
+        return records
+    finally:
+        probe.close()
+
+
+def wait_caught_up(
+    bootstrap: str,
+    group: str,
+    stages: Sequence[Sequence[str]],
+    partitions: int,
+    timeout: float = 120.0,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """Until ``group`` has committed everything in each stage's topics, stage after stage.
+
+    Whatever a worker produced from a record is committed (visible to read_committed readers)
+    no later than the record's offset: then every output of the input is readable.
+    """
+    deadline = time.monotonic() + timeout
+    for topics in stages:
+        while (left := unconsumed(bootstrap, group, topics, partitions)) != 0:
+            if check is not None:
+                check()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group} has not consumed {topics}: {left} record(s) left")
+            time.sleep(0.3)
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:

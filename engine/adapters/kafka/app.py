@@ -11,18 +11,20 @@ Stage 2, ``evaluate``: reads the keyed topic in micro-batches, keeps one ``Engin
 partition, calls ``step`` and publishes the outputs keyed by contract. After each partition's
 batch it awaits the delivery of every output, then writes a checkpoint to the compacted topic
 ``<app_id>-csla-state`` (key ``p<partition>``): the zlib-compressed state snapshot plus the
-offset of the first message the state does not hold. Only after that does the batch's
-``take_events`` iteration end, which is when Faust acks (and later commits) the messages.
+offset of the first message the state does not hold. Only after that does the agent ack the
+batch's messages (which Faust commits later).
 So a committed offset is never ahead of a checkpoint, and on a restart or a rebalance the new
 owner restores the checkpoint, skips messages below its offset and evaluates the rest again:
 nothing is lost, and whatever is produced twice is produced by the same deterministic core
 from the same state and lines, with the same ids (§ at-least-once + de-duplication by id).
 With ``processing_guarantee=exactly_once`` every send of a batch (outputs, repartitioned
 lines, checkpoint) joins the Kafka transaction of the source partition that Faust commits
-with the consumed offsets.
+with the consumed offsets, and a ``CommitGate`` keeps Faust's commits between batches, never
+inside one: a transaction holds whole batches (outputs with their checkpoint) and their offsets.
 
 Timers: rule hot reload (a file that fails validation is logged, the previous version stays),
-``advance`` of idle contracts (``idle_advance_seconds``), consumer-lag metrics. Web: ``/metrics``
+``advance`` of idle contracts (``idle_advance_seconds``; with exactly_once it commits its own
+transaction, as no consumed offset would), consumer-lag metrics. Web: ``/metrics``
 (Prometheus) and ``/health``. A programmer error in a batch is logged as CRITICAL and ends the
 process at once, without acking the batch, so that no offset is committed past it.
 """
@@ -380,6 +382,95 @@ def _fatal(what: str, exc: BaseException) -> None:
     os._exit(_FATAL_EXIT)
 
 
+class CommitGate:
+    """Keeps Faust's offset commits out of the middle of a unit of work.
+
+    With ``exactly_once`` Faust commits on a timer (and every ``broker_commit_every`` messages):
+    it adds the acked offsets to each partition's open transaction, commits it and begins the
+    next one, whatever the agents are doing at that moment. A unit of work (a routed batch;
+    an evaluated batch with its outputs and checkpoint; an ``advance``) sends several records
+    at several awaits; a commit landing between two of them made the first half visible to
+    read_committed readers while the second half, the checkpoint included, stayed in the next
+    transaction. A crash or rebalance before that one committed aborted it, the work was done
+    again from the older checkpoint, and its outputs were published twice (observed as
+    duplicates under load, where batches take long enough for the commit timer to hit them).
+
+    Units share the gate; a commit holds it alone, and waits for the units under way. A commit
+    that is waiting lets no new unit start (no starvation). Units ack their messages before
+    leaving, so each transaction holds whole units and the offsets they consumed. A unit that
+    ends with an exception (the agent cancelled at shutdown) poisons the gate: what it sent
+    must not be committed, so no commit happens in this process any more; the broker aborts
+    the open transactions when the next owner of the partitions fences them.
+    """
+
+    def __init__(self) -> None:
+        self._units = 0
+        self._committing = False
+        self._commits_waiting = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self.broken = False
+        #: Faust's own commit, for a caller that already holds the gate (see ``guard``).
+        self.commit_unguarded: Any = None
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _wait_until(self, ready: Any) -> None:
+        while not ready():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            await fut
+
+    @contextlib.asynccontextmanager
+    async def unit(self) -> Any:
+        """One unit of work: no commit starts before it ends."""
+        await self._wait_until(lambda: not self._committing and not self._commits_waiting)
+        self._units += 1
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self._units -= 1
+            if not ok:
+                self.broken = True
+            self._wake()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> Any:
+        """While no unit is under way (and no other commit)."""
+        self._commits_waiting += 1
+        try:
+            await self._wait_until(lambda: not self._committing and not self._units)
+        finally:
+            self._commits_waiting -= 1
+        self._committing = True
+        try:
+            yield
+        finally:
+            self._committing = False
+            self._wake()
+
+    def guard(self, consumer: Any) -> Any:
+        """Route every commit of Faust's ``consumer`` (timer, every n messages, stop) through
+        the gate; return ``consumer``."""
+        commit = consumer.commit
+
+        async def gated_commit(*args: Any, **kwargs: Any) -> bool:
+            async with self.exclusive():
+                if self.broken:
+                    log.warning("a unit of work was interrupted: not committing its partial work")
+                    return False
+                return bool(await commit(*args, **kwargs))
+
+        consumer.commit = gated_commit
+        self.commit_unguarded = commit
+        return consumer
+
+
 class Engine:
     """The worker's state around the Faust app: rules, per-partition core state, metrics."""
 
@@ -392,6 +483,7 @@ class Engine:
         self._rules_fingerprint = self._fingerprint()
         self.partitions: dict[int, PartitionState] = {}
         self.lock = asyncio.Lock()
+        self.gate = CommitGate()
         self.metrics = _Metrics()
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self._reader: Any = None
@@ -419,12 +511,21 @@ class Engine:
         """Schedule one record; in a transaction, that of the source partition."""
         app = self.app
         if app.in_transaction:
-            group = app.assignor.group_for_topic(source[0])
-            transactional_id = f"{app.conf.id}-{group}-{source[1]}"
             return await app.producer.send(
-                topic, key, value, partition, None, None, transactional_id=transactional_id
+                topic,
+                key,
+                value,
+                partition,
+                None,
+                None,
+                transactional_id=self._transactional_id(source),
             )
         return await app.producer.send(topic, key, value, partition, None, None)
+
+    def _transactional_id(self, source: tuple[str, int]) -> str:
+        """The producer (transaction) Faust commits the offsets of ``source`` with."""
+        group = self.app.assignor.group_for_topic(source[0])
+        return f"{self.app.conf.id}-{group}-{source[1]}"
 
     async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
         """Publish every output of ``out`` and wait until the broker has them all."""
@@ -543,7 +644,8 @@ class Engine:
         fresh = [m for m in messages if m.offset >= ps.next_offset]
         if not fresh:
             return
-        if ps.restored and fresh[0].offset > ps.next_offset:
+        # (With exactly_once, offsets of transaction markers and aborted records are gaps.)
+        if ps.restored and fresh[0].offset > ps.next_offset and not self.app.in_transaction:
             log.error(
                 "partition=%d offsets %d..%d were committed but are not in the checkpoint",
                 partition,
@@ -749,7 +851,8 @@ class Engine:
         idle_ms = round(self.settings.idle_advance_seconds * 1000)
         if idle_ms <= 0:
             return
-        async with self.lock:
+        advanced: list[str] = []
+        async with self.gate.unit(), self.lock:
             now = _wall_ms()
             assigned = set(self.assigned())
             for partition, ps in list(self.partitions.items()):
@@ -768,6 +871,7 @@ class Engine:
                     source = (self.by_contract_topic, partition)
                     await self._emit(out, source)
                     await self._checkpoint(partition, ps, source)
+                    advanced.append(self._transactional_id(source))
                     log.info(
                         "advanced idle contracts=%s partition=%d metrics=%d breaches=%d",
                         sorted(to_ms),
@@ -775,6 +879,23 @@ class Engine:
                         len(out.metrics),
                         len(out.breaches),
                     )
+        if advanced and self.app.in_transaction:
+            await self._commit_transactions(advanced)
+
+    async def _commit_transactions(self, transactional_ids: list[str]) -> None:
+        """Commit what an ``advance`` sent: Faust only commits the transactions of partitions
+        whose consumed offsets moved, and an idle partition's would stay open until the
+        broker aborts it (``transaction.timeout.ms``), fencing its producer."""
+        async with self.gate.exclusive():
+            if self.gate.broken:
+                return
+            if self.gate.commit_unguarded is not None:
+                # First the offsets acked so far, with the units that consumed them.
+                await self.gate.commit_unguarded()
+            producer = self.app.producer  # logs (and swallows) errors: the next send fails
+            for transactional_id in transactional_ids:
+                await producer.commit_transaction(transactional_id)
+                await producer.maybe_begin_transaction(transactional_id)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         root = Path(self.settings.rules_dir)
@@ -842,6 +963,13 @@ class Engine:
 # --------------------------------------------------------------------------- app and worker
 
 
+async def _ack(stream: faust.StreamT[bytes], events: Sequence[Any]) -> None:
+    """Ack a batch's messages inside its unit of work, so that the offsets join the commit
+    (the transaction) of what the batch sent; ``take_events`` acking them again is a no-op."""
+    for event in events:
+        await stream.ack(event)
+
+
 def make_app(settings: Settings) -> faust.App:
     """Build the Faust app: two agents, three timers, ``/metrics`` and ``/health``."""
     import faust
@@ -875,6 +1003,15 @@ def make_app(settings: Settings) -> faust.App:
     )
     engine = Engine(settings, app)
     app.csla_engine = engine  # type: ignore[attr-defined]
+    if settings.processing_guarantee == "exactly_once":
+        # The consumer is made when the worker starts (``app.in_transaction`` is only true
+        # then): guard its commits as it is made.
+        new_consumer = app._new_consumer
+
+        def _new_consumer() -> Any:
+            return engine.gate.guard(new_consumer())
+
+        app._new_consumer = _new_consumer  # type: ignore[method-assign]
     telemetry = app.topic(settings.topics.telemetry, internal=False)
     by_contract = app.topic(engine.by_contract_topic, internal=False)
     size, wait = settings.batch_size, settings.batch_wait_seconds
@@ -883,7 +1020,9 @@ def make_app(settings: Settings) -> faust.App:
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(size, within=wait):
             try:
-                await engine.route(events)
+                async with engine.gate.unit():
+                    await engine.route(events)
+                    await _ack(stream, events)
             except Exception as exc:
                 _fatal("routing a telemetry batch", exc)
 
@@ -891,7 +1030,9 @@ def make_app(settings: Settings) -> faust.App:
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(size, within=wait):
             try:
-                await engine.evaluate(events)
+                async with engine.gate.unit():
+                    await engine.evaluate(events)
+                    await _ack(stream, events)
             except Exception as exc:
                 _fatal("evaluating a batch", exc)
 
@@ -931,7 +1072,10 @@ def make_app(settings: Settings) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        engine.on_revoked(revoked)
+        # Faust has waited for the agents' batches; an ``advance`` may still be sending, and
+        # with exactly_once the producers of revoked partitions are stopped next.
+        async with engine.gate.exclusive():
+            engine.on_revoked(revoked)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
