@@ -145,7 +145,15 @@ def _topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
     t = settings.topics
     specs = {
         name: dict(retention)
-        for name in (t.telemetry, t.metrics, t.breaches, t.compensations, t.late, t.deadletter)
+        for name in (
+            t.telemetry,
+            t.metrics,
+            t.breaches,
+            t.compensations,
+            t.late,
+            t.deadletter,
+            t.usage,
+        )
     }
     by_contract, state = internal_topics(settings)
     specs[by_contract] = {**retention, "max.message.bytes": str(MAX_MESSAGE_BYTES)}
@@ -364,7 +372,7 @@ class _Metrics:
         self.dead_letters.inc(len(out.dead))
         self.late_events.inc(len(out.late))
         self.duplicates.inc(out.stats.get("duplicates", 0))
-        for kind in ("metrics", "breaches", "compensations", "late", "dead"):
+        for kind in ("metrics", "breaches", "compensations", "late", "dead", "usage"):
             n = len(getattr(out, kind))
             if n:
                 self.outputs.labels(kind).inc(n)
@@ -496,6 +504,7 @@ class Engine:
             "compensations": t.compensations,
             "late": t.late,
             "dead": t.deadletter,
+            "usage": t.usage,
         }
 
     # -- sending ------------------------------------------------------------------------
