@@ -27,14 +27,13 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     ConsumerGroupTopicPartitions,
-    IsolationLevel,
     KafkaError,
     KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CST = timezone(timedelta(hours=8))
@@ -205,7 +204,6 @@ class OutputReader:
     """
 
     def __init__(self, bootstrap: str, topics: Mapping[str, str]) -> None:
-        self.bootstrap = bootstrap
         self.topics = dict(topics)
         self.by_topic = {v: k for k, v in self.topics.items()}
         self.records: dict[str, list[tuple[bytes | None, dict[str, Any]]]] = {
@@ -255,10 +253,13 @@ class OutputReader:
                 check()
 
     def read_to_end(self, partitions: int, timeout: float = 60.0) -> None:
-        """Read every output partition up to its last stable offset as of now: everything
-        committed before this call is read."""
+        """Read every output partition up to its end as of now: for a read_committed reader the
+        last stable offset, so everything committed before this call is read."""
         tps = [TopicPartition(t, p) for t in self.topics.values() for p in range(partitions)]
-        ends = stable_ends(AdminClient({"bootstrap.servers": self.bootstrap}), tps)
+        ends = {
+            (tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=10)[1]
+            for tp in tps
+        }
         deadline = time.monotonic() + timeout
         while True:
             assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
@@ -278,37 +279,21 @@ class OutputReader:
         self.consumer.close()
 
 
-def stable_ends(admin: AdminClient, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
-    """Each partition's last stable offset (the end for read_committed readers), in one call."""
-    futures = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in tps},
-        isolation_level=IsolationLevel.READ_COMMITTED,
-        request_timeout=30,
-    )
-    return {(tp.topic, tp.partition): fut.result().offset for tp, fut in futures.items()}
-
-
-def unconsumed(
-    admin: AdminClient, bootstrap: str, group: str, topics: Sequence[str], partitions: int
-) -> int:
+def unconsumed(bootstrap: str, group: str, topics: Sequence[str], partitions: int) -> int:
     """How many records of ``topics`` a read_committed reader sees at or after the offsets the
     consumer group ``group`` has committed (stable offsets only; -1 while one is pending)."""
     tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     request = [ConsumerGroupTopicPartitions(group, tps)]
     try:
         result = admin.list_consumer_group_offsets(request, require_stable=True)[group].result()
     except KafkaException:  # e.g. UNSTABLE_OFFSET_COMMIT: a transaction is committing offsets
         return -1
-    ends = stable_ends(admin, tps)
     starts = []
     for tp in result.topic_partitions:
         if tp.error is not None:
             return -1
-        end = ends[(tp.topic, tp.partition)]
-        if tp.offset < end:  # records, or only transaction markers and aborted records
-            starts.append(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
-    if not starts:
-        return 0
+        starts.append(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
     probe = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -316,7 +301,6 @@ def unconsumed(
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
-            "fetch.wait.max.ms": 20,
         }
     )
     try:
@@ -327,7 +311,7 @@ def unconsumed(
         while len(at_end) < len(starts):
             if time.monotonic() > deadline:
                 raise AssertionError(f"probe did not reach the end of {topics}")
-            for msg in probe.consume(num_messages=1000, timeout=0.1):
+            for msg in probe.consume(num_messages=1000, timeout=0.2):
                 err = msg.error()
                 if err is None:
                     records += 1
@@ -354,9 +338,8 @@ def wait_caught_up(
     no later than the record's offset: then every output of the input is readable.
     """
     deadline = time.monotonic() + timeout
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     for topics in stages:
-        while (left := unconsumed(admin, bootstrap, group, topics, partitions)) != 0:
+        while (left := unconsumed(bootstrap, group, topics, partitions)) != 0:
             if check is not None:
                 check()
             if time.monotonic() > deadline:
