@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.core.calendar import PeriodSpec, ServiceCalendar
+from engine.core.gauges import GAUGES
 from engine.models.contract import Comparator, Metering, RuleFile, SliKind, Tier
 
 
@@ -28,6 +29,10 @@ class ObjectiveRule:
     degraded_is_down: bool
     min_requests: int
     tiers: tuple[Tier, ...]
+    resources: tuple[str, ...] | None = None  # probe-availability: resource_id globs
+    statistic: str | None = None  # gauges: mean / max / min / sum / ratio
+    field: str | None = None  # pool_utilization / concurrency: the field read
+    param: float = 0.0  # network_congestion: loss ratio; renewable_ratio: a
 
     def meets(self, value: float) -> bool:
         """Whether ``value`` satisfies ``comparator threshold``."""
@@ -53,6 +58,8 @@ class ObjectiveRule:
 
 SLI_UNITS: dict[str, str] = {
     "service_availability": "percent",
+    "storage_availability": "percent",
+    "network_availability": "percent",
     "node_availability": "percent",
     "latency": "ms",
     "error_rate": "percent",
@@ -60,6 +67,9 @@ SLI_UNITS: dict[str, str] = {
     "mtbf": "hours",
     "failure_count": "count",
     "max_recovery": "minutes",
+    "stability_interruptions": "count",
+    "stability_recovery": "minutes",
+    **{sli: g.unit for sli, g in GAUGES.items()},
 }
 
 

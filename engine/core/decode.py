@@ -41,6 +41,8 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "memory": pl.Float64(),
     "storage": pl.Float64(),
     "bandwidth": pl.Float64(),
+    "tasks": pl.Int64(),
+    "users": pl.Int64(),
     "jitter_ms": pl.Float64(),
     "loss_ratio": pl.Float64(),
     "throughput_mbps": pl.Float64(),
@@ -58,6 +60,13 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "total_kwh": pl.Float64(),
     "it_kwh": pl.Float64(),
     "renewable_kwh": pl.Float64(),
+    "grid_kwh": pl.Float64(),
+    "self_kwh": pl.Float64(),
+    "green_kwh": pl.Float64(),
+    "direction": pl.String(),
+    "requested_at": pl.String(),
+    "completed_at": pl.String(),
+    "nodes": pl.Int64(),
 }
 # Parsed as text, typed afterwards by vectorised casts: a wrong JSON type then fails one row,
 # not the whole batch, and the same checks judge every line whatever batch it came in.
@@ -337,6 +346,20 @@ def _checks() -> list[tuple[pl.Expr, str]]:
             (kind == "energy") & (pl.col("total_kwh").is_null() | pl.col("it_kwh").is_null()),
             "energy: missing required field 'total_kwh' or 'it_kwh'",
         ),
+        (
+            kind.is_in(["provisioning", "scaling"])
+            & (pl.col("requested_at_ms").is_null() | pl.col("completed_at_ms").is_null()),
+            "requested_at and completed_at must be RFC 3339 instants with an offset",
+        ),
+        (
+            kind.is_in(["provisioning", "scaling"])
+            & (pl.col("completed_at_ms") < pl.col("requested_at_ms")),
+            "completed_at must not be before requested_at",
+        ),
+        (
+            (kind == "scaling") & ~pl.col("direction").is_in(["out", "in"]).fill_null(False),
+            "scaling: direction must be out or in",
+        ),
     ]
     for name in (
         "latency_ms",
@@ -347,6 +370,9 @@ def _checks() -> list[tuple[pl.Expr, str]]:
         "total_kwh",
         "it_kwh",
         "renewable_kwh",
+        "grid_kwh",
+        "self_kwh",
+        "green_kwh",
     ):
         checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
         checks.append((pl.col(name).is_nan(), f"{name} must be a number"))
@@ -354,7 +380,8 @@ def _checks() -> list[tuple[pl.Expr, str]]:
         checks.append(
             (~pl.col(name).is_between(0.0, 1.0), f"{name} must be a ratio between 0 and 1")
         )
-    for name in ("tokens_in", "tokens_out"):
+    checks.append((pl.col("nodes") < 1, "nodes must be ≥ 1"))
+    for name in ("tokens_in", "tokens_out", "tasks", "users"):
         checks.append((pl.col(name) < 0, f"{name} must be ≥ 0"))
     for name in ("impact", "urgency"):
         checks.append((~pl.col(name).is_between(1, 4), f"{name} must be between 1 and 4"))
@@ -371,6 +398,8 @@ def _validate(
         window_end_ms=_ts("window_end"),
         period_start_ms=_ts("period_start"),
         period_end_ms=_ts("period_end"),
+        requested_at_ms=_ts("requested_at"),
+        completed_at_ms=_ts("completed_at"),
         status_code=pl.col("status").str.to_integer(strict=False),
     )
     error: pl.Expr = pl.lit(None, dtype=pl.String)
@@ -393,6 +422,8 @@ def _validate(
             "window_end",
             "period_start",
             "period_end",
+            "requested_at",
+            "completed_at",
         ),
         dead,
     )

@@ -18,12 +18,19 @@ from engine.core.calendar import period_containing, utc_iso
 from engine.core.compensation import applicable_tier, credit, period_fee, quantize
 from engine.core.contract import Contract, ObjectiveRule
 from engine.core.control import evaluated_intervals, split_failures
+from engine.core.gauges import GAUGES
 from engine.core.reliability import failure_stats, failures_as_of, node_piece, reliability_value
 from engine.core.state import ContractState, ObjectiveState, WindowAcc
 from engine.core.windows import window_bounds
+from engine.models.contract import PROBE_AVAILABILITY
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+AVAILABILITY = (*PROBE_AVAILABILITY, "node_availability")
+# reliability SLIs that can only get worse as the period goes on: breach as soon as they fail
+MONOTONE_RELIABILITY = (
+    "failure_count", "max_recovery", "stability_interruptions", "stability_recovery"
+)  # fmt: skip
 
 
 @dataclass
@@ -44,6 +51,11 @@ class MinuteData:
     latency_windows: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
     # (objective_id, period_start) -> (value, count) of latency periods closed in this range
     latency_periods: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
+    # the same for gauge objectives (``engine.core.gauges``)
+    gauge_windows: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
+    gauge_periods: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
+    # probes of the resources an availability objective selects: objective_id -> rows
+    probes_for: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
 
 
 def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
@@ -65,13 +77,14 @@ def _piece(
     """The contribution of ``[lo, hi)`` to one objective's window."""
     acc = WindowAcc(lo, hi)
     sli = objective.sli
-    if sli in ("latency", "mttr", "mtbf", "failure_count", "max_recovery"):
+    if sli not in (*PROBE_AVAILABILITY, "node_availability", "error_rate"):
         return acc
     data, segments = closing.data, closing.segments
     evaluated = iv.clip(closing.evaluated, lo, hi)
-    if sli == "service_availability":
+    if sli in PROBE_AVAILABILITY:
         acc.evaluated = iv.total(evaluated) // MINUTE_MS
-        for minute, n, ok in _minutes_in(data.probes, lo, hi):
+        probes = data.probes_for.get(objective.id, data.probes)
+        for minute, n, ok in _minutes_in(probes, lo, hi):
             if iv.contains(evaluated, minute):
                 if ok * 100 < objective.unavailable_below * n:
                     acc.bad += 1
@@ -212,7 +225,7 @@ def _close_window(
     total: int | None = acc.good + acc.bad
     coverage: float | None = None
     period_value: float | None
-    if sli in ("service_availability", "node_availability"):
+    if sli in AVAILABILITY:
         value, coverage = availability_value(objective, acc)
         period_value, _ = availability_value(objective, period)
         good, total = availability_counts(objective, acc)
@@ -221,8 +234,9 @@ def _close_window(
         coverage = 1.0 if total else None
         if total is not None and total < objective.min_requests:
             value = None
-    elif sli == "latency":
-        value, count = closing.data.latency_windows.get((objective.id, acc.start), (None, 0))
+    elif sli == "latency" or sli in GAUGES:
+        windows = closing.data.latency_windows if sli == "latency" else closing.data.gauge_windows
+        value, count = windows.get((objective.id, acc.start), (None, 0))
         good, total = None, count
         coverage = 1.0 if count else None
         if count < objective.min_requests:
@@ -256,11 +270,11 @@ def _close_window(
         "compliant": compliant,
     }
     closing.out.metrics.append(metric)
-    if sli in ("latency", "error_rate"):
+    if sli in ("latency", "error_rate") or sli in GAUGES:
         _window_breach(closing, objective, state, acc, value, compliant)
-    elif sli in ("service_availability", "node_availability"):
+    elif sli in AVAILABILITY:
         _availability_breach(closing, objective, state, acc)
-    elif sli in ("failure_count", "max_recovery") and compliant is False:
+    elif sli in MONOTONE_RELIABILITY and compliant is False:
         _open_period_breach(
             closing, objective, state, value, acc.end, {"failures": failures_as_of(cs, acc.end)}
         )
@@ -268,9 +282,9 @@ def _close_window(
 
 def _period_counts(objective: ObjectiveRule, period: WindowAcc) -> tuple[int | None, int | None]:
     """The period's good and total, in the same units as the window's."""
-    if objective.sli == "latency":
+    if objective.sli == "latency" or objective.sli in GAUGES:
         return None, None
-    if objective.sli in ("service_availability", "node_availability"):
+    if objective.sli in AVAILABILITY:
         return availability_counts(objective, period)
     return period.good, period.good + period.bad
 
@@ -373,7 +387,7 @@ def _availability_breach(
     remaining_ms = (
         iv.total(iv.clip(closing.owed, acc.end, closing.piece_end)) + closing.owed_after_ms
     )
-    if objective.sli == "service_availability":
+    if objective.sli in PROBE_AVAILABILITY:
         remaining_units = remaining_ms // MINUTE_MS
         if objective.no_data == "unknown":
             best_total = period.good + period.bad + remaining_units
@@ -438,13 +452,18 @@ def _period_value(
 ) -> float | None:
     period = state.period
     assert period is not None
-    if objective.sli in ("service_availability", "node_availability"):
+    if objective.sli in AVAILABILITY:
         return availability_value(objective, period)[0]
     if objective.sli == "error_rate":
         total = period.good + period.bad
         return _request_value(objective, period) if total >= objective.min_requests else None
-    if objective.sli == "latency":
-        value, count = closing.data.latency_periods.get((objective.id, period.start), (None, 0))
+    if objective.sli == "latency" or objective.sli in GAUGES:
+        periods = (
+            closing.data.latency_periods
+            if objective.sli == "latency"
+            else closing.data.gauge_periods
+        )
+        value, count = periods.get((objective.id, period.start), (None, 0))
         return value if count >= objective.min_requests else None
     return reliability_value(objective, closing.cs, period.end, closing.operating_ms(period.end))
 

@@ -8,12 +8,14 @@ depend on how the input was cut into batches.  Pure: the caller passes the time.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from engine.core import gauges
 from engine.core import histogram as hist
 from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
@@ -281,6 +283,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     )
     for cid, minute, n, ok in probes.iter_rows():
         data[cid].probes.append((minute, n, ok))
+    _selected_probes(state, ruleset, targets, closing, data)
     requests = (
         closing.filter(pl.col("kind") == "request")
         .group_by("contract_id", "minute")
@@ -308,6 +311,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
     # phase 2: latency histograms, vectorised
     _latency(state, ruleset, targets, closing, data)
+    _gauges(state, ruleset, targets, closing, data)
     # phase 3: objectives, windows, periods
     emitted = Emitted()
     for cid, target in targets.items():
@@ -324,6 +328,37 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         emitted.compensations,
     )
     return out
+
+
+def _selected_probes(
+    state: EngineState,
+    ruleset: Ruleset,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    data: dict[str, MinuteData],
+) -> None:
+    """Per-minute probe counts of the resources each availability objective selects
+    (``resources`` globs, e.g. storage or network endpoints)."""
+    specs = [
+        (cid, objective.id, "|".join(fnmatch.translate(g) for g in objective.resources))
+        for cid in targets
+        for objective in _revision(ruleset, cid, state.contracts[cid]).objectives
+        if objective.resources is not None
+    ]
+    if not specs:
+        return
+    probes = closing.filter(pl.col("kind") == "probe")
+    for cid, oid, pattern in specs:
+        data[cid].probes_for[oid] = [
+            (minute, n, ok)
+            for minute, n, ok in probes.filter(
+                (pl.col("contract_id") == cid) & pl.col("resource_id").str.contains(pattern)
+            )
+            .group_by("minute")
+            .agg(n=pl.len(), ok=pl.col("ok").sum())
+            .sort("minute")
+            .iter_rows()
+        ]
 
 
 def _clipped_window(contract: Contract, t: int, window_ms: int) -> tuple[int, int]:
@@ -396,35 +431,8 @@ def _latency(
         .join(spec_frame, on=["contract_id", "kind"])
     )
     if rows.height:
-        # only evaluated minutes count (service time, term, exemptions)
-        pairs = rows.select("contract_id", "minute").unique()
-        evaluated = {
-            cid: evaluated_intervals(state.contracts[cid], contracts[cid],
-                                     state.contracts[cid].closed_until_ms or 0, targets[cid])
-            for cid in pairs.get_column("contract_id").unique().to_list()
-        }  # fmt: skip
-        eligible = pairs.filter(
-            pl.Series(
-                [iv.contains(evaluated[c], m) for c, m in pairs.iter_rows()], dtype=pl.Boolean
-            )
-        )
-        rows = rows.join(eligible, on=["contract_id", "minute"])
-        by_layout = {index: key for key, index in layouts.items()}
-        windows = []
-        for layout, minute in rows.select("_layout", "minute").unique().iter_rows():
-            period, tz, term_end, window_ms = by_layout[layout]
-            start, end = window_bounds(minute, tz, window_ms)
-            period_start, period_end = period_containing(period, minute)
-            windows.append(
-                (layout, minute, max(start, period_start), min(end, period_end, term_end))
-            )
-        window_frame = pl.DataFrame(
-            windows,
-            schema={"_layout": pl.Int64, "minute": pl.Int64, "window_start": pl.Int64,
-                    "window_end": pl.Int64},
-            orient="row",
-        )  # fmt: skip
-        part = hist.partials(rows.join(window_frame, on=["_layout", "minute"]), keys)
+        rows = _in_windows(_eligible(rows, state, contracts, targets), layouts)
+        part = hist.partials(rows, keys)
         state.lat_windows = hist.merge(state.lat_windows, part, keys)
 
     target_frame = pl.DataFrame(
@@ -475,5 +483,138 @@ def _latency(
         ).items():
             data[cid].latency_periods[(oid, start)] = value
         state.lat_periods = state.lat_periods.join(
+            fin, on=["contract_id", "period_start"], how="anti"
+        )
+
+
+def _eligible(
+    rows: pl.DataFrame,
+    state: EngineState,
+    contracts: dict[str, Contract],
+    targets: dict[str, int],
+) -> pl.DataFrame:
+    """The rows whose minute is evaluated (service time, term, exemptions)."""
+    pairs = rows.select("contract_id", "minute").unique()
+    evaluated = {
+        cid: evaluated_intervals(state.contracts[cid], contracts[cid],
+                                 state.contracts[cid].closed_until_ms or 0, targets[cid])
+        for cid in pairs.get_column("contract_id").unique().to_list()
+    }  # fmt: skip
+    eligible = pairs.filter(
+        pl.Series([iv.contains(evaluated[c], m) for c, m in pairs.iter_rows()], dtype=pl.Boolean)
+    )
+    return rows.join(eligible, on=["contract_id", "minute"])
+
+
+def _in_windows(rows: pl.DataFrame, layouts: dict[tuple[PeriodSpec, str, int, int], int]) -> pl.DataFrame:
+    """Rows with ``_layout`` and ``minute`` → with their (period-clipped) window bounds."""
+    by_layout = {index: key for key, index in layouts.items()}
+    windows = []
+    for layout, minute in rows.select("_layout", "minute").unique().iter_rows():
+        period, tz, term_end, window_ms = by_layout[layout]
+        start, end = window_bounds(minute, tz, window_ms)
+        period_start, period_end = period_containing(period, minute)
+        windows.append((layout, minute, max(start, period_start), min(end, period_end, term_end)))
+    window_frame = pl.DataFrame(
+        windows,
+        schema={"_layout": pl.Int64, "minute": pl.Int64, "window_start": pl.Int64,
+                "window_end": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    return rows.join(window_frame, on=["_layout", "minute"])
+
+
+def _gauges(
+    state: EngineState,
+    ruleset: Ruleset,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    data: dict[str, MinuteData],
+) -> None:
+    """Gauge objectives (``engine.core.gauges``), vectorised across contracts like latency:
+    per-window partials merged into state, finished windows and periods handed to evaluate."""
+    contracts: dict[str, Contract] = {}
+    layouts: dict[tuple[PeriodSpec, str, int, int], int] = {}
+    specs: dict[str, list[tuple[str, str, int, str, float]]] = {}
+    statistic: dict[tuple[str, str], str] = {}
+    for cid in targets:
+        contract = contracts[cid] = _revision(ruleset, cid, state.contracts[cid])
+        for objective in contract.objectives:
+            if objective.sli in gauges.GAUGES:
+                key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
+                layout = layouts.setdefault(key, len(layouts))
+                specs.setdefault(objective.sli, []).append(
+                    (cid, objective.id, layout, objective.field or "", objective.param)
+                )
+                statistic[(cid, objective.id)] = objective.statistic or "mean"
+    if not specs:
+        return
+    keys = ["contract_id", "objective_id", "window_start", "window_end"]
+    parts = []
+    for sli, sli_specs in specs.items():
+        definition = gauges.GAUGES[sli]
+        spec_frame = pl.DataFrame(
+            sli_specs,
+            schema={"contract_id": pl.String, "objective_id": pl.String, "_layout": pl.Int64,
+                    "_field": pl.String, "_param": pl.Float64},
+            orient="row",
+        )  # fmt: skip
+        x, y = gauges.values(sli)
+        rows = (
+            closing.filter(pl.col("kind") == definition.kind)
+            .join(spec_frame, on="contract_id")
+            .with_columns(x=x, y=y if y is not None else pl.lit(None, dtype=pl.Float64))
+            .select("contract_id", "objective_id", "_layout", "minute", "x", "y")
+        )
+        if not rows.height:
+            continue
+        if definition.in_service_time:
+            rows = _eligible(rows, state, contracts, targets)
+        parts.append(gauges.partials(_in_windows(rows, layouts), keys))
+    for part in parts:
+        state.gauge_windows = gauges.merge(state.gauge_windows, part, keys)
+
+    target_frame = pl.DataFrame(
+        {"contract_id": list(targets), "_target": list(targets.values())},
+        schema={"contract_id": pl.String, "_target": pl.Int64},
+    )
+    joined = state.gauge_windows.join(target_frame, on="contract_id", how="left")
+    done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
+    closed = joined.filter(done).drop("_target")
+    state.gauge_windows = joined.filter(~done).drop("_target")
+    period_keys = ["contract_id", "objective_id", "period_start"]
+    if closed.height:
+        for cid, oid, start, _, n, sx, sy, mn, mx in closed.iter_rows():
+            value = gauges.value(statistic[(cid, oid)], n, sx, sy, mn, mx)
+            data[cid].gauge_windows[(oid, start)] = (value, n)
+        with_period = closed.with_columns(
+            period_start=pl.Series(
+                [
+                    period_containing(contracts[cid].period, ws)[0]
+                    for cid, ws in closed.select("contract_id", "window_start").iter_rows()
+                ],
+                dtype=pl.Int64,
+            )
+        )
+        state.gauge_periods = gauges.merge(
+            state.gauge_periods,
+            with_period.select(*period_keys, *gauges.PARTIAL_SCHEMA),
+            period_keys,
+        )
+    finished = [
+        (cid, oid, start, n, sx, sy, mn, mx)
+        for cid, oid, start, n, sx, sy, mn, mx in state.gauge_periods.iter_rows()
+        if cid in targets and _period_end(contracts[cid], start) <= targets[cid]
+    ]
+    for cid, oid, start, n, sx, sy, mn, mx in finished:
+        stat = statistic.get((cid, oid), "mean")
+        data[cid].gauge_periods[(oid, start)] = (gauges.value(stat, n, sx, sy, mn, mx), n)
+    if finished:
+        fin = pl.DataFrame(
+            [(cid, start) for cid, _, start, *_ in finished],
+            schema={"contract_id": pl.String, "period_start": pl.Int64},
+            orient="row",
+        ).unique()
+        state.gauge_periods = state.gauge_periods.join(
             fin, on=["contract_id", "period_start"], how="anti"
         )

@@ -64,7 +64,33 @@ def reliability_value(
         case "mtbf":
             operating_h = operating_ms / HOUR_MS
             return operating_h / stats["failures"] if stats["failures"] else None
+        case "stability_interruptions" | "stability_recovery":
+            return _worst_72h(cs, until, objective.sli == "stability_recovery")
     raise AssertionError(objective.sli)
+
+
+STABILITY_SPAN_MS = 72 * HOUR_MS
+
+
+def _worst_72h(cs: ContractState, until: int, recovery: bool) -> float:
+    """Table A.1 domestic hw/sw stability, as a continuous run would see it: over every 72-hour
+    span of the period so far, the failures starting in it (interruptions) or their total
+    recovery time in minutes (a failure still open counts up to ``until``); the worst span."""
+    known = sorted(
+        (f["start"], min(f["end"] if f["end"] is not None else until, until) - f["start"])
+        for f in cs.failures
+        if f["start"] < until
+    )
+    best = 0.0
+    total = 0
+    lo = 0
+    for hi, (start, duration) in enumerate(known):
+        total += duration
+        while start - known[lo][0] >= STABILITY_SPAN_MS:
+            total -= known[lo][1]
+            lo += 1
+        best = max(best, total / MINUTE_MS if recovery else float(hi - lo + 1))
+    return best
 
 
 def failures_as_of(cs: ContractState, until: int) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from engine.core import gauges
 from engine.core.decode import decode
 from engine.core.usage import empty_usage
 
@@ -102,6 +103,22 @@ def _empty_period() -> pl.DataFrame:
     )
 
 
+def _empty_gauge_windows() -> pl.DataFrame:
+    return gauges.empty(
+        {"contract_id": pl.String(), "objective_id": pl.String(), "window_start": pl.Int64(),
+         "window_end": pl.Int64()}
+    )  # fmt: skip
+
+
+def _empty_gauge_periods() -> pl.DataFrame:
+    return gauges.empty(
+        {"contract_id": pl.String(), "objective_id": pl.String(), "period_start": pl.Int64()}
+    )
+
+
+_FRAMES = ("buffer", "lat_windows", "lat_periods", "usage", "gauge_windows", "gauge_periods")
+
+
 @dataclass
 class EngineState:
     """All the core remembers.  One object may hold any subset of contracts."""
@@ -111,6 +128,8 @@ class EngineState:
     lat_windows: pl.DataFrame  # latency histogram partials of open windows
     lat_periods: pl.DataFrame  # latency histogram partials of open periods
     usage: pl.DataFrame  # Annex B usage partials of open hourly windows
+    gauge_windows: pl.DataFrame = field(default_factory=_empty_gauge_windows)
+    gauge_periods: pl.DataFrame = field(default_factory=_empty_gauge_periods)
 
     @classmethod
     def empty(cls) -> EngineState:
@@ -119,7 +138,7 @@ class EngineState:
     def snapshot(self) -> bytes:
         """Bytes that ``restore`` turns back into an equal state."""
         frames = {}
-        for name in ("buffer", "lat_windows", "lat_periods", "usage"):
+        for name in _FRAMES:
             sink = io.BytesIO()
             getattr(self, name).write_ipc(sink)
             frames[name] = sink.getvalue().hex()
@@ -139,10 +158,16 @@ class EngineState:
             k: pl.read_ipc(io.BytesIO(bytes.fromhex(v))) for k, v in payload["frames"].items()
         }
         contracts = {k: ContractState.from_dict(v) for k, v in payload["contracts"].items()}
-        return cls(
-            contracts,
-            frames["buffer"],
-            frames["lat_windows"],
-            frames["lat_periods"],
-            frames["usage"],
-        )
+        state = cls.empty()
+        state.contracts = contracts
+        for name in _FRAMES:
+            if name in frames:  # a snapshot of an older engine lacks the newer frames
+                setattr(state, name, _conform(frames[name], getattr(state, name)))
+        return state
+
+
+def _conform(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the columns of ``like`` (missing ones null), e.g. a v1 buffer written
+    before the wire format gained optional fields."""
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in like.schema.items() if c not in frame]
+    return frame.with_columns(missing).select(like.columns) if missing else frame

@@ -205,6 +205,8 @@ class Metering(Spec):
 # --- §6.1.8 objectives and §6.1.16 compensation ------------------------------------------------
 SliKind = Literal[
     "service_availability",
+    "storage_availability",
+    "network_availability",
     "node_availability",
     "latency",
     "error_rate",
@@ -212,7 +214,30 @@ SliKind = Literal[
     "mtbf",
     "failure_count",
     "max_recovery",
+    "stability_interruptions",
+    "stability_recovery",
+    "storage_read_speed",
+    "storage_write_speed",
+    "network_jitter",
+    "network_loss",
+    "network_throughput",
+    "network_congestion",
+    "pool_utilization",
+    "concurrency",
+    "provisioning_time",
+    "scale_out_time",
+    "scale_in_time",
+    "calls",
+    "tokens",
+    "pue",
+    "renewable_ratio",
 ]
+PROBE_AVAILABILITY = ("service_availability", "storage_availability", "network_availability")
+CHOOSABLE_STATISTIC = (
+    "storage_read_speed", "storage_write_speed", "network_jitter", "network_loss",
+    "network_throughput", "pool_utilization", "concurrency", "provisioning_time",
+    "scale_out_time", "scale_in_time",
+)  # fmt: skip
 Comparator = Literal[">=", ">", "<=", "<"]
 
 
@@ -250,7 +275,32 @@ class Objective(Spec):
     no_data: Literal["unknown", "available", "unavailable"] = "unknown"
     degraded_is_down: bool = Field(default=False, description="node_availability: degraded = down.")
     min_requests: Annotated[int, Field(ge=0)] = Field(
-        default=1, description="latency / error_rate: windows with fewer requests are not judged."
+        default=1,
+        description="latency / error_rate / gauges: windows with fewer samples are not judged.",
+    )
+    resources: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        description="Availability SLIs: only probes of resources matching these globs "
+        "(required for storage_availability and network_availability).",
+    )
+    statistic: Literal["mean", "max", "min"] | None = Field(
+        default=None,
+        description="Gauge SLIs (speeds, jitter, loss, utilisation, concurrency, provisioning "
+        "and scaling times): the statistic over a window's samples.",
+    )
+    field: Literal["cpu", "gpu", "memory", "storage", "bandwidth", "tasks", "users"] | None = (
+        Field(
+            default=None,
+            description="pool_utilization: which ratio (default gpu); concurrency: tasks "
+            "(default) or users.",
+        )
+    )
+    congestion_loss: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.01, description="network_congestion: a sample with loss_ratio ≥ this is congested."
+    )
+    grid_renewable_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="renewable_ratio: a, the renewable share of the grid electricity (0..1).",
     )
     compensation: list[Tier] = Field(default_factory=list)
 
@@ -268,9 +318,31 @@ class Objective(Spec):
             raise ValueError("sli: latency needs percentile (e.g. 99)")
         if self.sli != "latency" and self.percentile is not None:
             raise ValueError(f"percentile does not apply to sli: {self.sli}")
-        percent_slis = ("service_availability", "node_availability", "error_rate")
+        percent_slis = (*PROBE_AVAILABILITY, "node_availability", "error_rate")
         if self.sli in percent_slis and not 0 <= self.threshold <= 100:
             raise ValueError(f"threshold of {self.sli} is a percent between 0 and 100")
+        if self.sli in ("storage_availability", "network_availability") and not self.resources:
+            raise ValueError(
+                f"sli: {self.sli} needs resources (globs of the resource_ids its probes check)"
+            )
+        if self.resources is not None and self.sli not in PROBE_AVAILABILITY:
+            raise ValueError(f"resources does not apply to sli: {self.sli}")
+        if self.statistic is not None and self.sli not in CHOOSABLE_STATISTIC:
+            raise ValueError(f"statistic does not apply to sli: {self.sli}")
+        fields = {
+            "pool_utilization": ("cpu", "gpu", "memory", "storage", "bandwidth"),
+            "concurrency": ("tasks", "users"),
+        }
+        if self.field is not None and self.field not in fields.get(self.sli, ()):
+            allowed = fields.get(self.sli)
+            raise ValueError(
+                f"field: {self.field} does not apply to sli: {self.sli}"
+                + (f" (one of {', '.join(allowed)})" if allowed else "")
+            )
+        if self.sli == "renewable_ratio" and self.grid_renewable_share is None:
+            raise ValueError(
+                "sli: renewable_ratio needs grid_renewable_share (a: the grid's renewable share)"
+            )
         return self
 
 

@@ -26,6 +26,8 @@ EVENT_KINDS = (
     "incident",
     "maintenance",
     "energy",
+    "provisioning",
+    "scaling",
 )
 
 
@@ -82,6 +84,12 @@ class Utilization(_EventBase):
     memory: Ratio | None = None
     storage: Ratio | None = None
     bandwidth: Ratio | None = None
+    tasks: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Concurrent tasks running (Table A.1 capacity & elasticity)."
+    )
+    users: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Concurrent users (Table A.1 capacity & elasticity)."
+    )
 
 
 class Network(_EventBase):
@@ -131,7 +139,40 @@ class Energy(_EventBase):
     period_end: AwareDatetime
     total_kwh: NonNegative
     it_kwh: NonNegative
-    renewable_kwh: NonNegative | None = None
+    renewable_kwh: NonNegative | None = Field(
+        default=None, description="E_R: renewable energy used, not counting the grid's share."
+    )
+    grid_kwh: NonNegative | None = Field(
+        default=None, description="E_elec: electricity used in all (default: total_kwh)."
+    )
+    self_kwh: NonNegative | None = Field(
+        default=None, description="E_self: own distributed renewables, self-consumed."
+    )
+    green_kwh: NonNegative | None = Field(
+        default=None, description="E_green: electricity bought through green-power trading."
+    )
+
+
+class Provisioning(_EventBase):
+    """A resource was provisioned (Table A.1 service response performance: access speed).
+
+    ``event_time`` is normally ``completed_at``; the SLI is ``completed_at - requested_at``.
+    """
+
+    kind: Literal["provisioning"]
+    requested_at: AwareDatetime
+    completed_at: AwareDatetime
+    ok: bool | None = None
+
+
+class Scaling(_EventBase):
+    """A scale-out or scale-in finished (Table A.1 capacity & elasticity: scaling time)."""
+
+    kind: Literal["scaling"]
+    direction: Literal["out", "in"]
+    requested_at: AwareDatetime
+    completed_at: AwareDatetime
+    nodes: Annotated[int, Field(ge=1)] | None = None
 
 
 TelemetryEvent = Annotated[
@@ -143,7 +184,9 @@ TelemetryEvent = Annotated[
     | StorageIO
     | Incident
     | Maintenance
-    | Energy,
+    | Energy
+    | Provisioning
+    | Scaling,
     Field(discriminator="kind"),
 ]
 
@@ -168,7 +211,9 @@ __all__ = [
     "Network",
     "NodeState",
     "Probe",
+    "Provisioning",
     "Request",
+    "Scaling",
     "StorageIO",
     "TelemetryEvent",
     "Utilization",

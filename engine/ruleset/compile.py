@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.contract import Contract, ObjectiveRule, Ruleset
+from engine.core.gauges import GAUGES
 from engine.models.contract import HoursRange, RuleFile, ServiceTime, Tier, duration_ms
 
 Loc = tuple[str | int, ...]
@@ -309,6 +310,14 @@ def _build(rule: RuleFile, source: str) -> Contract:
             degraded_is_down=o.degraded_is_down,
             min_requests=o.min_requests,
             tiers=tuple(o.compensation),
+            resources=tuple(o.resources) if o.resources is not None else None,
+            statistic=(o.statistic or GAUGES[o.sli].statistic) if o.sli in GAUGES else None,
+            field=o.field or {"pool_utilization": "gpu", "concurrency": "tasks"}.get(o.sli),
+            param=(
+                o.congestion_loss
+                if o.sli == "network_congestion"
+                else (o.grid_renewable_share or 0.0)
+            ),
         )
         for o in rule.objectives
     )
