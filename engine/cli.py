@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from engine.evidence import evidence_command
+from engine.report import report_command
 from engine.whatif import diff_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -239,6 +240,7 @@ def worker() -> None:
 
 app.command("diff")(diff_command)
 app.command("evidence")(evidence_command)
+app.command("report")(report_command)
 
 
 def main() -> None:

@@ -1,0 +1,49 @@
+"""Reading a replay output directory: the JSONL files of ``csla replay`` and the worker.
+
+Metrics, breaches, compensations, and — when another stage wrote them — burn-rate warnings and
+scorecards. A file that is absent or empty gives no records; ``read_outputs`` never fails on a
+missing kind, only on a line that is not JSON (an output file is ours: a bad line is a bug).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+Record = dict[str, Any]
+
+#: kind → file name in an output directory (the worker publishes the same records to topics).
+OUTPUT_FILES: dict[str, str] = {
+    "metrics": "metrics.jsonl",
+    "breaches": "breaches.jsonl",
+    "compensations": "compensations.jsonl",
+    "warnings": "warnings.jsonl",
+    "scorecards": "scorecards.jsonl",
+}
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    """Every record of one JSONL file; ``[]`` when the file is absent."""
+    if not path.is_file():
+        return []
+    records: list[Record] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON: {exc}") from None
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def read_outputs(directory: Path) -> dict[str, list[Record]]:
+    """The records of each kind of ``OUTPUT_FILES`` in ``directory``."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a directory of replay outputs")
+    return {kind: read_jsonl(directory / name) for kind, name in OUTPUT_FILES.items()}
