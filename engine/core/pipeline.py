@@ -340,7 +340,7 @@ def _selected_probes(
     """Per-minute probe counts of the resources each availability objective selects
     (``resources`` globs, e.g. storage or network endpoints)."""
     specs = [
-        (cid, objective.id, "|".join(fnmatch.translate(g) for g in objective.resources))
+        (cid, objective.id, "|".join(_glob_regex(g) for g in objective.resources))
         for cid in targets
         for objective in _revision(ruleset, cid, state.contracts[cid]).objectives
         if objective.resources is not None
@@ -359,6 +359,11 @@ def _selected_probes(
             .sort("minute")
             .iter_rows()
         ]
+
+
+def _glob_regex(glob: str) -> str:
+    """A shell glob as a regex polars (Rust) accepts: Python's ``\\Z`` is Rust's ``\\z``."""
+    return fnmatch.translate(glob).replace("\\Z", "\\z")
 
 
 def _clipped_window(contract: Contract, t: int, window_ms: int) -> tuple[int, int]:
