@@ -102,6 +102,3 @@ def tiny() -> Callable[..., Scoring]:
         return Scoring.model_validate(data)
 
     return make
-
-
-

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from engine.core.scoring import scorecard
-from engine.models.assessment import Attested, Scoring, ScoringOverride, merge_scoring
+from engine.models.assessment import (
+    LIFECYCLE_STAGES,
+    SECURITY_CONTROLS,
+    STORAGE_FEATURES,
+    Attested,
+    Scoring,
+    ScoringOverride,
+    merge_scoring,
+)
 
 MEASURED: dict[str, float | None] = {
     "service_availability": 99.95,
@@ -34,20 +42,12 @@ MEASURED: dict[str, float | None] = {
 @pytest.fixture
 def card(defaults: Scoring, attested: Callable[..., Attested]) -> dict[str, Any]:
     facts = attested(
-        security={"gb_t_22239_level": 2, "controls": [
-            "patching", "network_isolation", "protected_transfer", "advanced_threat_detection",
-            "threat_correlation", "firewall_linkage", "security_visualisation",
-        ]},  # fmt: skip
+        security={"gb_t_22239_level": 2, "controls": list(SECURITY_CONTROLS)},  # all 7
         data_privacy=True,
-        data_storage_reliability=[
-            "consistency", "durability", "availability", "integrity", "encryption", "redundancy",
-        ],  # fmt: skip
+        data_storage_reliability=list(STORAGE_FEATURES[:6]),  # 6 of 9
         data_durability="99.999999999",
         dev_environment=["notebook", "ide"],
-        lifecycle_tooling=[
-            "data_preparation", "training", "tuning", "debugging", "version_management",
-            "deployment", "monitoring",
-        ],  # fmt: skip
+        lifecycle_tooling=list(LIFECYCLE_STAGES),  # all 7
         model_count=50,
         model_categories=["vision", "speech", "nlp", "time_series", "multimodal", "llm"],
         flops={"fp16": 300, "fp32": 19.5},
