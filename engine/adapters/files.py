@@ -28,6 +28,8 @@ OUTPUT_FILES = {
     "late": "late.jsonl",
     "dead": "deadletter.jsonl",
     "usage": "usage.jsonl",
+    "warnings": "warnings.jsonl",
+    "scorecards": "scorecards.jsonl",
 }
 
 

@@ -10,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from engine.core.burn import BurnRule
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.gauges import GAUGES
 from engine.models.contract import Comparator, Metering, RuleFile, SliKind, Tier
@@ -91,6 +92,8 @@ class Contract:
     cap_percent: Decimal
     spec: RuleFile = field(repr=False, compare=False)
     source: str = ""
+    warning_rules: tuple[BurnRule, ...] = ()  # unscaled; empty: early warnings off
+    warning_scale: bool = True
 
     @property
     def tz(self) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import period_containing, utc_iso
 from engine.core.compensation import applicable_tier, credit, period_fee, quantize
@@ -38,6 +39,7 @@ class Emitted:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     breaches: list[dict[str, Any]] = field(default_factory=list)
     compensations: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -200,17 +202,107 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
     assert cs.period_start_ms is not None and cs.period_end_ms is not None
     if state.period is None or state.period.start != cs.period_start_ms:
         state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
+    budget = burn.budget(objective.sli, objective.threshold) if contract.warning_rules else None
     cursor = lo
     while cursor < hi:
         if state.window is None or cursor >= state.window.end:
             ws, we = window_bounds(cursor, contract.tz, objective.window_ms)
             state.window = WindowAcc(max(ws, cs.period_start_ms), min(we, cs.period_end_ms))
         piece_hi = min(hi, state.window.end)
-        state.window.add(_piece(objective, closing, cursor, piece_hi))
+        if budget is None:
+            state.window.add(_piece(objective, closing, cursor, piece_hi))
+        else:  # early warnings need the counts per 5-minute bucket
+            bucket_end = window_bounds(cursor, contract.tz, burn.BUCKET_MS)[1]
+            piece_hi = min(piece_hi, bucket_end)
+            piece = _piece(objective, closing, cursor, piece_hi)
+            state.window.add(piece)
+            _burn(closing, objective, state, piece, piece_hi, bucket_end, budget)
         if piece_hi == state.window.end:
             _close_window(closing, objective, state, state.window)
             state.window = None
         cursor = piece_hi
+
+
+def _units(objective: ObjectiveRule, acc: WindowAcc) -> tuple[int, int]:
+    """(bad, total) units of a budgeted objective's accumulator."""
+    if objective.sli == "error_rate":
+        return acc.bad, acc.good + acc.bad
+    good, total = availability_counts(objective, acc)
+    return total - good, total
+
+
+def _burn(
+    closing: Closing,
+    objective: ObjectiveRule,
+    state: ObjectiveState,
+    piece: WindowAcc,
+    piece_hi: int,
+    bucket_end: int,
+    budget: float,
+) -> None:
+    """Add a piece to the open 5-minute bucket; at the bucket's end, fire or clear warnings."""
+    bad, total = _units(objective, piece)
+    if state.burn_bucket is None or state.burn_bucket[0] != bucket_end:
+        state.burn_bucket = [bucket_end, 0, 0]
+    state.burn_bucket[1] += bad
+    state.burn_bucket[2] += total
+    if piece_hi != bucket_end:
+        return
+    cs, contract = closing.cs, closing.contract
+    assert cs.period_start_ms is not None and cs.period_end_ms is not None
+    rules = burn.scaled(
+        contract.warning_rules, cs.period_end_ms - cs.period_start_ms, contract.warning_scale
+    )
+    keep = max(rule.long_ms for rule in rules)
+    burn.record(state.burn, bucket_end, state.burn_bucket[1], state.burn_bucket[2], keep)
+    state.burn_bucket = None
+
+    def make_id(rule: burn.BurnRule) -> str:
+        return f"warn:{_ids(contract, objective, bucket_end)}:{rule.key}"
+
+    changes = burn.evaluate(state.burn, bucket_end, rules, budget, state.warnings, make_id)
+    if not changes:
+        return
+    remaining = _budget_remaining(closing, objective, state, bucket_end, budget)
+    for change in changes:
+        closing.out.warnings.append(
+            {
+                "record": "warning",
+                **change,
+                "contract_id": contract.id,
+                "contract_version": contract.revision,
+                "objective_id": objective.id,
+                "sli": objective.sli,
+                "budget_remaining": remaining,
+                "period_start": utc_iso(cs.period_start_ms),
+                "period_end": utc_iso(cs.period_end_ms),
+                "detected_at": utc_iso(bucket_end),
+            }
+        )
+
+
+def _budget_remaining(
+    closing: Closing, objective: ObjectiveRule, state: ObjectiveState, at: int, budget: float
+) -> float | None:
+    """Share of the period's error budget not yet spent at ``at``: 1 − bad / (b × units), the
+    units being those seen so far plus, for availability, the service time still to come."""
+    assert state.period is not None and state.window is not None
+    so_far = WindowAcc(state.period.start, at)
+    so_far.add(state.period)
+    so_far.add(state.window)
+    bad, total = _units(objective, so_far)
+    if objective.sli != "error_rate":
+        remaining_ms = (
+            iv.total(iv.clip(closing.owed, at, closing.piece_end)) + closing.owed_after_ms
+        )
+        if objective.sli == "node_availability":
+            nodes = sum(1 for segs in closing.segments.values() if segs and segs[0][0] < at)
+            total += remaining_ms * max(nodes, 1)
+        else:
+            total += remaining_ms // MINUTE_MS
+    if total <= 0 or budget <= 0:
+        return None
+    return round(1.0 - bad / (budget * total), 6)
 
 
 def _close_window(

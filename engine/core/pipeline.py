@@ -35,6 +35,11 @@ CONTROL_KINDS = ("node_state", "maintenance", "incident")
 _DEDUP = ["contract_id", "provider_id", "source", "event_id"]
 
 
+OUTPUT_NAMES = (
+    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards"
+)  # fmt: skip
+
+
 @dataclass
 class Outputs:
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -43,10 +48,12 @@ class Outputs:
     late: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    scorecards: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
     def extend(self, other: Outputs) -> None:
-        for name in ("metrics", "breaches", "compensations", "late", "dead", "usage"):
+        for name in OUTPUT_NAMES:
             getattr(self, name).extend(getattr(other, name))
         for key, value in other.stats.items():
             self.stats[key] = self.stats.get(key, 0) + value
@@ -327,6 +334,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         emitted.breaches,
         emitted.compensations,
     )
+    out.warnings = emitted.warnings
     return out
 
 

@@ -46,6 +46,9 @@ class ObjectiveState:
     breach_kind: str | None = None  # "window" (resolves on a compliant window) or "period"
     breach_revision: int | None = None
     paid_periods: list[int] = field(default_factory=list)
+    burn: list[list[int]] = field(default_factory=list)  # cumulative [bucket end, bad, total]
+    burn_bucket: list[int] | None = None  # the open 5-minute bucket: [end, bad, total]
+    warnings: dict[str, str] = field(default_factory=dict)  # burn rule key → firing warning id
 
 
 @dataclass

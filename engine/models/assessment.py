@@ -561,18 +561,20 @@ class NotApplicable(Spec):
     reason: Text
 
 
-GradeCuts = Annotated[dict[Literal[2, 3, 4, 5], Score], Field(min_length=4, max_length=4)]
+GradeKey = Literal[2, 3, 4, 5]
+GRADE_KEYS: tuple[GradeKey, ...] = (2, 3, 4, 5)
+GradeCuts = Annotated[dict[GradeKey, Score], Field(min_length=4, max_length=4)]
 
 
-def _check_grades(grades: Mapping[int, float]) -> None:
+def _check_grades(grades: Mapping[GradeKey, float]) -> None:
     missing = sorted({2, 3, 4, 5} - set(grades))
     if missing:
         raise ValueError(f"grades: cut points missing for grade(s) {missing}")
-    for grade in (3, 4, 5):
-        if not grades[grade] > grades[grade - 1]:
+    for lower, grade in itertools.pairwise(GRADE_KEYS):
+        if not grades[grade] > grades[lower]:
             raise ValueError(
                 f"grades: cut points must ascend with the grade (grade {grade} at"
-                f" {grades[grade]:g} is not above grade {grade - 1} at {grades[grade - 1]:g})"
+                f" {grades[grade]:g} is not above grade {lower} at {grades[lower]:g})"
             )
 
 

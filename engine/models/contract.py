@@ -346,6 +346,43 @@ class Objective(Spec):
         return self
 
 
+class BurnRateRule(Spec):
+    """Fire when the budget burns at ≥ ``burn_rate``× over both windows (SRE workbook)."""
+
+    severity: Literal["page", "ticket"]
+    burn_rate: Annotated[float, Field(gt=0)]
+    long: str
+    short: str
+
+    @model_validator(mode="after")
+    def _windows(self) -> BurnRateRule:
+        if duration_ms(self.short) >= duration_ms(self.long):
+            raise ValueError("short window must be shorter than long window")
+        return self
+
+
+def _default_burn_rules() -> list[BurnRateRule]:
+    return [
+        BurnRateRule(severity="page", burn_rate=14.4, long="1h", short="5m"),
+        BurnRateRule(severity="page", burn_rate=6.0, long="6h", short="30m"),
+        BurnRateRule(severity="ticket", burn_rate=1.0, long="3d", short="6h"),
+    ]
+
+
+class EarlyWarning(Spec):
+    """Multi-window multi-burn-rate warnings on budgeted objectives (availability, error rate)."""
+
+    enabled: bool = True
+    scale_to_period: bool = Field(
+        default=True,
+        description="Scale the windows by (period length / 30 days): the defaults are for a "
+        "30-day budget.",
+    )
+    rules: Annotated[list[BurnRateRule], Field(min_length=1)] = Field(
+        default_factory=_default_burn_rules
+    )
+
+
 class Compensation(Spec):
     """§6.1.16: how credits are paid. Tiers live on each objective."""
 
@@ -467,6 +504,7 @@ class RuleFile(Spec):
     confidentiality: Confidentiality | None = None
     complaint_channels: list[ComplaintChannel] = Field(default_factory=list)
     compensation: Compensation = Field(default_factory=Compensation)
+    early_warning: EarlyWarning = Field(default_factory=EarlyWarning)
     optional: OptionalElements = Field(default_factory=OptionalElements)
 
     @model_validator(mode="after")

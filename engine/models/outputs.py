@@ -134,6 +134,67 @@ class Usage(Output):
     bandwidth_max: float | None
 
 
+class BudgetWarning(Output):
+    """An early warning (multi-window multi-burn-rate): the error budget burns too fast."""
+
+    record: Literal["warning"] = "warning"
+    warning_id: str = Field(description="Same id on the fired and cleared record of one warning.")
+    status: Literal["fired", "cleared"]
+    contract_id: str
+    contract_version: int
+    objective_id: str
+    sli: str
+    severity: Literal["page", "ticket"]
+    threshold_factor: float = Field(description="The burn rate at or above which the rule fires.")
+    long_window: str
+    short_window: str
+    burn_rate_long: float | None = Field(description="(bad / units over the window) / budget.")
+    burn_rate_short: float | None
+    budget_remaining: float | None = Field(
+        description="Share of the period's error budget still unspent (negative: overspent)."
+    )
+    period_start: str
+    period_end: str
+    detected_at: str = Field(description="Event time of the 5-minute bucket end it was decided.")
+
+
+class ScoreMetric(BaseModel):
+    key: str
+    name: str
+    weight: float
+    value: Any
+    unit: str | None = None
+    source: Literal["measured", "attested", "missing", "not_applicable"]
+    score: float | None
+    input: Any = None
+
+
+class ScoreLevel(BaseModel):
+    key: str
+    name: str
+    weight: float
+    score: float | None
+    metrics: list[ScoreMetric]
+
+
+class Scorecard(Output):
+    """Table A.2 scorecard and §7 grade of a contract (or a provider) for one period."""
+
+    record: Literal["scorecard"] = "scorecard"
+    scorecard_id: str
+    scope: Literal["contract", "provider"]
+    provider_id: str
+    contract_id: str | None
+    contract_version: int | None
+    period_start: str
+    period_end: str
+    total_score: float
+    grade: int = Field(ge=1, le=5)
+    grade_by_score: int = Field(ge=1, le=5)
+    caps: list[dict[str, Any]] = Field(description="§7 hard requirements that capped the grade.")
+    levels: list[ScoreLevel]
+
+
 OUTPUT_MODELS: dict[str, type[Output]] = {
     "metric": Metric,
     "breach": Breach,
@@ -141,4 +202,6 @@ OUTPUT_MODELS: dict[str, type[Output]] = {
     "late": LateEvent,
     "deadletter": DeadLetter,
     "usage": Usage,
+    "warning": BudgetWarning,
+    "scorecard": Scorecard,
 }

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from engine.core.burn import BurnRule
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.contract import Contract, ObjectiveRule, Ruleset
 from engine.core.gauges import GAUGES
@@ -338,6 +339,13 @@ def _build(rule: RuleFile, source: str) -> Contract:
         ),
         metering=rule.metering,
         cap_percent=Decimal(str(rule.compensation.cap_percent)),
+        warning_rules=tuple(
+            BurnRule(r.severity, r.burn_rate, duration_ms(r.long), duration_ms(r.short))
+            for r in rule.early_warning.rules
+        )
+        if rule.early_warning.enabled
+        else (),
+        warning_scale=rule.early_warning.scale_to_period,
         spec=rule,
         source=source,
     )
