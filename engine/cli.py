@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from engine.dashboard.command import dashboard_command
 from engine.evidence import evidence_command
 from engine.report import report_command
 from engine.whatif import diff_command
@@ -241,6 +242,7 @@ def worker() -> None:
 app.command("diff")(diff_command)
 app.command("evidence")(evidence_command)
 app.command("report")(report_command)
+app.command("dashboard")(dashboard_command)
 
 
 def main() -> None:

@@ -244,7 +244,9 @@ def _contract_section(
 
     met = sum(1 for o in objectives if o["verdict"] == "met")
     not_met = sum(1 for o in objectives if o["verdict"] == "not met")
-    compensation = _compensation(info, [compensations[o] for o in order if o in compensations])
+    ordered = [o for o in order if o in compensations]
+    ordered += sorted(o for o in compensations if o not in order)
+    compensation = _compensation(info, [compensations[o] for o in ordered])
     scorecards = [
         s
         for s in _overlapping(outputs.get("scorecards", []), start_ms, end_ms)

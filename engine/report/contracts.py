@@ -73,7 +73,7 @@ def contract_info(ruleset: Ruleset | None, contract_id: str, at_ms: int) -> Cont
         service_time=str(spec.service_time.preset),
         metering_unit=str(contract.metering.unit),
         currency=contract.metering.currency,
-        cap_percent=str(contract.cap_percent),
+        cap_percent=f"{contract.cap_percent.normalize():f}",
         rounding=str(contract.metering.rounding),
         rule=contract.source or None,
         objectives=objectives,

@@ -78,11 +78,11 @@ def daily_availability(windows: Sequence[Record], tz: str) -> list[dict[str, Any
     ]
 
 
-def lost_units(sli: str, bad: int) -> tuple[float, str]:
+def lost_units(sli: str, bad: float) -> tuple[float, str]:
     """Bad units of an availability SLI in the unit people read: minutes or node-hours."""
     if sli == "node_availability":
         return round(bad / HOUR_MS, 3), "node-hours"
-    return float(bad), "minutes"
+    return round(float(bad), 3), "minutes"
 
 
 def outages(windows: Sequence[Record], sli: str) -> list[dict[str, Any]]:
@@ -143,7 +143,7 @@ def burn_down(
         points.append([m["window_end"], round((1 - bad / budget) * 100, 4)])
     bad_final = final_total - int(judged[-1]["period_good"] or 0)
     if sli in AVAILABILITY_SLIS:
-        budget_shown, unit = lost_units(sli, round(budget))
+        budget_shown, unit = lost_units(sli, budget)
         bad_shown, _ = lost_units(sli, bad_final)
     else:
         budget_shown, bad_shown, unit = round(budget, 3), float(bad_final), "requests"

@@ -51,6 +51,7 @@ from engine.core.contract import Ruleset
 from engine.core.decode import decode, split_records
 from engine.core.pipeline import Outputs, advance, step
 from engine.core.state import EngineState
+from engine.dashboard import Feed, register_routes
 from engine.ruleset import load_rules_dir, merge_with_previous
 from engine.settings import Settings
 
@@ -494,6 +495,7 @@ class Engine:
         self.gate = CommitGate()
         self.metrics = _Metrics()
         self.metrics.contracts.set(len(self.ruleset.revisions))
+        self.dashboard = Feed()  # what this worker published, for /dashboard
         self._reader: Any = None
         self.joined = False
         self._state_partitions: int | None = None  # known from the first restore on
@@ -547,6 +549,7 @@ class Engine:
         if pending:
             await asyncio.gather(*pending)
         self.metrics.count_outputs(out)
+        self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
 
     # -- stage 1 ------------------------------------------------------------------------
 
@@ -1078,6 +1081,8 @@ def make_app(settings: Settings) -> faust.App:
     async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         body, status = engine.health()
         return web.json(body, status=status)
+
+    register_routes(app, lambda: engine.dashboard.state, lambda: engine.ruleset)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

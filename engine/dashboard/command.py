@@ -1,0 +1,62 @@
+"""``csla dashboard``: serve the live dashboard over a replay output directory, or snapshot it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def dashboard_command(
+    outputs: Annotated[
+        Path, typer.Option(help="A replay output directory (metrics.jsonl, breaches.jsonl…).")
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind (local only by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8050,
+    rules: Annotated[
+        Path, typer.Option(help="Rules directory for the objectives' targets (if it exists).")
+    ] = Path("rules"),
+    static: Annotated[
+        Path | None,
+        typer.Option(help="Write one self-contained HTML snapshot to this file and exit."),
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between the page's updates.")] = 2.0,
+) -> None:
+    """Live read-only dashboard over replay outputs: contracts, current compliance, open
+    breaches, budget left, recent compensations; the page updates itself without a reload.
+    The files are re-read as they grow, so a replay still running shows up as it goes."""
+    from engine.dashboard.serve import OutputsFeed, make_server, static_page
+    from engine.dashboard.state import targets_from_ruleset
+    from engine.ruleset import load_rules_dir
+
+    if not outputs.is_dir():
+        typer.echo(f"error: {outputs} is not a directory", err=True)
+        raise typer.Exit(2)
+    targets = None
+    if rules.is_dir():
+        loaded = load_rules_dir(rules)
+        if not loaded.ok:
+            typer.echo(f"rules in {rules} have errors; fix them first (csla validate)", err=True)
+            raise typer.Exit(2)
+        targets = targets_from_ruleset(loaded.ruleset)
+    if static is not None:
+        static.parent.mkdir(parents=True, exist_ok=True)
+        static.write_text(static_page(outputs, targets), encoding="utf-8")
+        typer.echo(f"dashboard snapshot of {outputs} → {static}")
+        return
+    server = make_server(
+        OutputsFeed(outputs), host, port, targets=targets, interval_ms=round(interval * 1000)
+    )
+    bound_host, bound_port = server.server_address[:2]
+    typer.echo(
+        f"dashboard of {outputs} on http://{bound_host}:{bound_port}/dashboard (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,114 @@
+"""``csla dashboard``: the live dashboard over a replay output directory, or a static snapshot.
+
+``OutputsFeed`` tails the directory's JSONL files: each ``refresh`` folds the complete lines
+written since the last one (a file that shrank means a new replay: the state starts over).
+``make_server`` serves the page and its JSON with the standard library's threading HTTP server,
+refreshing on every JSON request, so a replay still writing shows up as it goes.
+"""
+
+from __future__ import annotations
+
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.dashboard.page import render_page
+from engine.dashboard.routes import dashboard_json
+from engine.dashboard.state import Record, State, Targets, empty_state, fold, view
+from engine.report.records import OUTPUT_FILES
+
+
+class OutputsFeed:
+    """The dashboard state of an output directory, kept up to date by ``refresh``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.state: State = empty_state()
+        self._offsets: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> State:
+        with self._lock:
+            sizes = {}
+            for name in OUTPUT_FILES.values():
+                try:
+                    sizes[name] = (self.directory / name).stat().st_size
+                except FileNotFoundError:
+                    sizes[name] = 0
+            if any(sizes[n] < self._offsets.get(n, 0) for n in sizes):
+                self.state, self._offsets = empty_state(), {}
+            for name, size in sizes.items():
+                start = self._offsets.get(name, 0)
+                if size > start:
+                    records = self._read(self.directory / name, start, size, name)
+                    if records:
+                        self.state = fold(self.state, records)
+            return self.state
+
+    def _read(self, path: Path, start: int, size: int, name: str) -> list[Record]:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(size - start)
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next refresh
+        self._offsets[name] = start + end
+        records = []
+        for line in data[:end].splitlines():
+            if line.strip():
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+
+def static_page(directory: Path, targets: Targets | None = None) -> str:
+    """One self-contained HTML page with the directory's dashboard data embedded."""
+    feed = OutputsFeed(directory)
+    return render_page(view(feed.refresh(), targets), title="CSLA dashboard (snapshot)")
+
+
+def make_server(
+    feed: OutputsFeed,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    *,
+    targets: Targets | None = None,
+    interval_ms: int = 2000,
+) -> ThreadingHTTPServer:
+    """A read-only HTTP server: ``/dashboard``, ``/dashboard.json`` (``/`` redirects)."""
+    page = render_page(interval_ms=interval_ms).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path in ("/", "/index.html"):
+                self.send_response(HTTPStatus.FOUND)
+                self.send_header("Location", "/dashboard")
+                self.end_headers()
+            elif path == "/dashboard":
+                self._send(page, "text/html; charset=utf-8")
+            elif path == "/dashboard.json":
+                self._send(dashboard_json(feed.refresh(), targets), "application/json")
+            else:
+                self.send_error(HTTPStatus.NOT_FOUND)
+
+        def _send(self, body: bytes, content_type: str) -> None:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet: the page polls every few seconds
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
