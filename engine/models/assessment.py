@@ -18,13 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCORING_VERSION = "csla-scoring/v1"
 DEFAULT_SCORING_PATH = Path(__file__).resolve().parents[2] / "rules" / ".scoring" / "table-a2.yaml"
@@ -566,6 +574,15 @@ GRADE_KEYS: tuple[GradeKey, ...] = (2, 3, 4, 5)
 GradeCuts = Annotated[dict[GradeKey, Score], Field(min_length=4, max_length=4)]
 
 
+def _grade_keys(value: Any) -> Any:
+    """YAML keys read as text (the rule loader makes every key a string) → whole numbers."""
+    if isinstance(value, dict):
+        return {
+            int(k) if isinstance(k, str) and k.strip().isdigit() else k: v for k, v in value.items()
+        }
+    return value
+
+
 def _check_grades(grades: Mapping[GradeKey, float]) -> None:
     missing = sorted({2, 3, 4, 5} - set(grades))
     if missing:
@@ -585,23 +602,45 @@ class Scoring(Spec):
     grades: GradeCuts = Field(description="Lowest total score of grades 2..5 (below: grade 1).")
     not_applicable: list[NotApplicable] = Field(default_factory=list)
 
+    @field_validator("grades", mode="before")
+    @classmethod
+    def _numbered(cls, value: Any) -> Any:
+        return _grade_keys(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> Scoring:
-        _unique([level.key for level in self.levels], "level key", "levels")
         keys = [m.key for level in self.levels for m in level.metrics]
-        doubles = sorted({k for k in keys if keys.count(k) > 1})
-        if doubles:
-            raise ValueError(f"levels: metric key(s) used twice: {', '.join(doubles)}")
-        _check_sum([(lv.key, lv.weight) for lv in self.levels], "levels: first-level weights")
-        _check_grades(self.grades)
-        unknown = [n.metric for n in self.not_applicable if n.metric not in keys]
-        if unknown:
-            raise ValueError(f"not_applicable: unknown metric(s) {', '.join(unknown)}")
-        _unique([n.metric for n in self.not_applicable], "metric", "not_applicable")
-        excluded = {n.metric for n in self.not_applicable}
-        if set(keys) <= excluded:
+        _all(
+            lambda: _unique([level.key for level in self.levels], "level key", "levels"),
+            lambda: _unique(keys, "metric key", "levels"),
+            lambda: _check_sum(
+                [(lv.key, lv.weight) for lv in self.levels], "levels: first-level weights"
+            ),
+            lambda: _check_grades(self.grades),
+            lambda: _known(keys, [n.metric for n in self.not_applicable]),
+            lambda: _unique([n.metric for n in self.not_applicable], "metric", "not_applicable"),
+        )
+        if set(keys) <= {n.metric for n in self.not_applicable}:
             raise ValueError("not_applicable: every metric is excluded; nothing left to score")
         return self
+
+
+def _known(keys: list[str], named: list[str]) -> None:
+    unknown = [key for key in named if key not in keys]
+    if unknown:
+        raise ValueError(f"not_applicable: unknown metric(s) {', '.join(unknown)}")
+
+
+def _all(*checks: Callable[[], None]) -> None:
+    """Run every check; raise one error with all their messages (``; `` between them)."""
+    problems: list[str] = []
+    for check in checks:
+        try:
+            check()
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class ScoringFile(Scoring):
@@ -625,15 +664,29 @@ class ScoringOverride(Spec):
     grades: GradeCuts | None = None
     not_applicable: list[NotApplicable] = Field(default_factory=list)
 
+    @field_validator("grades", mode="before")
+    @classmethod
+    def _numbered(cls, value: Any) -> Any:
+        return _grade_keys(value)
+
     @model_validator(mode="after")
     def _sums(self) -> ScoringOverride:
-        if self.weights is not None:
-            _check_sum(list(self.weights.items()), "weights: first-level weights")
-        for level, weights in (self.metric_weights or {}).items():
-            _check_sum(list(weights.items()), f"metric_weights: second-level weights of {level!r}")
-        if self.grades is not None:
-            _check_grades(self.grades)
-        _unique([n.metric for n in self.not_applicable], "metric", "not_applicable")
+        weights, grades = self.weights, self.grades
+        _all(
+            lambda: (
+                None
+                if weights is None
+                else _check_sum(list(weights.items()), "weights: first-level weights")
+            ),
+            *(
+                partial(
+                    _check_sum, list(w.items()), f"metric_weights: second-level weights of {k!r}"
+                )
+                for k, w in (self.metric_weights or {}).items()
+            ),
+            lambda: None if grades is None else _check_grades(grades),
+            lambda: _unique([n.metric for n in self.not_applicable], "metric", "not_applicable"),
+        )
         return self
 
 

@@ -81,10 +81,22 @@ def test_cut_points_ascending(defaults: Scoring) -> None:
     )
 
 
+def test_every_problem_is_reported_at_once(defaults: Scoring) -> None:
+    data = _data(defaults)
+    data["levels"][0]["weight"] = 25
+    data["grades"] = {2: "40", "3": 30, 4: 75, 5: 90}  # keys as the rule loader gives them
+    assert _error(data) == (
+        "levels: first-level weights sum to 105, not 100 (availability 25 + reliability 15"
+        " + service_security 5 + green 5 + content_service 25 + co_acceleration 10 + other 20);"
+        " grades: cut points must ascend with the grade (grade 3 at 30 is not above grade 2"
+        " at 40)"
+    )
+
+
 def test_metric_key_twice(defaults: Scoring) -> None:
     data = _data(defaults)
     data["levels"][2]["metrics"][0]["key"] = "pue"
-    assert _error(data) == "levels: metric key(s) used twice: pue"
+    assert _error(data) == "levels: metric key listed twice: pue"
 
 
 def test_override_weights_checked_on_their_own() -> None:
@@ -93,8 +105,9 @@ def test_override_weights_checked_on_their_own() -> None:
             {"weights": {"availability": 50, "other": 40}, "metric_weights": {"green": {"pue": 10}}}
         )
     messages = [str(e["ctx"]["error"]) for e in caught.value.errors(include_url=False)]
-    assert messages == [
-        "weights: first-level weights sum to 90, not 100 (availability 50 + other 40)"
+    assert messages == [  # every problem, in one message
+        "weights: first-level weights sum to 90, not 100 (availability 50 + other 40);"
+        " metric_weights: second-level weights of 'green' sum to 10, not 100 (pue 10)"
     ]
     with pytest.raises(ValidationError, match=r"second-level weights of 'green' sum to 10, not"):
         ScoringOverride.model_validate({"metric_weights": {"green": {"pue": 10}}})
