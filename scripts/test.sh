@@ -3,6 +3,12 @@
 # jars into the user cache (Maven Central), lint, then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Headless Chromium for the report and dashboard page tests (Debian's package; never a download
+# of its own). Installed once, when missing and we are root (CI runs as root on a clean machine).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
 python3 -m ruff check engine tests benchmarks

@@ -50,6 +50,7 @@ _SCRIPT = r"""
   const $ = (id) => document.getElementById(id);
   const interval = Number(document.body.dataset.interval || "2000");
   const SYM = {percent: "%", ms: "ms", minutes: "min", hours: "h", count: ""};
+  const CMP = {">=": "≥", "<=": "≤", ">": ">", "<": "<"};
   function num(v, unit) {
     if (v === null || v === undefined) return "–";
     let t = unit === "percent" ? v.toFixed(3) : unit === "ms" ? v.toFixed(1)
@@ -93,14 +94,15 @@ _SCRIPT = r"""
   function contract(c) {
     const rows = c.objectives.map((o) => ({attrs: {"data-objective": o.objective_id}, cells: [
       o.objective_id, o.sli, o.target || "–", num(o.period_value, o.unit),
-      num(o.window_value, o.unit), budget(o.budget_remaining), o.warning || "–",
+      o.judged_end ? num(o.judged_value, o.unit) + " (" + when(o.judged_end) + ")" : "–",
+      budget(o.budget_remaining), o.warning || "–",
       String(o.open_breaches), badge(o.status)]}));
     const grade = c.grade === null ? "" : "grade " + c.grade + " (score " + c.score + ")";
     return el("section", {class: "contract", "data-contract": c.contract_id},
       el("h3", {}, el("span", {text: c.contract_id}), badge(c.status),
         el("span", {class: "muted", text: "revision " + c.contract_version + " · as of " +
           when(c.as_of) + (grade ? " · " + grade : "")})),
-      table(["objective", "SLI", "objective value", "period so far", "last window",
+      table(["objective", "SLI", "objective value", "period so far", "last judged window",
         "budget left", "warning", "open breaches", "status"], rows, [3, 4, 7]));
   }
   function render(d) {
@@ -110,7 +112,7 @@ _SCRIPT = r"""
     $("breaches").replaceChildren(d.open_breaches.length ? table(
       ["contract", "objective", "objective value", "observed", "window", "detected", "priority"],
       d.open_breaches.map((b) => ({attrs: {"data-breach": b.breach_id}, cells: [b.contract_id,
-        b.objective_id, b.comparator + " " + b.threshold, num(b.observed), when(b.window_start) +
+        b.objective_id, (CMP[b.comparator] || b.comparator) + " " + b.threshold, num(b.observed), when(b.window_start) +
         " → " + when(b.window_end), when(b.detected_at), b.priority === null ? "–" :
         String(b.priority)]})), [3, 6]) : el("p", {class: "muted", text: "None open."}));
     $("warnings").replaceChildren(d.warnings.length ? table(

@@ -112,13 +112,18 @@ def _metric(c: dict[str, Any], m: Record, _: State) -> None:
     old = c["objectives"].get(oid)
     if old is not None and m["window_end"] < old["window_end"]:
         return  # an older window, re-published: the newer one stays
-    c["objectives"][oid] = {
+    entry = {
         k: m.get(k)
         for k in (
             "objective_id", "sli", "unit", "window_start", "window_end", "value", "compliant",
             "period_start", "period_end", "period_value", "period_good", "period_total",
         )
     }  # fmt: skip
+    if m.get("compliant") is not None:
+        entry["judged"] = {k: m.get(k) for k in ("window_end", "value", "compliant")}
+    elif old is not None and old["period_start"] == m.get("period_start"):
+        entry["judged"] = old.get("judged")  # the last window that was judged, this period
+    c["objectives"][oid] = entry
     c["contract_version"] = m.get("contract_version")
     c["as_of"] = _later(c["as_of"], m["window_end"])
 
@@ -227,13 +232,16 @@ def _objective_view(
     elif warning is not None and warning.get("budget_remaining") is not None:
         budget = float(warning["budget_remaining"])
     active = warning if warning is not None and warning.get("status") == "fired" else None
+    judged = o.get("judged")
+    if period_ok is None and value is None and judged is not None:
+        period_ok = judged["compliant"]  # a latency or error rate: its last judged window
     if breaches:
         status = "breached"
     elif period_ok is False:
         status = "failing"
     elif active is not None:
         status = "at risk"
-    elif value is None:
+    elif period_ok is None and value is None:
         status = "no data"
     else:
         status = "ok"
@@ -250,6 +258,8 @@ def _objective_view(
         "window_value": o["value"],
         "window_end": o["window_end"],
         "window_compliant": o["compliant"],
+        "judged_value": judged["value"] if judged else None,
+        "judged_end": judged["window_end"] if judged else None,
         "period_compliant": period_ok,
         "budget_remaining": budget,
         "warning": None if active is None else active.get("severity"),

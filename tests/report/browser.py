@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import html5lib
 import orjson
 from websockets.sync.client import ClientConnection, connect
 
@@ -38,6 +40,21 @@ FLAGS = (
     "--remote-debugging-port=0",
 )
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+# A URL with a scheme or protocol-relative in an attribute that loads something, or in CSS.
+REMOTE = re.compile(
+    r"""(?:\b(?:src|href|action|poster|data|srcset|formaction)\s*=\s*["']?\s*(?:[a-z]+:)?//)"""
+    r"""|url\(\s*["']?\s*(?:[a-z]+:)?//|@import""",
+    re.I,
+)
+
+
+def assert_offline_html(text: str) -> None:
+    """Strict HTML5 parse, and no reference that would load anything from a network."""
+    html5lib.HTMLParser(strict=True).parse(text)
+    assert not REMOTE.findall(text)
+    assert "<link" not in text.lower()
+    assert not re.search(r"<script[^>]*\ssrc=", text, re.I)
 
 
 class Chromium:

@@ -1,0 +1,157 @@
+"""The dashboard's fold and view: pure, order-preserving, and the numbers an operator reads."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+
+from engine.dashboard import Feed, empty_state, fold, targets_from_ruleset, view
+from engine.dashboard.state import RECENT_COMPENSATIONS
+from engine.ruleset import load_rules_dir
+
+from .conftest import ROOT, breach, compensation, metric, scorecard, warning
+
+TARGETS = {"c1": {"availability": {"comparator": ">=", "threshold": 99.0}}}
+
+
+def _objective(v: dict[str, Any], contract: str = "c1", oid: str = "availability") -> Any:
+    (c,) = [c for c in v["contracts"] if c["contract_id"] == contract]
+    return {o["objective_id"]: o for o in c["objectives"]}[oid]
+
+
+def test_fold_leaves_the_old_state_unchanged() -> None:
+    s1 = fold(empty_state(), [metric(), breach(), warning(), scorecard()])
+    frozen = copy.deepcopy(s1)
+    s2 = fold(s1, [metric(end="2026-10-12T02:00:00Z", pgood=900), breach(status="resolved"),
+                   compensation(), warning("cleared", detected="2026-10-12T03:00:00Z")])  # fmt: skip
+    assert s1 == frozen
+    assert (s1["version"], s2["version"]) == (1, 2)
+    assert view(s1)["summary"]["open_breaches"] == 1
+    assert view(s2)["summary"]["open_breaches"] == 0
+
+
+def test_any_batching_gives_the_same_view() -> None:
+    records = [
+        metric(), breach(), warning(), metric(end="2026-10-12T02:00:00Z", pgood=980),
+        compensation(), breach(status="resolved"), breach("b2", detected="2026-10-13T00:00:00Z"),
+        scorecard(), scorecard("provider", grade=3), {"record": "late", "contract_id": "c1"},
+        warning("cleared", detected="2026-10-12T05:00:00Z"), metric("lat", sli="latency"),
+    ]  # fmt: skip
+    whole = view(fold(empty_state(), records), TARGETS)
+    assert whole.pop("version") == 1
+    for cut in range(1, len(records)):
+        state = fold(fold(empty_state(), records[:cut]), records[cut:])
+        split = view(state, TARGETS)
+        assert split.pop("version") == 2
+        assert split == whole
+
+
+@pytest.mark.parametrize(
+    ("pgood", "budget", "status"),
+    [
+        (1000, 1.0, "ok"),
+        (995, 0.5, "ok"),  # 5 bad minutes of a 10-minute budget (1 % of 1000)
+        (990, 0.0, "ok"),  # exactly at the objective
+        (985, -0.5, "failing"),
+    ],
+)
+def test_budget_left_and_status(pgood: int, budget: float, status: str) -> None:
+    v = view(fold(empty_state(), [metric(pgood=pgood)]), TARGETS)
+    o = _objective(v)
+    assert o["budget_remaining"] == pytest.approx(budget)
+    assert (o["status"], o["target"]) == (status, "≥ 99")
+    assert o["period_value"] == pytest.approx(pgood / 10)
+
+
+def test_targets_are_learned_from_breaches_without_rules() -> None:
+    v = view(fold(empty_state(), [metric(pgood=980), breach()]))
+    o = _objective(v)
+    assert (o["target"], o["status"], o["open_breaches"]) == ("≥ 99", "breached", 1)
+    assert o["budget_remaining"] == pytest.approx(-1.0)
+    assert v["contracts"][0]["status"] == "breached"
+
+
+def test_warning_puts_an_objective_at_risk_until_cleared() -> None:
+    s = fold(empty_state(), [metric(), warning()])
+    o = _objective(view(s, TARGETS))
+    assert (o["status"], o["warning"]) == ("at risk", "page")
+    assert view(s, TARGETS)["summary"]["active_warnings"] == 1
+    s = fold(s, [warning("cleared", detected="2026-10-12T02:00:00Z")])
+    assert _objective(view(s, TARGETS))["status"] == "ok"
+    s = fold(s, [warning("fired", detected="2026-10-12T01:00:00Z")])  # older: ignored
+    assert _objective(view(s, TARGETS))["status"] == "ok"
+
+
+def test_budget_from_the_warning_when_the_sli_has_none() -> None:
+    s = fold(empty_state(), [metric("lat", sli="latency"), warning(objective="lat")])
+    o = _objective(view(s, {"c1": {"lat": {"comparator": "<=", "threshold": 800}}}), oid="lat")
+    assert o["budget_remaining"] == 0.4
+
+
+def test_an_older_window_does_not_replace_a_newer_one() -> None:
+    s = fold(empty_state(), [metric(end="2026-10-12T05:00:00Z", pgood=999)])
+    s = fold(s, [metric(end="2026-10-12T03:00:00Z", pgood=100)])
+    o = _objective(view(s, TARGETS))
+    assert o["window_end"] == "2026-10-12T05:00:00Z" and o["period_value"] == 99.9
+
+
+def test_recent_compensations_newest_first_deduplicated_and_bounded() -> None:
+    s = fold(empty_state(), [compensation(), compensation(amount="2400.00")])
+    assert [c["credit_amount"] for c in view(s)["compensations"]] == ["2400.00"]
+    many = [compensation(f"o{i}", amount=f"{i}.00") for i in range(RECENT_COMPENSATIONS + 5)]
+    v = view(fold(s, many))
+    assert len(v["compensations"]) == RECENT_COMPENSATIONS
+    assert v["compensations"][0]["credit_amount"] == f"{RECENT_COMPENSATIONS + 4}.00"
+
+
+def test_scorecards_and_other_records() -> None:
+    s = fold(empty_state(), [metric(), scorecard(grade=4), scorecard("provider", grade=3),
+                             {"record": "deadletter", "raw": "x", "error": "e", "origin": "f:1"},
+                             {"record": "usage", "contract_id": "c1"}])  # fmt: skip
+    v = view(s)
+    assert (v["contracts"][0]["grade"], v["contracts"][0]["score"]) == (4, 81.5)
+    assert v["provider_scorecards"] == [
+        {"provider_id": "p1", "period_start": "2026-09-30T16:00:00Z",
+         "period_end": "2026-10-31T16:00:00Z", "total_score": 81.5, "grade": 3}
+    ]  # fmt: skip
+    assert v["records"] == {"deadletter": 1, "metric": 1, "scorecard": 2, "usage": 1}
+    assert [c["contract_id"] for c in v["contracts"]] == ["c1"]
+
+
+def test_contract_status_is_its_worst_judged_objective() -> None:
+    s = fold(empty_state(), [metric(), metric("lat", sli="latency", total=0, good=0, ptotal=0)])
+    v = view(s, TARGETS)
+    assert _objective(v, oid="lat")["status"] == "no data"
+    assert v["contracts"][0]["status"] == "ok"
+
+
+def test_targets_of_the_bundled_rules() -> None:
+    targets = targets_from_ruleset(load_rules_dir(ROOT / "rules").ruleset)
+    assert targets["storage-001"]["availability"] == {"comparator": ">=", "threshold": 99.9}
+
+
+def test_feed_keeps_its_state_on_a_bad_record(caplog: pytest.LogCaptureFixture) -> None:
+    feed = Feed()
+    feed.feed([metric()])
+    before = feed.state
+    with caplog.at_level(logging.ERROR):
+        feed.feed([{"record": "breach", "contract_id": "c1"}])  # no breach_id, no status
+    assert feed.state is before
+    assert "could not be folded" in caplog.text
+
+
+def test_a_latency_objective_is_judged_by_its_last_judged_window() -> None:
+    def lat(end: str, value: float | None, compliant: bool | None) -> dict[str, Any]:
+        return metric("lat", sli="latency", end=end, value=value, compliant=compliant,
+                      period_value=None, period_good=None, period_total=None)  # fmt: skip
+
+    targets = {"c1": {"lat": {"comparator": "<=", "threshold": 20.0}}}
+    s = fold(empty_state(), [lat("2026-10-12T01:00:00Z", 5.0, True)])
+    s = fold(s, [lat("2026-10-12T02:00:00Z", None, None)])  # outside service time
+    o = _objective(view(s, targets), oid="lat")
+    assert (o["status"], o["judged_value"], o["judged_end"]) == ("ok", 5.0, "2026-10-12T01:00:00Z")
+    s = fold(s, [lat("2026-10-12T03:00:00Z", 80.0, False)])
+    assert _objective(view(s, targets), oid="lat")["status"] == "failing"
