@@ -70,6 +70,26 @@ def curve_score(curve: CurveSpec, x: float) -> float:
     return 100.0 * max(0.0, curve.zero_at - count) / curve.zero_at
 
 
+def curve_best(curve: CurveSpec) -> float:
+    """The highest score ``curve`` gives."""
+    if isinstance(curve, LinearCurve):
+        return max(score for _, score in curve.points)
+    if isinstance(curve, StepCurve):
+        return max(curve.otherwise, *(score for _, score in curve.steps))
+    if isinstance(curve, BooleanCurve):
+        return curve.if_true
+    return 100.0
+
+
+NO_FAILURE_INPUTS = ("mttr", "mtbf")
+"""Undefined in a period without failures; with ``failure_count`` 0 they score their best."""
+
+
+def _no_failures(measured: Mapping[str, float | None]) -> bool:
+    count = measured.get("failure_count")
+    return count is not None and count == 0
+
+
 # --- §7 hard requirements ----------------------------------------------------------------------
 _GRADE_3_CATEGORIES = ("vision", "speech", "time_series", "multimodal")
 _GRADE_4_CATEGORIES = ("vision", "speech", "nlp", "time_series", "multimodal", "llm")
@@ -185,13 +205,19 @@ def _metric_record(
     parts: list[Record] = []
     used: list[float] = []
     kinds: set[str] = set()
+    no_failures = _no_failures(measured)
     for inp in metric.inputs:
         value = _value(inp, measured, attested)
         score: float | None = None
+        part_note: str | None = None
         if not_applicable is None:
             if value is not None:
                 score = curve_score(inp.curve, value)
                 kinds.add("measured" if inp.measure else "attested")
+            elif no_failures and (inp.measure or "").split("@")[0] in NO_FAILURE_INPUTS:
+                score = curve_best(inp.curve)
+                kinds.add("measured")
+                part_note = "no failures in the period (failure_count 0): best score"
             elif metric.missing_parts == "zero":
                 score = 0.0
             if score is not None:
@@ -203,6 +229,7 @@ def _metric_record(
                 "unit": _unit(inp),
                 "curve": inp.curve.model_dump(mode="json", exclude_none=True),
                 "score": score,
+                "note": part_note,
             }
         )
     note: str | None = None
@@ -215,7 +242,7 @@ def _metric_record(
     else:
         source = "measured" if "measured" in kinds else "attested"
         total = min(used) if metric.combine == "min" else math.fsum(used) / len(used)
-        absent = [p["ref"] for p in parts if p["value"] is None]
+        absent = [p["ref"] for p in parts if p["value"] is None and p["note"] is None]
         if absent:
             scored = "scored 0" if metric.missing_parts == "zero" else "left out"
             note = f"no value for {', '.join(absent)} ({scored})"

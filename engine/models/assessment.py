@@ -372,28 +372,35 @@ MEASURED_INPUTS: dict[str, str] = {
     "node_availability": "percent",
     "storage_availability": "percent",
     "network_availability": "percent",
-    "mttr": "hours",
+    "mttr": "minutes",
     "mtbf": "hours",
     "failure_count": "count",
-    "max_recovery": "hours",
+    "max_recovery": "minutes",
     "latency": "ms",
+    "network_latency": "ms",
+    "storage_latency": "ms",
     "error_rate": "percent",
     "pue": "ratio",
     "renewable_ratio": "percent",
-    "network_latency": "ms",
     "network_jitter": "ms",
     "network_loss": "percent",
     "network_throughput": "Mbit/s",
+    "network_congestion": "percent",
     "storage_read_speed": "MB/s",
     "storage_write_speed": "MB/s",
-    "provisioning_time": "s",
-    "scale_out_time": "s",
-    "scale_in_time": "s",
+    "provisioning_time": "seconds",
+    "scale_out_time": "seconds",
+    "scale_in_time": "seconds",
     "concurrency": "count",
-    "stability_interruptions": "count per 72 h",
+    "stability_interruptions": "count",
+    "stability_recovery": "minutes",
     "pool_utilization": "percent",
+    "calls": "count",
+    "tokens": "count",
 }
-"""Measured input names and units; ``latency@<objective_id>`` names one latency objective."""
+"""Measured input names and units: the engine's SLI names and units (``engine.core.contract``),
+plus ``network_latency`` / ``storage_latency`` for latency objectives with ``source: network`` /
+``storage_io``; ``<name>@<objective_id>`` names the period value of one objective."""
 
 
 def measured_unit(name: str) -> str | None:

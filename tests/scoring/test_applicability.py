@@ -130,3 +130,22 @@ def test_combined_inputs_mean_min_skip_zero(tiny: Callable[..., Scoring], card: 
     assert card(spec(combine="min", missing_parts="zero"), measured)["total_score"] == 0.0
     got = card(spec(missing_parts="zero"), {})
     assert (got["levels"][0]["metrics"][0]["source"], got["total_score"]) == ("missing", 0.0)
+
+
+def test_no_failures_score_mttr_and_mtbf_at_their_best(defaults: Scoring, card: Card) -> None:
+    got = card(defaults, {"failure_count": 0.0, "mttr": None})
+    reliability = next(
+        m for level in got["levels"] for m in level["metrics"] if m["key"] == "service_reliability"
+    )
+    assert (reliability["source"], reliability["score"]) == ("measured", 100.0)
+    notes = [(p["ref"], p["value"], p["score"], p["note"]) for p in reliability["input"]["parts"]]
+    best = "no failures in the period (failure_count 0): best score"
+    assert notes == [("measure:mtbf", None, 100.0, best), ("measure:mttr", None, 100.0, best)]
+    assert reliability["input"]["note"] is None
+    # with failures, a missing MTTR is missing as usual
+    got = card(defaults, {"failure_count": 2.0, "mtbf": 168.0})
+    reliability = next(
+        m for level in got["levels"] for m in level["metrics"] if m["key"] == "service_reliability"
+    )
+    assert reliability["score"] == 40.0  # mtbf 168 h: 40; mttr left out
+    assert reliability["input"]["note"] == "no value for measure:mttr (left out)"

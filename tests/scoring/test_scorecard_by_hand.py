@@ -25,7 +25,7 @@ MEASURED: dict[str, float | None] = {
     "storage_availability": 99.0,  # given, but the contract declares storage not applicable
     "network_availability": 99.7,
     "mtbf": 720.0,
-    "mttr": 1.0,
+    "mttr": 60.0,  # minutes, as the engine reports it
     "pue": 1.3,
     "renewable_ratio": 50.0,
     "stability_interruptions": 1.0,
@@ -89,7 +89,7 @@ def test_metric_scores_by_hand(card: dict[str, Any]) -> None:
         "data_storage_reliability": (100 * 6 / 9, "attested"),  # 6 of 9 features: 66.67
         "data_durability": (100.0, "attested"),  # 99.999999999 % = 11 nines: 100
         "data_privacy": (100.0, "attested"),  # true
-        "service_reliability": (82.5, "measured"),  # mean(mtbf 720 h: 75, mttr 1 h: 90)
+        "service_reliability": (82.5, "measured"),  # mean(mtbf 720 h: 75, mttr 60 min: 90)
         # service security
         "service_security": (75.0, "attested"),  # mean(level 2: 50, 7 of 7 controls: 100)
         # green
@@ -224,3 +224,11 @@ def test_record_shape_and_audit_trail(card: dict[str, Any]) -> None:
     storage = metrics["storage_availability"]
     assert storage["input"]["note"] == "not applicable: no storage sold"
     assert storage["input"]["declared_weight"] == 10
+
+
+def test_record_fits_the_scorecard_output_model(card: dict[str, Any]) -> None:
+    from engine.models.outputs import Scorecard
+
+    assert Scorecard.model_validate(card).model_dump()["levels"][0]["metrics"][0]["key"] == (
+        "service_availability"
+    )
