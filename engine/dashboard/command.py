@@ -50,7 +50,7 @@ def dashboard_command(
     server = make_server(
         OutputsFeed(outputs), host, port, targets=targets, interval_ms=round(interval * 1000)
     )
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     typer.echo(
         f"dashboard of {outputs} on http://{bound_host}:{bound_port}/dashboard (Ctrl-C stops)"
     )

@@ -90,7 +90,8 @@ def fold(state: State, records: Iterable[Record]) -> State:
                 "targets": dict(old["targets"]),
             }
             touched.add(cid)
-        return contracts[cid]
+        entry: dict[str, Any] = contracts[cid]
+        return entry
 
     counts = new["records"]
     for r in records:

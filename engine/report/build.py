@@ -172,7 +172,11 @@ def _contract_section(
     order = [o for o in info.objectives if o in per_objective]
     order += sorted(o for o in per_objective if o not in info.objectives)
 
-    objectives, daily, latency, outage_rows, burn = [], [], [], [], []
+    objectives: list[dict[str, Any]] = []
+    daily: list[dict[str, Any]] = []
+    latency: list[dict[str, Any]] = []
+    outage_rows: list[dict[str, Any]] = []
+    burn: list[dict[str, Any]] = []
     evaluated_until = max(m["window_end"] for m in metrics)
     for oid in order:
         windows = series.by_window(per_objective[oid])

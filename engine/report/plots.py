@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from engine.core.calendar import parse_instant
 
-_RC = {
+_RC: Any = {
     "svg.fonttype": "none",
     "svg.hashsalt": "csla-report",
     "font.family": "sans-serif",
@@ -51,16 +51,16 @@ def _figure(height: float = 2.6) -> Figure:
 
 def _date_axis(ax: Any, tz: str) -> None:
     zone = ZoneInfo(tz)
-    locator = AutoDateLocator(tz=zone, minticks=4, maxticks=10)
+    locator = AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))
+    ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))  # type: ignore[no-untyped-call]
 
 
 def to_svg(fig: Figure, name: str, label: str) -> str:
     """The figure as an inline ``<svg>`` element whose ids are prefixed with ``name``."""
     buffer = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": name}):
-        FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None})
+        FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None})  # type: ignore[no-untyped-call]
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
@@ -75,7 +75,7 @@ def daily_availability(name: str, entry: dict[str, Any]) -> str:
     """Bars of availability per local day, red below the objective, with its threshold."""
     with mpl.rc_context(_RC):
         fig = _figure()
-        ax = fig.add_subplot()
+        ax: Any = fig.add_subplot()
         days = [d for d in entry["days"] if d["value"] is not None]
         threshold = entry.get("threshold")
         xs = list(range(len(days)))
@@ -98,7 +98,7 @@ def latency(name: str, entry: dict[str, Any], tz: str) -> str:
     """Each window's latency percentile over time, with the objective and the period value."""
     with mpl.rc_context(_RC):
         fig = _figure()
-        ax = fig.add_subplot()
+        ax: Any = fig.add_subplot()
         points = entry["points"]
         xs = [_dt(t) for t, _ in points]
         ys = [v for _, v in points]
@@ -136,7 +136,7 @@ def outage_timeline(
     lanes = list(objectives)
     with mpl.rc_context(_RC):
         fig = _figure(0.9 + 0.45 * max(1, len(lanes)))
-        ax = fig.add_subplot()
+        ax: Any = fig.add_subplot()
         for lane, oid in enumerate(lanes):
             spans = [
                 (_dt(o["start"]), _dt(o["end"]) - _dt(o["start"]))
@@ -170,7 +170,7 @@ def burn_down(name: str, curves: Sequence[dict[str, Any]], tz: str) -> str:
     """Error budget remaining after each window, one line per objective with a budget."""
     with mpl.rc_context(_RC):
         fig = _figure()
-        ax = fig.add_subplot()
+        ax: Any = fig.add_subplot()
         low = 0.0
         for index, curve in enumerate(curves):
             xs = [_dt(t) for t, _ in curve["points"]]
