@@ -21,6 +21,8 @@ OUTPUTS = {
     "deadletter": "deadletter",
     "metrics": "metric",
     "usage": "usage",
+    "warnings": "warning",
+    "scorecards": "scorecard",
 }
 
 
@@ -95,11 +97,23 @@ def test_storage_day_hand_computed(storage_day: Path) -> None:
 
 
 def test_outputs_conform_to_schemas(storage_day: Path) -> None:
-    for name, record in OUTPUTS.items():
-        schema = json.loads((ROOT / "schemas" / f"output.{record}.v1.schema.json").read_text())
-        validator = Draft202012Validator(schema)
-        for item in _read(storage_day / f"{name}.jsonl"):
-            validator.validate(item)
+    seen = set()
+    for name in OUTPUTS:
+        path = storage_day / f"{name}.jsonl"
+        for item in _read(path) if path.exists() else []:
+            # a file may hold more than one record kind (usage: hourly and period_usage)
+            schema_path = ROOT / "schemas" / f"output.{item['record']}.v1.schema.json"
+            Draft202012Validator(json.loads(schema_path.read_text())).validate(item)
+            seen.add(item["record"])
+    assert {"metric", "breach", "compensation", "period_usage", "warning"} <= seen
+
+
+def test_storage_day_period_usage(storage_day: Path) -> None:
+    """storage-001 meters 200 TB-months at 120.00 CNY: quantity 200, fee 24,000.00 — the fee
+    the 30 % credit above is taken from."""
+    (usage,) = [u for u in _read(storage_day / "usage.jsonl") if u["record"] == "period_usage"]
+    assert (usage["unit"], usage["quantity"], usage["fee"]) == ("tb_month", "200", "24000.00")
+    assert usage["period_start"] == "2026-09-30T16:00:00Z"  # October in +08:00
 
 
 def test_schema_files_have_not_drifted() -> None:

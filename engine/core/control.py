@@ -38,6 +38,12 @@ def apply_control(
                 cs.incident_log.append([row["incident_id"], prio, start, t])
         elif kind == "node_state":
             transitions.setdefault(row["resource_id"], []).append((t, row["state"]))
+            if row["tenant_id"] is not None or row["project_id"] is not None:
+                # metering (§6.1.7): the node's time from now on is billed to this owner
+                owner = f"{row['tenant_id'] or '-'}\x1f{row['project_id'] or '-'}"
+                history = cs.owners.setdefault(row["resource_id"], [])
+                if not history or history[-1][1] != owner:
+                    history.append([t, owner])
     segments: dict[str, list[tuple[int, int, str]]] = {}
     for node in sorted(set(cs.nodes) | set(transitions)):
         segs: list[tuple[int, int, str]] = []

@@ -9,6 +9,7 @@ compensation (§6.1.16).  Pure: no I/O, no clock.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,13 @@ from typing import Any
 from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import period_containing, utc_iso
-from engine.core.compensation import applicable_tier, credit, period_fee, quantize
+from engine.core.compensation import (
+    applicable_tier,
+    credit,
+    period_fee,
+    period_usage,
+    quantize,
+)
 from engine.core.contract import Contract, ObjectiveRule
 from engine.core.control import evaluated_intervals, split_failures
 from engine.core.gauges import GAUGES
@@ -40,6 +47,7 @@ class Emitted:
     breaches: list[dict[str, Any]] = field(default_factory=list)
     compensations: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)  # period usage (§6.1.7)
 
 
 @dataclass
@@ -58,6 +66,8 @@ class MinuteData:
     gauge_periods: dict[tuple[str, int], tuple[float | None, int]] = field(default_factory=dict)
     # probes of the resources an availability objective selects: objective_id -> rows
     probes_for: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # requests per minute and owner: minute, "tenant\x1fproject", n, tokens (sorted by minute)
+    requests_by_owner: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
 def _minutes_in(rows: list[Any], lo: int, hi: int) -> list[Any]:
@@ -168,6 +178,12 @@ def close_range(closing: Closing, a: int, b: int) -> None:
             if rolled:
                 split_failures(cs, cs.period_start_ms)
                 cs.usage = {}
+                cs.metered = {}
+                # owners: the one in force at the period start and any later changes
+                cs.owners = {
+                    node: h[max(bisect.bisect_right(h, start, key=_first) - 1, 0) :]
+                    for node, h in cs.owners.items()
+                }
         period_end = cs.period_end_ms or b
         hi = min(b, period_end)
         closing.up_base_ms, closing.piece_start = cs.usage.get("node_up_ms", 0), cursor
@@ -187,13 +203,29 @@ def close_range(closing: Closing, a: int, b: int) -> None:
 
 
 def _usage(closing: Closing, a: int, b: int) -> None:
-    """Metering counters (§6.1.7) of [a, b): node up time, requests, tokens."""
-    usage = closing.cs.usage
-    up, _ = node_piece(closing.segments, [(a, b)], degraded_is_down=False)
+    """Metering counters (§6.1.7) of [a, b): node up time, requests, tokens; in all and per
+    tenant/project (a node's time goes to the tenant/project its node_state events name)."""
+    cs = closing.cs
+    usage = cs.usage
+    total_up = 0
+    for node, segs in closing.segments.items():
+        history = cs.owners.get(node, [])
+        starts = [a] + [max(t, a) for t, _ in history if a < t < b] + [b]
+        for lo, hi in itertools.pairwise(starts):
+            up, _ = node_piece({node: segs}, [(lo, hi)], degraded_is_down=False)
+            if up:
+                total_up += up
+                index = bisect.bisect_right(history, lo, key=_first) - 1
+                owner = history[index][1] if index >= 0 else "-\x1f-"
+                cs.metered.setdefault(owner, [0, 0, 0])[0] += up
     rows = _minutes_in(closing.data.requests, a, b)
-    usage["node_up_ms"] = usage.get("node_up_ms", 0) + up
+    usage["node_up_ms"] = usage.get("node_up_ms", 0) + total_up
     usage["requests"] = usage.get("requests", 0) + sum(r[1] for r in rows)
     usage["tokens"] = usage.get("tokens", 0) + sum(r[3] for r in rows)
+    for _, owner, n, tokens in _minutes_in(closing.data.requests_by_owner, a, b):
+        counters = cs.metered.setdefault(owner, [0, 0, 0])
+        counters[1] += n
+        counters[2] += tokens
 
 
 def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: int) -> None:
@@ -565,6 +597,7 @@ def _close_period(closing: Closing) -> None:
     cs, contract = closing.cs, closing.contract
     assert cs.period_start_ms is not None and cs.period_end_ms is not None
     fee = period_fee(contract.metering, cs.usage)
+    closing.out.usage.append(period_usage(contract, cs, fee))
     remaining_cap = quantize(fee * contract.cap_percent / 100, contract.metering)
     for objective in contract.objectives:
         state = cs.objectives.setdefault(objective.id, ObjectiveState())

@@ -303,6 +303,17 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     )
     for cid, minute, n, ok, tok in requests.iter_rows():
         data[cid].requests.append((minute, n, ok, tok))
+    by_owner = (
+        closing.filter(pl.col("kind") == "request")
+        .group_by("contract_id", "minute", "tenant_id", "project_id")
+        .agg(
+            n=pl.len(),
+            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
+        )
+        .sort("contract_id", "minute", "tenant_id", "project_id", nulls_last=True)
+    )
+    for cid, minute, tenant, project, n, tok in by_owner.iter_rows():
+        data[cid].requests_by_owner.append((minute, f"{tenant or '-'}\x1f{project or '-'}", n, tok))
     # ties in event time keep arrival order: the buffer is in arrival order across batches
     control = closing.filter(pl.col("kind").is_in(CONTROL_KINDS)).sort(
         "contract_id", "event_ms", maintain_order=True
@@ -335,6 +346,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         emitted.compensations,
     )
     out.warnings = emitted.warnings
+    out.usage.extend(emitted.usage)
     return out
 
 
@@ -519,7 +531,9 @@ def _eligible(
     return rows.join(eligible, on=["contract_id", "minute"])
 
 
-def _in_windows(rows: pl.DataFrame, layouts: dict[tuple[PeriodSpec, str, int, int], int]) -> pl.DataFrame:
+def _in_windows(
+    rows: pl.DataFrame, layouts: dict[tuple[PeriodSpec, str, int, int], int]
+) -> pl.DataFrame:
     """Rows with ``_layout`` and ``minute`` → with their (period-clipped) window bounds."""
     by_layout = {index: key for key, index in layouts.items()}
     windows = []

@@ -65,6 +65,10 @@ class ContractState:
     incidents: dict[str, list[int]] = field(default_factory=dict)  # id -> [priority, start]
     incident_log: list[list[Any]] = field(default_factory=list)  # [id, priority, start, end]
     usage: dict[str, int] = field(default_factory=dict)
+    # node → [[since ms, "tenant\x1fproject"], …] in time order: whom its time is billed to
+    owners: dict[str, list[list[Any]]] = field(default_factory=dict)
+    # this period's metering per "tenant\x1fproject": [node up ms, requests, tokens]
+    metered: dict[str, list[int]] = field(default_factory=dict)
     objectives: dict[str, ObjectiveState] = field(default_factory=dict)
 
     @classmethod

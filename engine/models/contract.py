@@ -288,15 +288,14 @@ class Objective(Spec):
         description="Gauge SLIs (speeds, jitter, loss, utilisation, concurrency, provisioning "
         "and scaling times): the statistic over a window's samples.",
     )
-    field: Literal["cpu", "gpu", "memory", "storage", "bandwidth", "tasks", "users"] | None = (
-        Field(
-            default=None,
-            description="pool_utilization: which ratio (default gpu); concurrency: tasks "
-            "(default) or users.",
-        )
+    field: Literal["cpu", "gpu", "memory", "storage", "bandwidth", "tasks", "users"] | None = Field(
+        default=None,
+        description="pool_utilization: which ratio (default gpu); concurrency: tasks "
+        "(default) or users.",
     )
     congestion_loss: Annotated[float, Field(gt=0, le=1)] = Field(
-        default=0.01, description="network_congestion: a sample with loss_ratio ≥ this is congested."
+        default=0.01,
+        description="network_congestion: a sample with loss_ratio ≥ this is congested.",
     )
     grid_renewable_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
         default=None,

@@ -158,6 +158,39 @@ class BudgetWarning(Output):
     detected_at: str = Field(description="Event time of the 5-minute bucket end it was decided.")
 
 
+class OwnerUsage(BaseModel):
+    tenant_id: str = Field(description='"-" when the events named none.')
+    project_id: str
+    node_hours: str
+    requests: int
+    tokens: int
+    quantity: str = Field(description="In the contract's metering unit.")
+    amount: str | None = Field(description="quantity × unit price; null with a fixed fee.")
+
+
+class PeriodUsage(Output):
+    """Metering of one assessment period (§6.1.7), in all and per tenant and project."""
+
+    record: Literal["period_usage"] = "period_usage"
+    usage_id: str
+    contract_id: str
+    contract_version: int
+    period_start: str
+    period_end: str
+    unit: str
+    unit_price: str
+    currency: str
+    node_hours: str = Field(description="Node up time (decimal hours).")
+    card_hours: str = Field(description="node_hours × cards_per_node.")
+    core_hours: str = Field(description="node_hours × cores_per_node.")
+    requests: int
+    tokens: int
+    quantity: str = Field(description="Billed quantity in the contract's unit.")
+    fee: str = Field(description="The period fee compensation credits are a percent of.")
+    fee_rule: str
+    by_owner: list[OwnerUsage]
+
+
 class ScoreMetric(BaseModel):
     key: str
     name: str
@@ -202,6 +235,7 @@ OUTPUT_MODELS: dict[str, type[Output]] = {
     "late": LateEvent,
     "deadletter": DeadLetter,
     "usage": Usage,
+    "period_usage": PeriodUsage,
     "warning": BudgetWarning,
     "scorecard": Scorecard,
 }
