@@ -8,7 +8,8 @@ touches, so the previous state stays valid (a request being served keeps a consi
 
 What is kept per contract: each objective's latest window (value, verdict) and its period so
 far (``period_value``, ``period_good``/``period_total``), the breaches opened and not yet
-resolved, the latest burn-rate warning per objective, the latest scorecard, and the targets
+resolved, the burn-rate warnings fired and not yet cleared (a fired and its cleared record share
+a ``warning_id``) and the latest one per objective, the latest scorecard, and the targets
 (comparator, threshold) seen on breach, compensation and warning records. Recent compensations
 are kept across contracts, newest first.
 """
@@ -53,6 +54,7 @@ def _empty_contract(cid: str) -> dict[str, Any]:
         "open_breaches": {},
         "breaches_opened": 0,
         "warnings": {},
+        "last_warning": {},
         "targets": {},
         "scorecard": None,
     }
@@ -87,6 +89,7 @@ def fold(state: State, records: Iterable[Record]) -> State:
                 "objectives": dict(old["objectives"]),
                 "open_breaches": dict(old["open_breaches"]),
                 "warnings": dict(old["warnings"]),
+                "last_warning": dict(old["last_warning"]),
                 "targets": dict(old["targets"]),
             }
             touched.add(cid)
@@ -168,11 +171,18 @@ def _compensation(c: dict[str, Any], r: Record, state: State) -> None:
 
 
 def _warning(c: dict[str, Any], w: Record, _: State) -> None:
-    oid = str(w.get("objective_id"))
-    old = c["warnings"].get(oid)
-    if old is not None and str(w.get("detected_at")) < str(old.get("detected_at")):
-        return
-    c["warnings"][oid] = {
+    oid, wid = str(w.get("objective_id")), str(w["warning_id"])
+    if w.get("status") == "cleared":
+        c["warnings"].pop(wid, None)
+    else:
+        c["warnings"][wid] = _warning_fields(w)
+    old = c["last_warning"].get(oid)
+    if old is None or str(w.get("detected_at")) >= str(old.get("detected_at")):
+        c["last_warning"][oid] = _warning_fields(w)
+
+
+def _warning_fields(w: Record) -> dict[str, Any]:
+    return {
         k: w.get(k)
         for k in (
             "warning_id", "status", "objective_id", "severity", "burn_rate_long",
@@ -213,7 +223,11 @@ def targets_from_ruleset(ruleset: Ruleset) -> dict[str, dict[str, dict[str, Any]
 
 
 def _objective_view(
-    o: dict[str, Any], target: Mapping[str, Any] | None, warning: Record | None, breaches: int
+    o: dict[str, Any],
+    target: Mapping[str, Any] | None,
+    last_warning: Record | None,
+    firing: list[Record],
+    breaches: int,
 ) -> dict[str, Any]:
     value = o["period_value"]
     comparator = target.get("comparator") if target else None
@@ -230,9 +244,10 @@ def _objective_view(
     if share is not None and o.get("period_total"):
         bad = int(o["period_total"]) - int(o.get("period_good") or 0)
         budget = round(1 - bad / (share * int(o["period_total"])), 6)
-    elif warning is not None and warning.get("budget_remaining") is not None:
-        budget = float(warning["budget_remaining"])
-    active = warning if warning is not None and warning.get("status") == "fired" else None
+    elif last_warning is not None and last_warning.get("budget_remaining") is not None:
+        budget = float(last_warning["budget_remaining"])
+    severities = {w.get("severity") for w in firing}
+    active = "page" if "page" in severities else ("ticket" if severities else None)
     judged = o.get("judged")
     if period_ok is None and value is None and judged is not None:
         period_ok = judged["compliant"]  # a latency or error rate: its last judged window
@@ -263,7 +278,7 @@ def _objective_view(
         "judged_end": judged["window_end"] if judged else None,
         "period_compliant": period_ok,
         "budget_remaining": budget,
-        "warning": None if active is None else active.get("severity"),
+        "warning": active,
         "open_breaches": breaches,
         "status": status,
     }
@@ -279,11 +294,13 @@ def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
         objectives = []
         for oid in sorted(c["objectives"]):
             n = sum(1 for b in c["open_breaches"].values() if b["objective_id"] == oid)
-            warning = c["warnings"].get(oid)
-            objectives.append(_objective_view(c["objectives"][oid], known.get(oid), warning, n))
-        for w in c["warnings"].values():
-            if w.get("status") == "fired":
-                active_warnings.append({"contract_id": cid, **w})
+            firing = [w for w in c["warnings"].values() if w["objective_id"] == oid]
+            objectives.append(
+                _objective_view(
+                    c["objectives"][oid], known.get(oid), c["last_warning"].get(oid), firing, n
+                )
+            )
+        active_warnings.extend({"contract_id": cid, **w} for w in c["warnings"].values())
         open_breaches.extend(c["open_breaches"].values())
         judged = [o["status"] for o in objectives if o["status"] != "no data"]
         worst = max(judged, key=_RANK.__getitem__, default="no data")
@@ -303,6 +320,7 @@ def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
         )
     all_objectives = [o for c in contracts for o in c["objectives"]]
     open_breaches.sort(key=lambda b: (str(b.get("detected_at")), b["breach_id"]), reverse=True)
+    active_warnings.sort(key=lambda w: (str(w.get("detected_at")), w["warning_id"]), reverse=True)
     return {
         "version": state["version"],
         "records": dict(sorted(state["records"].items())),

@@ -159,13 +159,17 @@ def _contract_section(
         for b in outputs.get("breaches", [])
         if b.get("contract_id") == cid and start_ms <= parse_instant(b["window_start"]) < end_ms
     ]
-    warnings = [
+    contract_warnings = [
         w
         for w in outputs.get("warnings", [])
-        if w.get("contract_id") == cid
-        and isinstance(w.get("detected_at"), str)
-        and start_ms <= parse_instant(w["detected_at"]) <= end_ms
+        if w.get("contract_id") == cid and isinstance(w.get("detected_at"), str)
     ]
+    fired_here = {
+        w.get("warning_id")
+        for w in contract_warnings
+        if w.get("status") != "cleared" and start_ms <= parse_instant(w["detected_at"]) < end_ms
+    }
+    warnings = _warning_rows([w for w in contract_warnings if w.get("warning_id") in fired_here])
     per_objective: dict[str, list[Record]] = defaultdict(list)
     for m in metrics:
         per_objective[m["objective_id"]].append(m)
@@ -291,7 +295,7 @@ def _contract_section(
         "latency": latency,
         "outages": outage_rows,
         "breaches": breaches,
-        "warnings": [_warning(w) for w in warnings],
+        "warnings": warnings,
         "burn_down": burn,
         "compensation": compensation,
         "scorecard": scorecard,
@@ -387,22 +391,23 @@ def _compensation(info: ContractInfo, records: list[Record]) -> dict[str, Any]:
     }
 
 
-def _warning(w: Record) -> dict[str, Any]:
+def _warning_rows(records: list[Record]) -> list[dict[str, Any]]:
+    """One row per burn-rate warning: when it fired (with its burn rates and budget left then)
+    and when it cleared (a fired and its cleared record share the ``warning_id``)."""
     keys = (
-        "warning_id",
-        "status",
-        "objective_id",
-        "sli",
-        "severity",
-        "long_window",
-        "short_window",
-        "burn_rate_long",
-        "burn_rate_short",
-        "threshold_factor",
-        "budget_remaining",
-        "detected_at",
-    )
-    return {k: w.get(k) for k in keys}
+        "warning_id", "objective_id", "sli", "severity", "long_window", "short_window",
+        "threshold_factor", "burn_rate_long", "burn_rate_short", "budget_remaining",
+    )  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    for w in records:
+        row = rows.setdefault(
+            w["warning_id"], {**{k: w.get(k) for k in keys}, "fired_at": None, "cleared_at": None}
+        )
+        if w.get("status") == "cleared":
+            row["cleared_at"] = w["detected_at"]
+        else:
+            row.update({k: w.get(k) for k in keys}, fired_at=w["detected_at"])
+    return sorted(rows.values(), key=lambda r: (r["fired_at"] or "", r["warning_id"]))
 
 
 def _scorecard(s: Record) -> dict[str, Any]:

@@ -345,8 +345,8 @@ def _warnings(c: dict[str, Any]) -> str:
     tz = c["timezone"]
     rows = [
         [
-            _local(w["detected_at"], tz),
-            html.escape(str(w["status"])),
+            _local(w["fired_at"], tz),
+            _local(w["cleared_at"], tz) if w["cleared_at"] else "firing",
             html.escape(str(w["objective_id"])),
             html.escape(str(w["severity"])),
             html.escape(f"{w['long_window']} / {w['short_window']}"),
@@ -357,16 +357,15 @@ def _warnings(c: dict[str, Any]) -> str:
         for w in c["warnings"]
     ]
     headers = [
-        "detected",
-        "status",
-        "objective",
-        "severity",
-        "windows (long / short)",
-        "burn rate (long / short)",
-        "factor",
-        "budget left",
-    ]
-    return "<h3>Burn-rate warnings</h3>" + _table(headers, rows, {5, 6, 7})
+        "fired", "cleared", "objective", "severity", "windows (long / short)",
+        "burn rate (long / short)", "factor", "budget left when fired",
+    ]  # fmt: skip
+    return (
+        "<h3>Burn-rate warnings</h3>"
+        f"<details><summary>{len(rows)} warning(s)</summary>"
+        + _table(headers, rows, {5, 6, 7})
+        + "</details>"
+    )
 
 
 def _burn(c: dict[str, Any], anchor: str) -> str:

@@ -9,6 +9,8 @@ report gives the same bytes and several charts can share one HTML document.
 from __future__ import annotations
 
 import io
+import itertools
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,6 +58,29 @@ def _date_axis(ax: Any, tz: str) -> None:
     ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))  # type: ignore[no-untyped-call]
 
 
+def _legend(ax: Any) -> None:
+    """The legend in one row above the plot, right-aligned (the title is on the left)."""
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncols=4,
+              borderaxespad=0.2)  # fmt: skip
+
+
+def _with_gaps(points: Sequence[Sequence[Any]]) -> tuple[list[datetime], list[float]]:
+    """Times and values, with a break (NaN) where windows are missing, so no line bridges a
+    night or a weekend outside service time."""
+    times = [_dt(t) for t, _ in points]
+    steps = sorted(b - a for a, b in itertools.pairwise(times))
+    usual = steps[len(steps) // 4] if steps else None
+    xs: list[datetime] = []
+    ys: list[float] = []
+    for index, (t, (_, v)) in enumerate(zip(times, points, strict=True)):
+        if index and usual is not None and t - times[index - 1] > usual * 1.5:
+            xs.append(times[index - 1] + usual)
+            ys.append(math.nan)
+        xs.append(t)
+        ys.append(v)
+    return xs, ys
+
+
 def to_svg(fig: Figure, name: str, label: str) -> str:
     """The figure as an inline ``<svg>`` element whose ids are prefixed with ``name``."""
     buffer = io.StringIO()
@@ -86,7 +111,7 @@ def daily_availability(name: str, entry: dict[str, Any]) -> str:
         ax.set_ylim(max(0.0, low - max(0.2, (100.0 - low) * 0.25)), 100.0 + (100.0 - low) * 0.05)
         if threshold is not None:
             ax.axhline(threshold, color=TARGET, linestyle="--", linewidth=1, label="objective")
-            ax.legend(loc="lower left", frameon=False)
+            _legend(ax)
         step = max(1, len(days) // 12)
         ax.set_xticks(xs[::step], [d["date"][5:] for d in days][::step])
         ax.set_ylabel("%")
@@ -99,9 +124,7 @@ def latency(name: str, entry: dict[str, Any], tz: str) -> str:
     with mpl.rc_context(_RC):
         fig = _figure()
         ax: Any = fig.add_subplot()
-        points = entry["points"]
-        xs = [_dt(t) for t, _ in points]
-        ys = [v for _, v in points]
+        xs, ys = _with_gaps(entry["points"])
         pct = entry.get("percentile")
         label = f"p{pct:g} per window" if pct is not None else "per window"
         ax.plot(xs, ys, color=LINE, linewidth=0.8, marker=".", markersize=2.5, label=label)
@@ -119,7 +142,7 @@ def latency(name: str, entry: dict[str, Any], tz: str) -> str:
             )
         _date_axis(ax, tz)
         ax.set_ylabel("ms")
-        ax.legend(loc="upper left", frameon=False, ncols=3)
+        _legend(ax)
         ax.set_title(f"{entry['objective_id']}: latency over time")
         return to_svg(fig, name, f"{entry['objective_id']} latency over time")
 
@@ -188,6 +211,6 @@ def burn_down(name: str, curves: Sequence[dict[str, Any]], tz: str) -> str:
         ax.set_ylim(max(low, -300.0) - 5, 105)
         ax.set_ylabel("budget left, %")
         _date_axis(ax, tz)
-        ax.legend(loc="lower left", frameon=False, ncols=3)
+        _legend(ax)
         ax.set_title("Error budget burn-down")
         return to_svg(fig, name, "error budget burn-down")

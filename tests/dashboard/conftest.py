@@ -116,7 +116,7 @@ def warning(status: str = "fired", *, contract: str = "c1", objective: str = "av
             detected: str = "2026-10-12T01:05:00Z", **changes: Any) -> dict[str, Any]:  # fmt: skip
     record = {
         "record": "warning",
-        "warning_id": f"warn:{contract}:{objective}:{detected}",
+        "warning_id": f"warn:{contract}:{objective}:2026-10-12T01:05:00Z:r1:page-14.4x-65m",
         "status": status,
         "contract_id": contract,
         "contract_version": 1,

@@ -79,10 +79,16 @@ def test_warning_puts_an_objective_at_risk_until_cleared() -> None:
     o = _objective(view(s, TARGETS))
     assert (o["status"], o["warning"]) == ("at risk", "page")
     assert view(s, TARGETS)["summary"]["active_warnings"] == 1
-    s = fold(s, [warning("cleared", detected="2026-10-12T02:00:00Z")])
-    assert _objective(view(s, TARGETS))["status"] == "ok"
-    s = fold(s, [warning("fired", detected="2026-10-12T01:00:00Z")])  # older: ignored
-    assert _objective(view(s, TARGETS))["status"] == "ok"
+    ticket = {"warning_id": "warn:c1:availability:2026-10-12T01:05:00Z:r1:ticket-1x-4465m",
+              "severity": "ticket", "budget_remaining": 0.3}  # fmt: skip
+    s = fold(s, [warning(**ticket)])
+    assert _objective(view(s, TARGETS))["warning"] == "page"  # the most severe one firing
+    s = fold(s, [warning("cleared", detected="2026-10-12T02:00:00Z")])  # the page one clears
+    assert _objective(view(s, TARGETS))["warning"] == "ticket"
+    s = fold(s, [warning("cleared", detected="2026-10-12T03:00:00Z", **ticket)])
+    o = _objective(view(s, TARGETS))
+    assert (o["status"], o["warning"]) == ("ok", None)
+    assert view(s, TARGETS)["warnings"] == []
 
 
 def test_budget_from_the_warning_when_the_sli_has_none() -> None:

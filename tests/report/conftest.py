@@ -128,7 +128,10 @@ def storage_day_scored(storage_day: Path, tmp_path: Path) -> Path:
     provider = scorecard(scope="provider", contract_id=None, scorecard_id="score:guizhou-cloud",
                          total_score=80.5, grade=4, grade_by_score=4, caps=[])  # fmt: skip
     write_jsonl(out / "scorecards.jsonl", [scorecard(), provider])
-    write_jsonl(out / "warnings.jsonl", [warning()])
+    write_jsonl(
+        out / "warnings.jsonl",
+        [warning(), warning(status="cleared", detected_at="2026-10-12T02:40:00Z")],
+    )
     return out
 
 

@@ -110,7 +110,12 @@ def test_scorecard_and_warnings_when_present(storage_day_scored: Path, tmp_path:
     c = _storage(report)
     assert c["scorecard"]["grade"] == 3 and c["summary"]["grade"] == 3
     assert c["scorecard"]["caps"] == scorecard()["caps"]
-    assert [w["severity"] for w in c["warnings"]] == ["page"]
+    (w,) = c["warnings"]  # the fired and the cleared record, one row
+    assert (w["severity"], w["fired_at"], w["cleared_at"]) == (
+        "page",
+        "2026-10-12T02:05:00Z",
+        "2026-10-12T02:40:00Z",
+    )
     assert [p["grade"] for p in report["provider_scorecards"]] == [4]
 
 

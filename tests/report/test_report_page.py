@@ -33,6 +33,7 @@ def test_report_page_in_chromium(storage_day_scored: Path, tmp_path: Path, brows
         "Grade 4",  # the provider's
         "availability below the industry average",
         "not met",
+        "Burn-rate warnings",
     ):
         assert expected in shown, expected
     charts = page.evaluate(
