@@ -1,7 +1,8 @@
 """The periodic assessment report (§6.2.7) as one JSON-ready dict: content, criteria, results.
 
 ``build_report`` selects, per contract, the assessment periods that start in the calendar month
-asked for (in the contract's time zone; a calendar-month contract has exactly one) and folds
+asked for (in the contract's time zone; a calendar-month contract has exactly one; without a
+rule file, those whose middle falls in the month, in UTC) and folds
 that period's records into: the objectives with their measured period value and verdict,
 availability per day, latency over time, outages, breaches, burn-rate warnings, the error-budget
 burn-down, the compensation with its arithmetic and cap (§6.1.16), and the scorecard and grade
@@ -75,6 +76,8 @@ def build_report(
             start_ms = parse_instant(period_start)
             info = contract_info(ruleset, cid, start_ms)
             lo, hi = month_bounds_ms(year, month, info.tz)
+            if info.contract is None:  # no rule file, no time zone: the period's middle
+                start_ms = (start_ms + parse_instant(by_period[period_start][0]["period_end"])) // 2
             if lo <= start_ms < hi:
                 sections.append(_contract_section(info, by_period[period_start], outputs))
     if not sections:

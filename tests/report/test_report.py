@@ -124,8 +124,9 @@ def test_absent_and_empty_new_files_are_fine(storage_day: Path, tmp_path: Path) 
     outputs = tmp_path / "o"
     outputs.mkdir()
     for f in storage_day.iterdir():
-        (outputs / f.name).write_bytes(f.read_bytes())
-    (outputs / "warnings.jsonl").write_bytes(b"")  # empty: no warnings
+        if f.name not in ("scorecards.jsonl", "warnings.jsonl"):  # absent
+            (outputs / f.name).write_bytes(f.read_bytes())
+    (outputs / "warnings.jsonl").write_bytes(b"")  # empty
     c = _storage(_report(outputs, tmp_path / "r"))
     assert c["warnings"] == [] and c["scorecard"] is None
     assert "No scorecard was written" in (tmp_path / "r" / "report-2026-10.html").read_text()
@@ -228,3 +229,14 @@ def test_read_outputs_reports_a_bad_line(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="YYYY-MM"):
         build_report({}, "October")
     _ = warning  # the fixture factory is shared with the page tests
+
+
+def test_a_contract_without_rule_file_is_reported_from_its_records(storage_day: Path) -> None:
+    report = build_report(read_outputs(storage_day), "2026-10", contract="storage-001")
+    c = _storage(report)
+    assert (c["timezone"], c["period_start"]) == ("UTC", "2026-09-30T16:00:00Z")
+    availability = {o["objective_id"]: o for o in c["objectives"]}["availability"]
+    assert (availability["comparator"], availability["threshold"]) == (">=", 99.9)  # breach
+    assert availability["verdict"] == "not met"
+    assert c["compensation"]["total_credit"] == "7200.00"
+    assert c["compensation"]["cap_amount"] is None  # the cap is in the rule file
