@@ -31,6 +31,7 @@ import orjson
 
 from engine.core.calendar import local_iso, service_intervals, utc_iso
 from engine.core.contract import Contract, Ruleset
+from engine.core.gauges import GAUGES
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -68,6 +69,7 @@ def _shape(contract: Contract) -> tuple[set[str], list[str], list[str]]:
     slis = {o.sli for o in contract.objectives}
     sources = {o.source for o in contract.objectives if o.sli == "latency"}
     sources |= {"request"} if "error_rate" in slis else set()
+    sources |= {GAUGES[s].kind for s in slis if s in GAUGES} & {"network", "storage_io"}
     if slis & NODE_SLIS:
         return sources, ["scheduler", "login"], [f"n{i:02d}" for i in range(1, 9)]
     endpoint = "api" if "request" in sources else "nfs" if "storage_io" in sources else "portal"
@@ -233,6 +235,7 @@ class _Gen:
         self.rng = random.Random(f"{seed}:{cid}:data")
         self.pid = pid = _slug(c.spec.parties.provider.name)
         sources, endpoints, self.nodes = _shape(c)
+        self.slis = {o.sli for o in c.objectives}
         self.every_ms = every_s * 1000
 
         def head(kind: str, source: str, resource: str, extra: str = "") -> str:
@@ -309,9 +312,22 @@ class _Gen:
             if hi + 5 * MINUTE_MS >= end:
                 break
             it = round(units * 9.5 * (hi - lo) / HOUR_MS * (0.8 + 0.2 * rng.random()), 1)
+            total = round(it * 1.25, 1)
             out.append(ev("energy", hi + 5 * MINUTE_MS, f"{cid}/site", period_start=_ts(lo, tz),
-                          period_end=_ts(hi, tz), total_kwh=round(it * 1.25, 1), it_kwh=it,
-                          renewable_kwh=round(it * 0.4, 1)))  # fmt: skip
+                          period_end=_ts(hi, tz), total_kwh=total, it_kwh=it,
+                          renewable_kwh=round(it * 0.4, 1), grid_kwh=total,
+                          self_kwh=round(total * 0.05, 1), green_kwh=round(total * 0.2, 1)))  # fmt: skip
+            if "provisioning_time" in self.slis:  # a node requested each morning
+                ready = lo + 10 * HOUR_MS + int(rng.random() * HOUR_MS)
+                took = (90 + int(rng.random() * 420)) * 1000
+                out.append(ev("provisioning", ready, f"{cid}/node/new", ok=True,
+                              requested_at=_ts(ready - took, tz), completed_at=_ts(ready, tz)))  # fmt: skip
+            for direction, hour in (("out", 14), ("in", 22)):
+                if f"scale_{direction}_time" in self.slis:
+                    done = lo + hour * HOUR_MS + int(rng.random() * HOUR_MS)
+                    took = (120 + int(rng.random() * 600)) * 1000
+                    out.append(ev("scaling", done, f"{cid}/pool", direction=direction, nodes=4,
+                                  requested_at=_ts(done - took, tz), completed_at=_ts(done, tz)))  # fmt: skip
         return sorted(o for o in out if start <= o[0] < end)
 
     def minute(self, m: int, out: list[str], utc: str, local: str, off: str) -> None:

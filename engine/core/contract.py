@@ -13,6 +13,7 @@ from decimal import Decimal
 from engine.core.burn import BurnRule
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.gauges import GAUGES
+from engine.models.assessment import Scoring
 from engine.models.contract import Comparator, Metering, RuleFile, SliKind, Tier
 
 
@@ -94,6 +95,8 @@ class Contract:
     source: str = ""
     warning_rules: tuple[BurnRule, ...] = ()  # unscaled; empty: early warnings off
     warning_scale: bool = True
+    scoring: Scoring | None = field(default=None, repr=False, compare=False)  # merged Table A.2
+    provider_id: str = ""
 
     @property
     def tz(self) -> str:

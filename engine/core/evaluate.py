@@ -28,6 +28,7 @@ from engine.core.contract import Contract, ObjectiveRule
 from engine.core.control import evaluated_intervals, split_failures
 from engine.core.gauges import GAUGES
 from engine.core.reliability import failure_stats, failures_as_of, node_piece, reliability_value
+from engine.core.scoring import scorecard
 from engine.core.state import ContractState, ObjectiveState, WindowAcc
 from engine.core.windows import window_bounds
 from engine.models.contract import PROBE_AVAILABILITY
@@ -35,6 +36,11 @@ from engine.models.contract import PROBE_AVAILABILITY
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 AVAILABILITY = (*PROBE_AVAILABILITY, "node_availability")
+# the scorecard's name of a latency objective's period value, by the events it reads
+MEASURE_KEYS = {
+    ("latency", "network"): "network_latency",
+    ("latency", "storage_io"): "storage_latency",
+}
 # reliability SLIs that can only get worse as the period goes on: breach as soon as they fail
 MONOTONE_RELIABILITY = (
     "failure_count", "max_recovery", "stability_interruptions", "stability_recovery"
@@ -48,6 +54,7 @@ class Emitted:
     compensations: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)  # period usage (§6.1.7)
+    scorecards: list[dict[str, Any]] = field(default_factory=list)  # Table A.2, §7
 
 
 @dataclass
@@ -365,7 +372,8 @@ def _close_window(
         coverage = 1.0 if count else None
         if count < objective.min_requests:
             value = None
-        period_value = None
+        # known only once the period is complete: on its last window
+        period_value = _period_value(closing, objective, state) if acc.end == period.end else None
     else:
         value = period_value = reliability_value(
             objective, cs, acc.end, closing.operating_ms(acc.end)
@@ -599,11 +607,17 @@ def _close_period(closing: Closing) -> None:
     fee = period_fee(contract.metering, cs.usage)
     closing.out.usage.append(period_usage(contract, cs, fee))
     remaining_cap = quantize(fee * contract.cap_percent / 100, contract.metering)
+    measured: dict[str, float | None] = {}
+    if cs.nodes:  # failures are tracked: a period without any scores reliability at its best
+        measured["failure_count"] = float(failure_stats(cs, cs.period_end_ms)["failures"])
     for objective in contract.objectives:
         state = cs.objectives.setdefault(objective.id, ObjectiveState())
         if state.period is None:
             state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
         observed = _period_value(closing, objective, state)
+        key = MEASURE_KEYS.get((objective.sli, objective.source), objective.sli)
+        measured.setdefault(key, observed)
+        measured[f"{key}@{objective.id}"] = observed
         if (
             objective.sli in ("mttr", "mtbf")
             and observed is not None
@@ -636,6 +650,19 @@ def _close_period(closing: Closing) -> None:
             state.paid_periods = [*state.paid_periods[-11:], cs.period_start_ms]
         state.period = None
         state.window = None
+    if contract.scoring is not None:
+        closing.out.scorecards.append(
+            scorecard(
+                contract.scoring,
+                measured,
+                contract.spec.attested,
+                contract_id=contract.id,
+                provider_id=contract.provider_id,
+                contract_version=contract.revision,
+                period_start=utc_iso(cs.period_start_ms),
+                period_end=utc_iso(cs.period_end_ms),
+            )
+        )
 
 
 def _compensate(

@@ -347,6 +347,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     )
     out.warnings = emitted.warnings
     out.usage.extend(emitted.usage)
+    out.scorecards = emitted.scorecards
     return out
 
 

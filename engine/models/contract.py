@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.models.assessment import Attested, ScoringOverride
+
 SPEC_VERSION = "csla/v1"
 Ident = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -504,6 +506,13 @@ class RuleFile(Spec):
     complaint_channels: list[ComplaintChannel] = Field(default_factory=list)
     compensation: Compensation = Field(default_factory=Compensation)
     early_warning: EarlyWarning = Field(default_factory=EarlyWarning)
+    scoring: ScoringOverride | None = Field(
+        default=None, description="Changes to the Table A.2 scoring defaults (docs/scoring.md)."
+    )
+    attested: Attested | None = Field(
+        default=None,
+        description="Annex A metrics attested rather than measured, each with its evidence.",
+    )
     optional: OptionalElements = Field(default_factory=OptionalElements)
 
     @model_validator(mode="after")

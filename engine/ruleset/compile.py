@@ -11,6 +11,7 @@ Pure: no I/O. Issues carry a line and column through a ``Locator`` the loader su
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -25,6 +26,7 @@ from engine.core.burn import BurnRule
 from engine.core.calendar import PeriodSpec, ServiceCalendar
 from engine.core.contract import Contract, ObjectiveRule, Ruleset
 from engine.core.gauges import GAUGES
+from engine.models.assessment import Scoring, load_scoring_defaults, merge_scoring
 from engine.models.contract import HoursRange, RuleFile, ServiceTime, Tier, duration_ms
 
 Loc = tuple[str | int, ...]
@@ -98,11 +100,27 @@ def check_rule_file(rule: RuleFile, source: str, locate: Locator | None = None) 
     _check_tiers(rule, issues)
     _check_service_time(rule, issues)
     _check_price(rule, issues)
+    _check_scoring(rule, issues)
     return sorted(issues.items, key=lambda i: (i.line, i.column))
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
+
+
+@functools.cache
+def default_scoring() -> Scoring:
+    """The platform's Table A.2 scoring (rules/.scoring/table-a2.yaml), read once."""
+    return load_scoring_defaults()
+
+
+def _check_scoring(rule: RuleFile, issues: _Issues) -> None:
+    if rule.scoring is None:
+        return
+    try:
+        merge_scoring(default_scoring(), rule.scoring)
+    except ValueError as exc:
+        issues.add(("scoring",), str(exc))
 
 
 def _check_effective_from(rule: RuleFile, issues: _Issues) -> None:
@@ -346,6 +364,8 @@ def _build(rule: RuleFile, source: str) -> Contract:
         if rule.early_warning.enabled
         else (),
         warning_scale=rule.early_warning.scale_to_period,
+        scoring=merge_scoring(default_scoring(), rule.scoring),
+        provider_id=rule.parties.provider.name,
         spec=rule,
         source=source,
     )

@@ -83,7 +83,20 @@ def test_gpu_training_contract_compiles_to_milliseconds_and_decimals() -> None:
         "failure-count",
         "max-recovery",
         "service-availability",
+        "stability-72h",
+        "gpu-utilisation",
+        "network-latency",
+        "network-loss",
+        "network-throughput",
+        "provisioning",
+        "scale-out",
+        "pue",
+        "renewable",
     ]
+    assert (by_id["gpu-utilisation"].field, by_id["gpu-utilisation"].statistic) == ("gpu", "mean")
+    assert (by_id["network-throughput"].statistic, by_id["renewable"].param) == ("min", 0.3)
+    assert by_id["provisioning"].statistic == "max"  # the default of provisioning_time
+    assert contract.scoring is not None and contract.provider_id
     node = by_id["node-availability"]
     assert (node.sli, node.comparator, node.threshold, node.window_ms) == (
         "node_availability",
