@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ def _card(page: Any, name: str) -> str:
 
 def test_live_dashboard_updates_without_reload(served: tuple[str, Path], browser: Any) -> None:
     base, outputs = served
+    with urllib.request.urlopen(base + "/dashboard", timeout=5) as response:
+        browser_module().assert_offline_html(response.read().decode())
     page = browser.new_page()
     page.goto(base + "/dashboard")
     page.wait_for("document.getElementById('conn').textContent === 'live'")
