@@ -277,6 +277,8 @@ class Csla:
             "late": sorted(out.late, key=lambda r: (r["origin"], r["event_id"])),
             "dead": sorted(out.dead, key=lambda r: r["origin"]),
             "usage": sorted(out.usage, key=lambda r: r["usage_id"]),
+            "warnings": sorted(out.warnings, key=lambda r: (r["warning_id"], r["status"])),
+            "scorecards": sorted(out.scorecards, key=lambda r: r["scorecard_id"]),
             "stats": dict(sorted(out.stats.items())),
         }
 

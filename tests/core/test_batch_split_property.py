@@ -39,6 +39,12 @@ OBJECTIVES = """
 - {id: mttr, sli: mttr, comparator: '<=', threshold: 5, window: 1h}
 - {id: mtbf, sli: mtbf, comparator: '>=', threshold: 2, window: 1h}
 - {id: maxrec, sli: max_recovery, comparator: '<=', threshold: 15, window: 15m}
+- {id: stab, sli: stability_interruptions, comparator: '<=', threshold: 1, window: 15m}
+- {id: calls, sli: calls, comparator: '>=', threshold: 10, window: 5m}
+- {id: util, sli: pool_utilization, field: cpu, comparator: '>=', threshold: 30, window: 15m}
+- {id: pue, sli: pue, comparator: '<=', threshold: 1.3, window: 1h}
+- {id: sto, sli: storage_availability, resources: ['vol-*'], comparator: '>=', threshold: 99,
+   window: 5m}
 """
 RULE = {
     "assessment": "period: rolling_days\ndays: 1",
@@ -89,6 +95,19 @@ def stream(csla: Any) -> list[bytes]:
     ]:
         t = at(local[:5]) + int(local[6:]) * 1000
         timed.append((t, csla.node(t, node, state)))
+    for local, node, tenant in [("22:30", "n1", "t1"), ("23:00", "n2", "t2"), ("00:05", "n2", "t3")]:
+        t = at(local) + 7_000  # a node changes hands: metering per tenant follows
+        timed.append((t, csla.node(t, node, "up", tenant_id=tenant, project_id="p")))
+    for m in range(csla.ms(START) + 45_000, csla.ms(END), 180_000):
+        cpu = round(rng.random(), 3)
+        timed.append((m, csla.event("utilization", m, cpu=cpu, tasks=rng.randint(0, 9))))
+        timed.append((m, csla.probe(m, rng.random() > 0.1, resource="vol-1")))
+    for m in range(csla.ms(START) + 50_000, csla.ms(END), 1_200_000):
+        energy = csla.event(
+            "energy", m, period_start=csla.iso(m - 600_000), period_end=csla.iso(m),
+            total_kwh=round(rng.uniform(12, 16), 3), it_kwh=round(rng.uniform(10, 11), 3),
+        )  # fmt: skip
+        timed.append((m, energy))
     opened, resolved = at("23:10") + 5_000, at("23:40")
     timed.append((opened, csla.incident(opened, "INC-1", "opened", impact=3, urgency=2)))
     timed.append((resolved, csla.incident(resolved, "INC-1", "resolved")))
@@ -131,6 +150,12 @@ def test_the_stream_exercises_every_path(csla: Any) -> None:
     assert [r["event_id"] for r in got["late"]] == ["straggler"]
     assert len(got["dead"]) == 3  # truncated JSON, an array of numbers, an unknown contract
     assert {b["objective_id"] for b in got["breaches"]} >= {"avail", "fc", "na"}
+    assert {w["status"] for w in got["warnings"]} == {"fired", "cleared"}
+    assert len(got["scorecards"]) == 1
+    (period,) = [u for u in got["usage"] if u["record"] == "period_usage"]
+    assert {o["tenant_id"] for o in period["by_owner"]} >= {"t1", "t2"}  # t3: next period
+    gauges = {m["objective_id"] for m in got["metrics"] if m["value"] is not None}
+    assert gauges >= {"calls", "util", "pue", "sto", "stab"}
     assert {c["period_start"] for c in got["compensations"]} == {"2026-03-09T16:00:00Z"}
     assert got["usage"]
     # the maintenance 00:40–00:50 was announced 15 h 40 min ahead (≥ 12 h): exempt
