@@ -136,3 +136,17 @@ def test_example_rules_validate() -> None:
     result = CliRunner().invoke(app, ["validate", str(ROOT / "rules")])
     assert result.exit_code == 0, result.output
     assert "0 error(s)" in result.output
+
+
+def test_storage_day_scorecards(storage_day: Path) -> None:
+    """One contract scorecard for October and the provider's, folded from it. The day's
+    availability 94.2029 % is below the default curve's 99 % floor → 0 points; nothing else is
+    measured or attested in storage-001 → total 0, grade 1, every §7 requirement missed."""
+    contract, provider = _read(storage_day / "scorecards.jsonl")
+    assert (contract["scope"], provider["scope"]) == ("contract", "provider")
+    availability = contract["levels"][0]["metrics"][0]
+    assert (availability["key"], availability["source"]) == ("service_availability", "measured")
+    assert availability["value"] == pytest.approx(650 / 690 * 100)
+    assert (availability["score"], contract["total_score"], contract["grade"]) == (0.0, 0.0, 1)
+    assert provider["provider_id"] == contract["provider_id"] and provider["contract_id"] is None
+    assert provider["period_start"] == contract["period_start"] == "2026-09-30T16:00:00Z"

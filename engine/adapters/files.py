@@ -19,7 +19,9 @@ import orjson
 
 from engine.core.contract import Ruleset
 from engine.core.pipeline import Outputs, advance, step
+from engine.core.scoring import provider_scorecards
 from engine.core.state import EngineState
+from engine.ruleset.compile import default_scoring
 
 OUTPUT_FILES = {
     "metrics": "metrics.jsonl",
@@ -150,6 +152,10 @@ def replay(
                     targets[cid] = until_ms + contract.grace_ms
             state, outputs = advance(state, ruleset, targets)
             _collect(writer, kept, stats, outputs)
+        # Table A.2 per provider across its contracts, for every period closed in this run
+        providers = provider_scorecards(default_scoring(), kept.scorecards)
+        writer.write(Outputs(scorecards=providers))
+        kept.scorecards.extend(providers)
     finally:
         writer.close()
     return ReplayResult(kept, dict(writer.counts), stats, state)
@@ -159,6 +165,7 @@ def _collect(writer: OutputWriter, kept: Outputs, stats: dict[str, int], outputs
     writer.write(outputs)
     kept.breaches.extend(outputs.breaches)
     kept.compensations.extend(outputs.compensations)
+    kept.scorecards.extend(outputs.scorecards)
     for key, value in outputs.stats.items():
         stats[key] = stats.get(key, 0) + value
     kept.metrics.extend(m for m in outputs.metrics if m["window_end"] == m["period_end"])

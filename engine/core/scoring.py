@@ -452,3 +452,16 @@ def provider_scorecard(
         "period_end": period_end,
     }
     return _finish(spec, head, total, levels, caps)
+
+
+def provider_scorecards(spec: Scoring, records: Sequence[Mapping[str, Any]]) -> list[Record]:
+    """One provider scorecard per (provider, period) of the contract scorecards given."""
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for record in records:
+        if record.get("scope") == "contract":
+            key = (record["provider_id"], record["period_start"], record["period_end"])
+            groups.setdefault(key, []).append(record)
+    return [
+        provider_scorecard(spec, group, provider_id=p, period_start=start, period_end=end)
+        for (p, start, end), group in sorted(groups.items())
+    ]
