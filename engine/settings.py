@@ -21,7 +21,13 @@ class Topics(BaseSettings):
     compensations: str = Field(default="csla.compensations", description="Output: credits.")
     late: str = Field(default="csla.late", description="Output: events later than the watermark.")
     deadletter: str = Field(default="csla.deadletter", description="Output: undecodable input.")
-    usage: str = Field(default="csla.usage", description="Output: Annex B usage per hour.")
+    usage: str = Field(
+        default="csla.usage", description="Output: Annex B usage per hour, metering per period."
+    )
+    warnings: str = Field(default="csla.warnings", description="Output: burn-rate warnings.")
+    scorecards: str = Field(
+        default="csla.scorecards", description="Output: Table A.2 scorecards per contract/period."
+    )
     contracts: str = Field(
         default="csla.contracts", description="Optional: rule files (compacted)."
     )

@@ -49,7 +49,7 @@ import polars as pl
 
 from engine.core.contract import Ruleset
 from engine.core.decode import decode, split_records
-from engine.core.pipeline import Outputs, advance, step
+from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
 from engine.core.state import EngineState
 from engine.dashboard import Feed, register_routes
 from engine.ruleset import load_rules_dir, merge_with_previous
@@ -154,6 +154,8 @@ def _topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
             t.late,
             t.deadletter,
             t.usage,
+            t.warnings,
+            t.scorecards,
         )
     }
     by_contract, state = internal_topics(settings)
@@ -373,7 +375,7 @@ class _Metrics:
         self.dead_letters.inc(len(out.dead))
         self.late_events.inc(len(out.late))
         self.duplicates.inc(out.stats.get("duplicates", 0))
-        for kind in ("metrics", "breaches", "compensations", "late", "dead", "usage"):
+        for kind in OUTPUT_NAMES:
             n = len(getattr(out, kind))
             if n:
                 self.outputs.labels(kind).inc(n)
@@ -507,6 +509,8 @@ class Engine:
             "late": t.late,
             "dead": t.deadletter,
             "usage": t.usage,
+            "warnings": t.warnings,
+            "scorecards": t.scorecards,
         }
 
     # -- sending ------------------------------------------------------------------------
