@@ -87,10 +87,12 @@ def build_report(
         )
     starts = [parse_instant(s["period_start"]) for s in sections]
     ends = [parse_instant(s["period_end"]) for s in sections]
+    # with --contract, only the scorecards of that contract's provider
+    mine = {s["scorecard"]["provider_id"] for s in sections if s["scorecard"]}
     providers = [
         _scorecard(s)
         for s in _overlapping(outputs.get("scorecards", []), min(starts), max(ends))
-        if s.get("scope") == "provider"
+        if s.get("scope") == "provider" and (contract is None or s.get("provider_id") in mine)
     ]
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for s in sections:

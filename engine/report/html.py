@@ -76,7 +76,7 @@ def render_html(report: dict[str, Any]) -> str:
     if report["provider_scorecards"]:
         parts.append("<h2>Provider scorecards</h2>")
         for index, card in enumerate(report["provider_scorecards"]):
-            parts.append(_scorecard(card, f"p{index}"))
+            parts.append(_scorecard(card, f"p{index}", fold=True))
     src = report.get("source") or {}
     if src:
         rows = "".join(

@@ -232,7 +232,7 @@ def _compensation(comp: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _scorecard(card: dict[str, Any], anchor: str) -> str:
+def _scorecard(card: dict[str, Any], anchor: str, *, fold: bool = False) -> str:
     caps = card.get("caps") or []
     who = card.get("contract_id") or card.get("provider_id") or ""
     out = [
@@ -283,6 +283,9 @@ def _scorecard(card: dict[str, Any], anchor: str) -> str:
                 ]
             )
     if rows:
-        out.append(_table(["level / metric", "weight %", "value", "source", "score"], rows, {1, 4}))
+        levels = _table(["level / metric", "weight %", "value", "source", "score"], rows, {1, 4})
+        if fold:
+            levels = f"<details><summary>levels and metrics (Table A.2)</summary>{levels}</details>"
+        out.append(levels)
     out.append("</div>")
     return "\n".join(out)

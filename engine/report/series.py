@@ -25,7 +25,10 @@ from zoneinfo import ZoneInfo
 from engine.core.calendar import parse_instant
 from engine.report.records import Record
 
-AVAILABILITY_SLIS = frozenset({"service_availability", "node_availability"})
+#: available / judged minutes (probes) or up / known node-milliseconds: both add up per day.
+AVAILABILITY_SLIS = frozenset(
+    {"service_availability", "storage_availability", "network_availability", "node_availability"}
+)
 #: SLIs whose value is a ratio of bad to judged units, so they have an error budget.
 BUDGET_SLIS = AVAILABILITY_SLIS | {"error_rate"}
 HOUR_MS = 3_600_000

@@ -240,3 +240,14 @@ def test_a_contract_without_rule_file_is_reported_from_its_records(storage_day: 
     assert availability["verdict"] == "not met"
     assert c["compensation"]["total_credit"] == "7200.00"
     assert c["compensation"]["cap_amount"] is None  # the cap is in the rule file
+
+
+def test_contract_filter_keeps_only_its_providers_scorecards(storage_day_scored: Path) -> None:
+    other = scorecard(scope="provider", contract_id=None, provider_id="someone-else", grade=5)
+    records = read_outputs(storage_day_scored)
+    records["scorecards"].append(other)
+    rules = load_rules_dir(ROOT / "rules").ruleset
+    one = build_report(records, "2026-10", ruleset=rules, contract="storage-001")
+    every = build_report(records, "2026-10", ruleset=rules)
+    assert [p["provider_id"] for p in one["provider_scorecards"]] == ["guizhou-cloud"]
+    assert len(every["provider_scorecards"]) == 2
