@@ -208,7 +208,7 @@ def burn_down(name: str, curves: Sequence[dict[str, Any]], tz: str) -> str:
                 label=curve["objective_id"],
             )
         ax.axhline(0, color=TARGET, linewidth=1)
-        ax.set_ylim(max(low, -300.0) - 5, 105)
+        ax.set_ylim(low - max(5.0, (100.0 - low) * 0.04), 105)
         ax.set_ylabel("budget left, %")
         _date_axis(ax, tz)
         _legend(ax)
