@@ -34,7 +34,7 @@ section.contract h3{margin:2px 0 6px;font-size:15px;display:flex;gap:10px;align-
 table{border-collapse:collapse;width:100%;font-size:13px;background:#fff}
 th,td{border-bottom:1px solid #e9ecef;padding:4px 8px;text-align:left}
 th{color:#495057;font-weight:600;background:#f8f9fa}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600;
 color:#fff;background:#868e96}
 .s-ok{background:#2b8a3e}.s-at-risk{background:#e67700}.s-failing{background:#d9480f}
@@ -82,7 +82,7 @@ _SCRIPT = r"""
     const pct = Math.max(0, Math.min(1, v)) * 100;
     const color = v < 0 ? "#c92a2a" : v < 0.25 ? "#e67700" : "#2b8a3e";
     const bar = el("span", {class: "bar"}, el("i", {style: "width:" + pct + "%;background:" + color}));
-    return el("span", {}, bar, (v * 100).toFixed(1) + " %");
+    return el("span", {style: "white-space:nowrap"}, bar, (v * 100).toFixed(1) + " %");
   }
   function cards(s) {
     const items = [["contracts", s.contracts], ["objectives ok", s.ok + " / " + s.objectives],
