@@ -33,13 +33,18 @@ _ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROU
 
 
 class ReportError(ValueError):
-    """A request the report cannot answer (bad period, unknown contract, nothing to report)."""
+    """A request the report cannot answer: a bad argument (``exit_code`` 2) or nothing to
+    report (1)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def parse_month(period: str) -> tuple[int, int]:
     match = _MONTH.match(period)
     if not match:
-        raise ReportError(f"--period must be YYYY-MM, got {period!r}")
+        raise ReportError(f"--period must be YYYY-MM, got {period!r}", exit_code=2)
     return int(match.group(1)), int(match.group(2))
 
 

@@ -98,7 +98,7 @@ def report_command(
         )
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1 if "no " in str(exc) else 2) from None
+        raise typer.Exit(exc.exit_code) from None
     json_path, html_path = write_report(report, out)
     s = report["summary"]
     typer.echo(
