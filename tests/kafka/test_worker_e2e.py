@@ -40,13 +40,18 @@ _spec.loader.exec_module(wh)
 pytestmark = pytest.mark.kafka
 
 PARTITIONS = 4
-KINDS = ("metrics", "breaches", "compensations", "late", "deadletter")
+KINDS = (
+    "metrics", "breaches", "compensations", "late", "deadletter", "usage", "warnings", "scorecards"
+)  # fmt: skip
 OUT_ATTR = {
     "metrics": "metrics",
     "breaches": "breaches",
     "compensations": "compensations",
     "late": "late",
     "deadletter": "dead",
+    "usage": "usage",
+    "warnings": "warnings",
+    "scorecards": "scorecards",
 }
 
 
@@ -85,6 +90,9 @@ class Deployment:
             "CSLA_TOPIC_COMPENSATIONS": self.topics["compensations"],
             "CSLA_TOPIC_LATE": self.topics["late"],
             "CSLA_TOPIC_DEADLETTER": self.topics["deadletter"],
+            "CSLA_TOPIC_USAGE": self.topics["usage"],
+            "CSLA_TOPIC_WARNINGS": self.topics["warnings"],
+            "CSLA_TOPIC_SCORECARDS": self.topics["scorecards"],
         }
         return {**env, **self.extra_env}
 
@@ -266,6 +274,7 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     reader = deployment.reader()
     want1 = offline(sent + sent_bad, ruleset=deployment.ruleset())
     assert len(want1["breaches"]) >= 4 and len(want1["compensations"]) >= 3
+    assert len(want1["scorecards"]) == 3 and want1["usage"]  # October closed for each contract
     reader.until(expected_total(want1), timeout=180, check=worker.check_alive)
     first_output_s = time.monotonic() - t0
 
@@ -300,7 +309,7 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     assert [d["raw"] for d in mixed] == ["7"]
 
     # no duplicates at all in a clean run; outputs keyed by contract
-    for kind in ("metrics", "breaches", "compensations", "late"):
+    for kind in ("metrics", "breaches", "compensations", "late", "usage", "warnings", "scorecards"):
         assert len(reader.records[kind]) == len(got[kind]), kind
         for key, record in reader.records[kind]:
             assert key == record["contract_id"].encode()

@@ -371,6 +371,12 @@ def record_id(kind: str, record: Mapping[str, Any]) -> tuple[Any, ...]:
         return (record["compensation_id"],)
     if kind == "late":
         return (record["origin"], record["event_id"], record["contract_id"])
+    if kind == "usage":
+        return (record["usage_id"],)
+    if kind == "warnings":
+        return (record["warning_id"], record["status"])
+    if kind == "scorecards":
+        return (record["scorecard_id"],)
     return (record["origin"], record["raw"], record["error"])
 
 
