@@ -191,6 +191,7 @@ def _contract_section(
     latency: list[dict[str, Any]] = []
     outage_rows: list[dict[str, Any]] = []
     burn: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []  # reliability and gauge objectives: values per window
     evaluated_until = max(m["window_end"] for m in metrics)
     for oid in order:
         windows = series.by_window(per_objective[oid])
@@ -255,6 +256,19 @@ def _contract_section(
                     "points": series.latency_points(windows),
                 }
             )
+        elif sli not in series.AVAILABILITY_SLIS and sli != "error_rate":
+            points = series.latency_points(windows)  # judged windows' values
+            if points:
+                others.append(
+                    {
+                        "objective_id": oid,
+                        "sli": sli,
+                        "unit": last["unit"],
+                        "comparator": target.comparator if target else None,
+                        "threshold": target.threshold if target else None,
+                        "points": points,
+                    }
+                )
         if target is not None:
             curve = series.burn_down(windows, sli, target.comparator, target.threshold)
             if curve is not None:
@@ -303,6 +317,7 @@ def _contract_section(
         "objectives": objectives,
         "availability_daily": daily,
         "latency": latency,
+        "other_series": others,
         "outages": outage_rows,
         "breaches": breaches,
         "warnings": warnings,

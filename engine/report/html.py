@@ -169,6 +169,9 @@ def _contract(c: dict[str, Any], anchor: str) -> str:
             out.append(
                 f'<p class="muted">{html.escape(entry["objective_id"])}: no window judged.</p>'
             )
+    if c.get("other_series"):
+        out.append("<h3>Other objectives over time (value per window; dashed: objective)</h3>")
+        out.append(plots.small_multiples(f"{anchor}-other", c["other_series"], tz))
     out.append(_outages(c, anchor))
     out.append(_breaches(c))
     if c["warnings"]:

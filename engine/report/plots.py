@@ -51,9 +51,9 @@ def _figure(height: float = 2.6) -> Figure:
     return Figure(figsize=(9.0, height), layout="constrained")
 
 
-def _date_axis(ax: Any, tz: str) -> None:
+def _date_axis(ax: Any, tz: str, maxticks: int = 10) -> None:
     zone = ZoneInfo(tz)
-    locator = AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
+    locator = AutoDateLocator(tz=zone, minticks=min(4, maxticks), maxticks=maxticks)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))  # type: ignore[no-untyped-call]
 
@@ -214,3 +214,28 @@ def burn_down(name: str, curves: Sequence[dict[str, Any]], tz: str) -> str:
         _legend(ax)
         ax.set_title("Error budget burn-down")
         return to_svg(fig, name, "error budget burn-down")
+
+
+def small_multiples(name: str, entries: Sequence[dict[str, Any]], tz: str) -> str:
+    """One small panel per objective: its value per window and its objective line."""
+    columns = 3
+    rows = (len(entries) + columns - 1) // columns
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(9.0, 1.9 * rows + 0.3), layout="constrained")
+        axes = fig.subplots(rows, columns, squeeze=False)
+        for index, ax in enumerate(axes.flat):
+            if index >= len(entries):
+                ax.set_visible(False)
+                continue
+            entry = entries[index]
+            xs, ys = _with_gaps(entry["points"])
+            ax.plot(xs, ys, color=LINE, linewidth=0.8, marker=".", markersize=2)
+            if entry.get("threshold") is not None:
+                ax.axhline(entry["threshold"], color=TARGET, linestyle="--", linewidth=1)
+            symbol = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}.get(entry.get("comparator") or "")
+            target = f" ({symbol} {entry['threshold']:g})" if symbol else ""
+            ax.set_title(f"{entry['objective_id']}{target}", fontsize=8.5)
+            ax.set_ylabel(entry.get("unit") or "", fontsize=8)
+            ax.tick_params(labelsize=7)
+            _date_axis(ax, tz, maxticks=4)
+        return to_svg(fig, name, "other objectives over time")

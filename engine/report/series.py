@@ -162,5 +162,5 @@ def burn_down(
 
 
 def latency_points(windows: Sequence[Record]) -> list[list[Any]]:
-    """``[window_end, value]`` of every judged latency window."""
+    """``[window_end, value]`` of every window with a value (latency, gauges, reliability)."""
     return [[m["window_end"], m["value"]] for m in windows if m.get("value") is not None]

@@ -251,3 +251,24 @@ def test_contract_filter_keeps_only_its_providers_scorecards(storage_day_scored:
     every = build_report(records, "2026-10", ruleset=rules)
     assert [p["provider_id"] for p in one["provider_scorecards"]] == ["guizhou-cloud"]
     assert len(every["provider_scorecards"]) == 2
+
+
+def test_reliability_and_gauge_objectives_get_small_multiples() -> None:
+    from engine.report import render_html
+
+    def gauge(hour: int, value: float) -> dict[str, Any]:
+        return {"record": "metric", "contract_id": "c9", "contract_version": 1,
+                "objective_id": "loss", "sli": "network_loss", "unit": "percent",
+                "window_start": f"2026-10-12T{hour:02d}:00:00Z",
+                "window_end": f"2026-10-12T{hour + 1:02d}:00:00Z", "value": value, "good": None,
+                "total": None, "coverage": 1.0, "period_start": "2026-10-01T00:00:00Z",
+                "period_end": "2026-11-01T00:00:00Z", "period_value": None,
+                "period_good": None, "period_total": None, "compliant": value <= 0.1}  # fmt: skip
+
+    report = build_report({"metrics": [gauge(1, 0.05), gauge(2, 0.3)]}, "2026-10")
+    (c,) = report["contracts"]
+    assert c["timezone"] == "UTC" and c["availability_daily"] == [] and c["burn_down"] == []
+    (entry,) = c["other_series"]
+    assert entry["points"] == [["2026-10-12T02:00:00Z", 0.05], ["2026-10-12T03:00:00Z", 0.3]]
+    assert {o["objective_id"]: o["verdict"] for o in c["objectives"]} == {"loss": "not judged"}
+    assert "Other objectives over time" in render_html(report)
