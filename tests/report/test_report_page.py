@@ -4,6 +4,7 @@ nothing is fetched from anywhere, the HTML parses strictly; a screenshot is kept
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ def test_report_page_in_chromium(storage_day_scored: Path, tmp_path: Path, brows
     page_file = tmp_path / "report-2026-10.html"
     text = page_file.read_text()
     load_browser_module().assert_offline_html(text)
+    ids = re.findall(r'\bid="([^"]+)"', text)  # inline SVGs share one document: ids prefixed
+    assert len(ids) == len(set(ids)) and len(ids) > 10
+    cli("report", "--from-outputs", str(storage_day_scored), "--rules", str(ROOT / "rules"),
+        "--period", "2026-10", "--out", str(tmp_path / "again"))  # fmt: skip
+    assert (tmp_path / "again" / "report-2026-10.html").read_text() == text  # deterministic
 
     page = browser.new_page()
     page.goto(page_file.as_uri())
