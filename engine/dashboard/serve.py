@@ -21,6 +21,8 @@ from engine.dashboard.routes import dashboard_json
 from engine.dashboard.state import Record, State, Targets, empty_state, fold, view
 from engine.report.records import OUTPUT_FILES
 
+CHUNK_BYTES = 8 << 20  # a big output file is folded a chunk at a time
+
 
 class OutputsFeed:
     """The dashboard state of an output directory, kept up to date by ``refresh``."""
@@ -42,18 +44,21 @@ class OutputsFeed:
             if any(sizes[n] < self._offsets.get(n, 0) for n in sizes):
                 self.state, self._offsets = empty_state(), {}
             for name, size in sizes.items():
-                start = self._offsets.get(name, 0)
-                if size > start:
+                while size > self._offsets.get(name, 0):
+                    start = self._offsets.get(name, 0)
                     records = self._read(self.directory / name, start, size, name)
                     if records:
                         self.state = fold(self.state, records)
+                    if self._offsets.get(name, 0) == start:
+                        break  # only a line still being written: the next refresh takes it
             return self.state
 
     def _read(self, path: Path, start: int, size: int, name: str) -> list[Record]:
+        """The complete lines of the next chunk (at most ``CHUNK_BYTES``) from ``start``."""
         with path.open("rb") as handle:
             handle.seek(start)
-            data = handle.read(size - start)
-        end = data.rfind(b"\n") + 1  # a line still being written waits for the next refresh
+            data = handle.read(min(size - start, CHUNK_BYTES))
+        end = data.rfind(b"\n") + 1
         self._offsets[name] = start + end
         records = []
         for line in data[:end].splitlines():

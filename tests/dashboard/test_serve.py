@@ -139,3 +139,15 @@ def test_the_worker_app_serves_the_dashboard(tmp_path: Path) -> None:
     engine = worker_app.csla_engine  # type: ignore[attr-defined]
     engine.dashboard.feed([metric(contract="storage-001"), breach(contract="storage-001")])
     assert engine.dashboard.state["contracts"]["storage-001"]["open_breaches"]
+
+
+def test_feed_reads_a_big_file_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.dashboard.serve as serve
+
+    monkeypatch.setattr(serve, "CHUNK_BYTES", 700)  # a metric line is ~500 bytes
+    hours = [f"2026-10-12T{h:02d}:00:00Z" for h in range(1, 10)]
+    _append(tmp_path / "metrics.jsonl", *(metric(end=h, pgood=990 + i) for i, h in
+                                          enumerate(hours)))  # fmt: skip
+    state = OutputsFeed(tmp_path).refresh()
+    assert state["records"] == {"metric": 9} and state["version"] == 9
+    assert state["contracts"]["c1"]["objectives"]["availability"]["period_good"] == 998
