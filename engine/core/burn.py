@@ -10,7 +10,9 @@ it clear quickly once the burning stops) and clears when that no longer holds.
 The defaults are the workbook's for a 30-day budget: page at 14.4× over 1 h and 5 min, page at
 6× over 6 h and 30 min, ticket at 1× over 3 days and 6 h.  With ``scale_to_period`` each window
 is scaled by (period length / 30 days) so that a rule spends the same share of the contract's
-own budget; windows are then rounded up to whole 5-minute buckets.
+own budget; windows are then rounded up to whole 5-minute buckets.  Buckets are aligned to the
+UTC clock, which is the local one in every zone whose offset is a whole number of 5 minutes
+(every current IANA zone).
 
 State per objective: the cumulative (bad, total) at each 5-minute bucket end, trimmed to the
 longest window, so any window's sums are two look-ups.  Pure: no I/O, no clock.
@@ -19,6 +21,7 @@ longest window, so any window's sums are two look-ups.  Pure: no I/O, no clock.
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,7 @@ class BurnRule:
         return f"{self.severity}-{self.factor:g}x-{self.long_ms // 60_000}m"
 
 
+@functools.lru_cache(maxsize=256)
 def scaled(rules: tuple[BurnRule, ...], period_ms: int, scale: bool) -> tuple[BurnRule, ...]:
     """The rules with windows scaled to a period of ``period_ms`` and rounded up to buckets."""
     out = []
@@ -52,6 +56,11 @@ def scaled(rules: tuple[BurnRule, ...], period_ms: int, scale: bool) -> tuple[Bu
 
 def _buckets(ms: float) -> int:
     return max(1, -int(-ms // BUCKET_MS))
+
+
+def bucket_end(t: int) -> int:
+    """End of the 5-minute bucket holding ``t``."""
+    return (t // BUCKET_MS + 1) * BUCKET_MS
 
 
 def budget(sli: str, threshold: float) -> float | None:
@@ -97,6 +106,12 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Fire or clear each rule at bucket end ``end``; ``active`` maps rule key → warning id and
     is updated in place.  Returns partial warning records (status, ids, rates)."""
+    if not active and series:
+        # nothing burnt in the longest window and nothing firing: no rule can change
+        longest = max(rule.long_ms for rule in rules)
+        i = bisect.bisect_right(series, end - longest, key=lambda row: row[0]) - 1
+        if series[-1][1] == (series[i][1] if i >= 0 else 0):
+            return []
     out = []
     for rule in rules:
         long_rate = rate(series, end, rule.long_ms, budget_fraction)

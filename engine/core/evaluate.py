@@ -251,7 +251,7 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
         if budget is None:
             state.window.add(_piece(objective, closing, cursor, piece_hi))
         else:  # early warnings need the counts per 5-minute bucket
-            bucket_end = window_bounds(cursor, contract.tz, burn.BUCKET_MS)[1]
+            bucket_end = burn.bucket_end(cursor)
             piece_hi = min(piece_hi, bucket_end)
             piece = _piece(objective, closing, cursor, piece_hi)
             state.window.add(piece)

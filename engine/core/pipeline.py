@@ -186,7 +186,7 @@ def step(
     out.count("duplicates", before - events.height)
     out.count("accepted", events.height)
 
-    for cid, max_ms in events.group_by("contract_id").agg(pl.col("event_ms").max()).iter_rows():
+    for cid, max_ms in events.group_by("contract_id", maintain_order=True).agg(pl.col("event_ms").max()).iter_rows():
         cs = state.contracts.get(cid)
         if cs is None:
             state.contracts[cid] = ContractState(max_event_ms=max_ms)
@@ -216,6 +216,11 @@ def advance(
 
 def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
     targets: dict[str, int] = {}
+    first_event: dict[str, int] = {}
+    if any(cs.closed_until_ms is None for cs in state.contracts.values()):
+        first_event = dict(
+            state.buffer.group_by("contract_id").agg(pl.col("event_ms").min()).iter_rows()
+        )
     for cid, cs in state.contracts.items():
         contract = ruleset.latest(cid)
         if contract is None:
@@ -227,8 +232,7 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             # evaluation starts at the minute of the earliest event (never before the term);
             # decided once the watermark has passed it, so no batching can make an earlier
             # event late
-            first = state.buffer.filter(pl.col("contract_id") == cid).get_column("event_ms").min()
-            first_ms = int(first) if first is not None else cs.max_event_ms  # type: ignore[arg-type]
+            first_ms = first_event.get(cid, cs.max_event_ms)
             start = max(first_ms, ruleset.revisions[cid][0].term_start_ms)
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
