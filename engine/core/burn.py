@@ -14,13 +14,12 @@ own budget; windows are then rounded up to whole 5-minute buckets.  Buckets are 
 UTC clock, which is the local one in every zone whose offset is a whole number of 5 minutes
 (every current IANA zone).
 
-State per objective: the cumulative (bad, total) at each 5-minute bucket end, trimmed to the
-longest window, so any window's sums are two look-ups.  Pure: no I/O, no clock.
+State per objective: the (bad, total) units of each 5-minute bucket, oldest first, trimmed to
+the longest window (small integers: a few kB per objective).  Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -73,49 +72,31 @@ def budget(sli: str, threshold: float) -> float | None:
     return None
 
 
-def record(series: list[list[int]], end: int, bad: int, total: int, keep_ms: int) -> None:
-    """Append one bucket ending at ``end`` to the cumulative ``series`` [[end, bad, total]…]."""
-    last_bad, last_total = (series[-1][1], series[-1][2]) if series else (0, 0)
-    series.append([end, last_bad + bad, last_total + total])
-    # keep one entry older than the longest window: it is the base of that window's sums
-    cut = bisect.bisect_left(series, end - keep_ms, key=lambda row: row[0])
-    if cut > 1:
-        del series[: cut - 1]
-
-
-def rate(series: list[list[int]], end: int, window_ms: int, budget_fraction: float) -> float | None:
-    """Burn rate over ``(end − window_ms, end]``; None without units in it (no data)."""
-    if not series or budget_fraction <= 0:
+def rate(bads: list[int], totals: list[int], n: int, budget_fraction: float) -> float | None:
+    """Burn rate over the last ``n`` buckets; None without units in them (no data)."""
+    total = sum(totals[-n:])
+    if total <= 0 or budget_fraction <= 0:
         return None
-    start = end - window_ms
-    i = bisect.bisect_right(series, start, key=lambda row: row[0]) - 1
-    base_bad, base_total = (series[i][1], series[i][2]) if i >= 0 else (0, 0)
-    bad, total = series[-1][1] - base_bad, series[-1][2] - base_total
-    if total <= 0:
-        return None
-    return (bad / total) / budget_fraction
+    return (sum(bads[-n:]) / total) / budget_fraction
 
 
 def evaluate(
-    series: list[list[int]],
-    end: int,
+    bads: list[int],
+    totals: list[int],
     rules: tuple[BurnRule, ...],
     budget_fraction: float,
     active: dict[str, str],
     make_id: Any,
 ) -> list[dict[str, Any]]:
-    """Fire or clear each rule at bucket end ``end``; ``active`` maps rule key → warning id and
-    is updated in place.  Returns partial warning records (status, ids, rates)."""
-    if not active and series:
-        # nothing burnt in the longest window and nothing firing: no rule can change
-        longest = max(rule.long_ms for rule in rules)
-        i = bisect.bisect_right(series, end - longest, key=lambda row: row[0]) - 1
-        if series[-1][1] == (series[i][1] if i >= 0 else 0):
-            return []
+    """Fire or clear each rule at the end of the last bucket of ``bads``/``totals`` (one entry
+    per 5-minute bucket, oldest first, at least the longest window); ``active`` maps rule key →
+    warning id and is updated in place.  Returns partial warning records."""
+    if not active and not any(bads[-max(r.long_ms for r in rules) // BUCKET_MS :]):
+        return []  # nothing burnt in the longest window and nothing firing: no change
     out = []
     for rule in rules:
-        long_rate = rate(series, end, rule.long_ms, budget_fraction)
-        short_rate = rate(series, end, rule.short_ms, budget_fraction)
+        long_rate = rate(bads, totals, rule.long_ms // BUCKET_MS, budget_fraction)
+        short_rate = rate(bads, totals, rule.short_ms // BUCKET_MS, budget_fraction)
         firing = (
             long_rate is not None
             and short_rate is not None

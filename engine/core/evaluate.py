@@ -92,31 +92,63 @@ def _piece(
     closing: Closing,
     lo: int,
     hi: int,
+    buckets: dict[int, WindowAcc] | None = None,
 ) -> WindowAcc:
-    """The contribution of ``[lo, hi)`` to one objective's window."""
+    """The contribution of ``[lo, hi)`` to one objective's window; with ``buckets``, also
+    its split into 5-minute buckets (bucket end → accumulator) for the early warnings."""
     acc = WindowAcc(lo, hi)
     sli = objective.sli
     if sli not in (*PROBE_AVAILABILITY, "node_availability", "error_rate"):
         return acc
     data, segments = closing.data, closing.segments
     evaluated = iv.clip(closing.evaluated, lo, hi)
+
+    def bucket(t: int) -> WindowAcc:
+        assert buckets is not None
+        end = burn.bucket_end(t)
+        found = buckets.get(end)
+        if found is None:
+            found = buckets[end] = WindowAcc(end - burn.BUCKET_MS, end)
+        return found
+
     if sli in PROBE_AVAILABILITY:
         acc.evaluated = iv.total(evaluated) // MINUTE_MS
+        if buckets is not None and objective.no_data != "unknown":
+            for start, end in evaluated:
+                for t in range(start, end, MINUTE_MS):
+                    bucket(t).evaluated += 1
         probes = data.probes_for.get(objective.id, data.probes)
         for minute, n, ok in _minutes_in(probes, lo, hi):
             if iv.contains(evaluated, minute):
                 if ok * 100 < objective.unavailable_below * n:
                     acc.bad += 1
+                    if buckets is not None:
+                        bucket(minute).bad += 1
                 else:
                     acc.good += 1
+                    if buckets is not None:
+                        bucket(minute).good += 1
     elif sli == "node_availability":
         acc.good, acc.bad = node_piece(segments, evaluated, objective.degraded_is_down)
         acc.evaluated = acc.good + acc.bad
+        if buckets is not None and acc.evaluated:
+            for t in range(lo, hi, burn.BUCKET_MS):
+                part = bucket(t)
+                up, down = node_piece(
+                    segments, iv.clip(evaluated, t, min(hi, part.end)), objective.degraded_is_down
+                )
+                part.good += up
+                part.bad += down
+                part.evaluated += up + down
     elif sli == "error_rate":
         for minute, n, ok, _ in _minutes_in(data.requests, lo, hi):
             if iv.contains(evaluated, minute):
                 acc.good += ok
                 acc.bad += n - ok
+                if buckets is not None:
+                    part = bucket(minute)
+                    part.good += ok
+                    part.bad += n - ok
     return acc
 
 
@@ -251,11 +283,9 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
         if budget is None:
             state.window.add(_piece(objective, closing, cursor, piece_hi))
         else:  # early warnings need the counts per 5-minute bucket
-            bucket_end = burn.bucket_end(cursor)
-            piece_hi = min(piece_hi, bucket_end)
-            piece = _piece(objective, closing, cursor, piece_hi)
-            state.window.add(piece)
-            _burn(closing, objective, state, piece, piece_hi, bucket_end, budget)
+            buckets: dict[int, WindowAcc] = {}
+            state.window.add(_piece(objective, closing, cursor, piece_hi, buckets))
+            _burn(closing, objective, state, buckets, cursor, piece_hi, budget)
         if piece_hi == state.window.end:
             _close_window(closing, objective, state, state.window)
             state.window = None
@@ -274,35 +304,60 @@ def _burn(
     closing: Closing,
     objective: ObjectiveRule,
     state: ObjectiveState,
-    piece: WindowAcc,
-    piece_hi: int,
-    bucket_end: int,
+    buckets: dict[int, WindowAcc],
+    lo: int,
+    hi: int,
     budget: float,
 ) -> None:
-    """Add a piece to the open 5-minute bucket; at the bucket's end, fire or clear warnings."""
-    bad, total = _units(objective, piece)
-    if state.burn_bucket is None or state.burn_bucket[0] != bucket_end:
-        state.burn_bucket = [bucket_end, 0, 0]
-    state.burn_bucket[1] += bad
-    state.burn_bucket[2] += total
-    if piece_hi != bucket_end:
-        return
+    """Add the buckets of ``[lo, hi)`` to the history; at each bucket end, fire or clear."""
+    t = lo
+    while t < hi:
+        end = burn.bucket_end(t)
+        if state.burn_open is None or state.burn_open[0] != end:
+            state.burn_open = [end, 0, 0]
+        part = buckets.get(end)
+        if part is not None:
+            bad, total = _units(objective, part)
+            state.burn_open[1] += bad
+            state.burn_open[2] += total
+        if end <= hi:
+            _end_bucket(closing, objective, state, budget)
+        t = end
+
+
+def _end_bucket(
+    closing: Closing, objective: ObjectiveRule, state: ObjectiveState, budget: float
+) -> None:
     cs, contract = closing.cs, closing.contract
     assert cs.period_start_ms is not None and cs.period_end_ms is not None
+    assert state.burn_open is not None
+    end, bad, total = state.burn_open
+    state.burn_open = None
+    state.burn_end = end
+    state.burn_bad.append(bad)
+    state.burn_total.append(total)
+    if state.burn_period is None or state.burn_period[0] != cs.period_start_ms:
+        state.burn_period = [cs.period_start_ms, 0, 0]
+    state.burn_period[1] += bad
+    state.burn_period[2] += total
     rules = burn.scaled(
         contract.warning_rules, cs.period_end_ms - cs.period_start_ms, contract.warning_scale
     )
-    keep = max(rule.long_ms for rule in rules)
-    burn.record(state.burn, bucket_end, state.burn_bucket[1], state.burn_bucket[2], keep)
-    state.burn_bucket = None
+    # keep the longest window, and a day more for a longer next period
+    keep = max(rule.long_ms for rule in rules) // burn.BUCKET_MS + 288
+    if len(state.burn_bad) > keep:
+        del state.burn_bad[: len(state.burn_bad) - keep]
+        del state.burn_total[: len(state.burn_total) - keep]
 
     def make_id(rule: burn.BurnRule) -> str:
-        return f"warn:{_ids(contract, objective, bucket_end)}:{rule.key}"
+        return f"warn:{_ids(contract, objective, end)}:{rule.key}"
 
-    changes = burn.evaluate(state.burn, bucket_end, rules, budget, state.warnings, make_id)
+    changes = burn.evaluate(
+        state.burn_bad, state.burn_total, rules, budget, state.warnings, make_id
+    )
     if not changes:
         return
-    remaining = _budget_remaining(closing, objective, state, bucket_end, budget)
+    remaining = _budget_remaining(closing, objective, state, end, budget)
     for change in changes:
         closing.out.warnings.append(
             {
@@ -315,7 +370,7 @@ def _burn(
                 "budget_remaining": remaining,
                 "period_start": utc_iso(cs.period_start_ms),
                 "period_end": utc_iso(cs.period_end_ms),
-                "detected_at": utc_iso(bucket_end),
+                "detected_at": utc_iso(end),
             }
         )
 
@@ -324,12 +379,9 @@ def _budget_remaining(
     closing: Closing, objective: ObjectiveRule, state: ObjectiveState, at: int, budget: float
 ) -> float | None:
     """Share of the period's error budget not yet spent at ``at``: 1 − bad / (b × units), the
-    units being those seen so far plus, for availability, the service time still to come."""
-    assert state.period is not None and state.window is not None
-    so_far = WindowAcc(state.period.start, at)
-    so_far.add(state.period)
-    so_far.add(state.window)
-    bad, total = _units(objective, so_far)
+    units being those of the period so far plus, for availability, the service time to come."""
+    assert state.burn_period is not None
+    _, bad, total = state.burn_period
     if objective.sli != "error_rate":
         remaining_ms = (
             iv.total(iv.clip(closing.owed, at, closing.piece_end)) + closing.owed_after_ms

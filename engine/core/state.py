@@ -46,8 +46,12 @@ class ObjectiveState:
     breach_kind: str | None = None  # "window" (resolves on a compliant window) or "period"
     breach_revision: int | None = None
     paid_periods: list[int] = field(default_factory=list)
-    burn: list[list[int]] = field(default_factory=list)  # cumulative [bucket end, bad, total]
-    burn_bucket: list[int] | None = None  # the open 5-minute bucket: [end, bad, total]
+    # early warnings: (bad, total) units per closed 5-minute bucket up to ``burn_end``
+    burn_end: int | None = None
+    burn_bad: list[int] = field(default_factory=list)
+    burn_total: list[int] = field(default_factory=list)
+    burn_open: list[int] | None = None  # the open bucket: [end, bad, total]
+    burn_period: list[int] | None = None  # [period start, bad, total] of the period so far
     warnings: dict[str, str] = field(default_factory=dict)  # burn rule key → firing warning id
 
 
