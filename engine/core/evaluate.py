@@ -247,8 +247,16 @@ def _usage(closing: Closing, a: int, b: int) -> None:
     cs = closing.cs
     usage = cs.usage
     total_up = 0
+    unowned = {n: segs for n, segs in closing.segments.items() if n not in cs.owners}
+    if unowned:  # nodes no event has named an owner of: one sum
+        up, _ = node_piece(unowned, [(a, b)], degraded_is_down=False)
+        if up:
+            total_up += up
+            cs.metered.setdefault("-\x1f-", [0, 0, 0])[0] += up
     for node, segs in closing.segments.items():
-        history = cs.owners.get(node, [])
+        if node in unowned:
+            continue
+        history = cs.owners[node]
         starts = [a] + [max(t, a) for t, _ in history if a < t < b] + [b]
         for lo, hi in itertools.pairwise(starts):
             up, _ = node_piece({node: segs}, [(lo, hi)], degraded_is_down=False)
