@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -149,6 +150,11 @@ class ServiceCalendar:
         week = tuple(tuple(by_key.get(k, ())) for k in _WEEKDAYS)
         return cls(tz, week, frozenset(holidays), frozenset(extra_workdays))
 
+    @property
+    def always(self) -> bool:
+        """Service every minute of every day (7×24 without holidays)."""
+        return not self.holidays and all(day == ((0, 1440),) for day in self.weekly)
+
     def ranges_on(self, day: date) -> DayRanges:
         """The local service ranges of one local date."""
         if day in self.holidays:
@@ -239,6 +245,8 @@ def service_intervals(cal: ServiceCalendar, start_ms: int, end_ms: int) -> list[
     _check_range(start_ms, end_ms)
     if start_ms == end_ms:
         return []
+    if cal.always:  # 7×24 without holidays: every instant
+        return [(start_ms, end_ms)]
     out: list[tuple[int, int]] = []
     for piece_start, piece_end, offset in _offset_pieces(_zone(cal.tz), start_ms, end_ms):
         wall_start, wall_end = piece_start + offset, piece_end + offset
@@ -308,6 +316,7 @@ def _month_start_ms(zone: ZoneInfo, year: int, month: int) -> int:
     return _local_midnight_ms(zone, date(year, month, 1))
 
 
+@lru_cache(maxsize=1 << 14)
 def period_containing(spec: PeriodSpec, t_ms: int) -> tuple[int, int]:
     """Half-open [start_ms, end_ms) of the assessment period containing ``t_ms``."""
     if spec.kind == "rolling_days":
@@ -343,6 +352,7 @@ def local_iso(ms: int, tz: str) -> str:
     return local.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
 
 
+@lru_cache(maxsize=1 << 16)  # window and period edges repeat across contracts
 def utc_iso(ms: int) -> str:
     """RFC 3339 in UTC: ``2026-10-31T16:00:00Z`` (ms only if nonzero)."""
     text = (_EPOCH + timedelta(milliseconds=ms)).isoformat(

@@ -72,7 +72,8 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
 # not the whole batch, and the same checks judge every line whatever batch it came in.
 TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
-_PIECE = 16_384  # lines parsed per polars call; a bad line costs a re-parse of its piece
+_PIECE = 2048  # lines parsed per polars call
+_SMALL_PIECE = 128  # a piece polars refuses is halved down to this, then parsed as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,20 +126,48 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
 
     ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
     when the batch is small enough to be parsed in one piece.
+
+    Fast path: a piece is parsed straight into the typed schema.  If polars refuses it (a wrong
+    JSON type, a malformed line), the piece is parsed as text and typed row by row — the
+    reference path, whose result the fast path equals on every piece it accepts.
     """
     if not lines:
         return Decoded(_empty_frame(), [])
     frames: list[pl.DataFrame] = []
+    texts: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
+
+    def piece(part: list[bytes], start: int, joined: bytes | None) -> None:
+        try:
+            frames.append(_read_typed(joined or b"\n".join(part), len(part), start))
+            return
+        except (pl.exceptions.PolarsError, OSError):
+            pass
+        if len(part) > _SMALL_PIECE:  # narrow down to the small piece holding the problem
+            half = len(part) // 2
+            piece(part[:half], start, None)
+            piece(part[half:], start + half, None)
+            return
+        parsed: list[pl.DataFrame] = []
+        _parse(part, start, parsed, dead, origin)
+        for text in parsed:  # text → types; a value of the wrong type is flagged
+            texts.append(text)
+            frames.append(_cast(text.with_columns(_tbad=_type_flags())))
+
     for start in range(0, len(lines), _PIECE):
-        piece = lines[start : start + _PIECE]
-        whole = block if block is not None and len(piece) == len(lines) else None
-        _parse(piece, start, frames, dead, origin, whole)
-    if len(frames) > 1:  # pieces (and halves of failed pieces) come in arrival order
-        raw = pl.concat(frames, how="vertical", rechunk=False)
-    else:
-        raw = frames[0] if frames else _empty_raw()
-    return _validate(raw, lines, origin, dead)
+        part = lines[start : start + _PIECE]
+        piece(part, start, block if block is not None and len(part) == len(lines) else None)
+    frames = [f if "_tbad" in f.columns else f.with_columns(_tbad=pl.lit(False)) for f in frames]
+    raw = pl.concat(frames, how="vertical", rechunk=False) if frames else _empty_typed()
+    text = pl.concat(texts, how="vertical", rechunk=False) if texts else _empty_raw()
+    return _validate(raw, text, lines, origin, dead)
+
+
+def _read_typed(block: bytes, n: int, offset: int) -> pl.DataFrame:
+    frame = pl.read_ndjson(block, schema=RAW_SCHEMA)
+    if frame.height != n:  # a blank or whitespace-only line was skipped
+        raise pl.exceptions.ComputeError("blank line in batch")
+    return frame.with_columns(pl.int_range(offset, offset + n, dtype=pl.Int64).alias("seq"))
 
 
 def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
@@ -265,15 +294,15 @@ def _cast(text: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _type_errors(text: pl.DataFrame) -> pl.Series:
-    """Per row, the first field whose JSON value is not of its type (null if none)."""
+def _type_errors(text: pl.DataFrame) -> pl.Expr:
+    """Per text row, the first field whose JSON value is not of its type (null if none)."""
     error: pl.Expr = pl.lit(None, dtype=pl.String)
     for name, dtype in reversed(RAW_SCHEMA.items()):
         if dtype == pl.String():
             continue
         bad = pl.col(name).is_not_null() & _cast_expr(name, dtype).is_null()
         error = pl.when(bad).then(pl.lit(f"{name} must be {_TYPE_NAMES[dtype]}")).otherwise(error)
-    return text.select(error.alias("_type_error")).to_series()
+    return error
 
 
 def _ts(col: str) -> pl.Expr:
@@ -400,12 +429,16 @@ def _type_flags() -> pl.Expr:
 
 
 def _validate(
-    raw: pl.DataFrame, lines: list[bytes], origin: Callable[[int], str], dead: list[DeadLetter]
+    raw: pl.DataFrame,
+    text: pl.DataFrame,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+    dead: list[DeadLetter],
 ) -> Decoded:
-    """Type and check every row with boolean flags; only the (rare) rows that fail get their
-    message, from the same checks in the same order (first failing type, then first check)."""
-    type_bad = raw.select(_type_flags()).to_series()
-    frame = _cast(raw).with_columns(
+    """Check every typed row with boolean flags; only the (rare) rows that fail get their
+    message, from the same checks in the same order (first wrongly typed field, then first
+    failing check).  ``text``: the text form of the rows that took the text path."""
+    frame = raw.with_columns(
         event_ms=_ts("event_time"),
         window_start_ms=_ts("window_start"),
         window_end_ms=_ts("window_end"),
@@ -417,9 +450,13 @@ def _validate(
     )
     checks = _checks()
     failed = frame.select(pl.any_horizontal([c.fill_null(False) for c, _ in checks])).to_series()
-    bad_mask = failed | type_bad
+    bad_mask = failed | frame.get_column("_tbad")
     if bad_mask.any():
-        bad = frame.filter(bad_mask).with_columns(_type_errors(raw.filter(bad_mask)))
+        bad = frame.filter(bad_mask)
+        typing = text.join(bad.select("seq"), on="seq").select(
+            "seq", _type_errors(text).alias("_type_error")
+        ) if text.height else pl.DataFrame(schema={"seq": pl.Int64, "_type_error": pl.String})
+        bad = bad.join(typing, on="seq", how="left", maintain_order="left")
         error: pl.Expr = pl.lit(None, dtype=pl.String)
         for condition, message in reversed(checks):
             error = pl.when(condition.fill_null(False)).then(pl.lit(message)).otherwise(error)
@@ -429,6 +466,7 @@ def _validate(
         frame = frame.filter(~bad_mask)
     return Decoded(
         frame.drop(
+            "_tbad",
             "event_time",
             "window_start",
             "window_end",
@@ -441,5 +479,9 @@ def _validate(
     )
 
 
+def _empty_typed() -> pl.DataFrame:
+    return pl.DataFrame(schema={**RAW_SCHEMA, "seq": pl.Int64(), "_tbad": pl.Boolean()})
+
+
 def _empty_frame() -> pl.DataFrame:
-    return _validate(_empty_raw(), [], lambda i: str(i), []).events
+    return _validate(_empty_typed(), _empty_raw(), [], lambda i: str(i), []).events
