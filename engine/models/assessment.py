@@ -35,7 +35,10 @@ from pydantic import (
 )
 
 SCORING_VERSION = "csla-scoring/v1"
-DEFAULT_SCORING_PATH = Path(__file__).resolve().parents[2] / "rules" / ".scoring" / "table-a2.yaml"
+# the packaged copy of rules/.scoring/table-a2.yaml (a test keeps them equal): an installed
+# engine has no rules/ of its own, and a rules directory without .scoring/ uses these
+DEFAULT_SCORING_PATH = Path(__file__).resolve().parents[1] / "data" / "table-a2.yaml"
+PLATFORM_SCORING_FILE = Path(".scoring") / "table-a2.yaml"  # inside a rules directory
 
 
 class Spec(BaseModel):

@@ -93,14 +93,16 @@ class _Issues:
 
 
 # --- per-file checks ---------------------------------------------------------------------------
-def check_rule_file(rule: RuleFile, source: str, locate: Locator | None = None) -> list[RuleIssue]:
+def check_rule_file(
+    rule: RuleFile, source: str, locate: Locator | None = None, scoring: str | None = None
+) -> list[RuleIssue]:
     """Every cross-field problem of one validated rule file, errors and warnings."""
     issues = _Issues(source, locate or _nowhere)
     _check_effective_from(rule, issues)
     _check_tiers(rule, issues)
     _check_service_time(rule, issues)
     _check_price(rule, issues)
-    _check_scoring(rule, issues)
+    _check_scoring(rule, issues, scoring)
     return sorted(issues.items, key=lambda i: (i.line, i.column))
 
 
@@ -108,17 +110,18 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-@functools.cache
-def default_scoring() -> Scoring:
-    """The platform's Table A.2 scoring (rules/.scoring/table-a2.yaml), read once."""
-    return load_scoring_defaults()
+@functools.lru_cache(maxsize=8)
+def default_scoring(path: str | None = None) -> Scoring:
+    """The platform's Table A.2 scoring: ``path`` (a rules directory's .scoring/table-a2.yaml)
+    or the packaged defaults; read once per path."""
+    return load_scoring_defaults(path) if path else load_scoring_defaults()
 
 
-def _check_scoring(rule: RuleFile, issues: _Issues) -> None:
+def _check_scoring(rule: RuleFile, issues: _Issues, scoring: str | None) -> None:
     if rule.scoring is None:
         return
     try:
-        merge_scoring(default_scoring(), rule.scoring)
+        merge_scoring(default_scoring(scoring), rule.scoring)
     except ValueError as exc:
         issues.add(("scoring",), str(exc))
 
@@ -312,7 +315,7 @@ def compile_calendar(st: ServiceTime) -> ServiceCalendar:
     )
 
 
-def _build(rule: RuleFile, source: str) -> Contract:
+def _build(rule: RuleFile, source: str, scoring: str | None = None) -> Contract:
     term_start_ms = epoch_ms(rule.term.start)
     tz = rule.service_time.timezone
     objectives = tuple(
@@ -364,7 +367,7 @@ def _build(rule: RuleFile, source: str) -> Contract:
         if rule.early_warning.enabled
         else (),
         warning_scale=rule.early_warning.scale_to_period,
-        scoring=merge_scoring(default_scoring(), rule.scoring),
+        scoring=merge_scoring(default_scoring(scoring), rule.scoring),
         provider_id=rule.parties.provider.name,
         spec=rule,
         source=source,
@@ -372,14 +375,16 @@ def _build(rule: RuleFile, source: str) -> Contract:
 
 
 def compile_checked(
-    rule: RuleFile, source: str, locate: Locator | None = None
+    rule: RuleFile, source: str, locate: Locator | None = None, scoring: str | None = None
 ) -> tuple[Contract | None, list[RuleIssue]]:
-    """Check, then compile when there are no errors: ``(contract or None, issues)``."""
-    issues = check_rule_file(rule, source, locate)
+    """Check, then compile when there are no errors: ``(contract or None, issues)``.
+
+    ``scoring``: the platform's Table A.2 scoring file (None: the packaged defaults)."""
+    issues = check_rule_file(rule, source, locate, scoring)
     if any(issue.is_error for issue in issues):
         return None, issues
     try:
-        return _build(rule, source), issues
+        return _build(rule, source, scoring), issues
     except ValueError as exc:  # a check above should have caught it; still report, not crash
         issues.append(RuleIssue(source, *(locate or _nowhere)(()), "", str(exc)))
         return None, issues

@@ -27,6 +27,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engine.core.contract import Contract, Ruleset
+from engine.models.assessment import PLATFORM_SCORING_FILE
 from engine.models.contract import SPEC_VERSION, RuleFile
 from engine.ruleset.compile import (
     Loc,
@@ -35,6 +36,7 @@ from engine.ruleset.compile import (
     build_ruleset,
     check_across_files,
     compile_checked,
+    default_scoring,
     field_path,
 )
 
@@ -505,7 +507,9 @@ class _LazyPositions:
         return self._positions(loc)
 
 
-def _load_fast(text: str, source: str) -> tuple[FileResult, Locator | None] | None:
+def _load_fast(
+    text: str, source: str, scoring: str | None = None
+) -> tuple[FileResult, Locator | None] | None:
     """A good file through libyaml (fast); None means: take the slow path for the messages."""
     try:
         root = libyaml.load(text, Loader=_FastLoader)
@@ -518,7 +522,7 @@ def _load_fast(text: str, source: str) -> tuple[FileResult, Locator | None] | No
     except ValidationError:
         return None
     positions = _LazyPositions(text)
-    contract, issues = compile_checked(rule, source, positions)
+    contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
 
 
@@ -526,14 +530,16 @@ def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
     return tuple(sorted(issues, key=lambda i: (i.line, i.column, i.field, i.message)))
 
 
-def _load(text: str, source: str) -> tuple[FileResult, Locator | None]:
-    fast = _load_fast(text, source)
+def _load(
+    text: str, source: str, scoring: str | None = None
+) -> tuple[FileResult, Locator | None]:
+    fast = _load_fast(text, source, scoring)
     if fast is not None:
         return fast
     rule, positions, issues = _parse(text, source)
     if rule is None or positions is None:
         return FileResult(source, None, _sorted(issues)), positions
-    contract, issues = compile_checked(rule, source, positions)
+    contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
 
 
@@ -578,9 +584,17 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
     """
     extra: list[RuleIssue] = []
     files: list[Path] = []
+    scoring: str | None = None
     for given in paths:
         path = Path(given)
         if path.is_dir():
+            platform = path / PLATFORM_SCORING_FILE
+            if scoring is None and platform.is_file():
+                try:  # the platform's own Table A.2 scoring beside its rule files
+                    default_scoring(str(platform))
+                    scoring = str(platform)
+                except ValueError as exc:
+                    extra.append(RuleIssue(str(platform), 0, 0, "", str(exc)))
             found = _rule_files(path)
             if not found:
                 extra.append(RuleIssue(str(path), 0, 0, "", "no rule files found", "warning"))
@@ -596,7 +610,7 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         if text is None:
             results.append(FileResult(str(path), None, (problem,) if problem else ()))
             continue
-        result, locate = _load(text, str(path))
+        result, locate = _load(text, str(path), scoring)
         results.append(result)
         if result.contract is not None and locate is not None:
             compiled.append((result.contract, locate))
