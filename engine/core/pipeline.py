@@ -272,16 +272,15 @@ def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
 
 def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> Outputs:
     out = Outputs()
-    target_frame = pl.DataFrame(
-        {"contract_id": list(targets), "_target": list(targets.values())},
-        schema={"contract_id": pl.String, "_target": pl.Int64},
+    # one boolean column, not a joined copy of the buffer: the buffer is the bulk of memory
+    target_of = pl.col("contract_id").replace_strict(
+        list(targets), list(targets.values()), default=-(2**62), return_dtype=pl.Int64
     )
-    joined = state.buffer.join(target_frame, on="contract_id", how="left", maintain_order="left")
-    closing_mask = pl.col("event_ms") < pl.col("_target").fill_null(-(2**62))
-    closing = joined.filter(closing_mask).with_columns(
+    closing_mask = state.buffer.select(pl.col("event_ms") < target_of).to_series()
+    closing = state.buffer.filter(closing_mask).with_columns(
         minute=pl.col("event_ms") // MINUTE_MS * MINUTE_MS
     )
-    state.buffer = joined.filter(~closing_mask).drop("_target")
+    state.buffer = state.buffer.filter(~closing_mask)
     tz_of = {cid: _revision(ruleset, cid, state.contracts[cid]).tz for cid in targets}
     state.usage, out.usage = usage_step(state.usage, closing, targets, tz_of)  # Annex B
 

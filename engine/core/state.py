@@ -85,8 +85,15 @@ class ContractState:
         return cls(**data, objectives=objectives)
 
 
+# decoded columns the closing never reads: not kept while events wait for their minute to close
+_NOT_BUFFERED = (
+    "schema_version", "seq", "summary", "reason", "model", "nodes", "period_start_ms",
+    "period_end_ms", "status_code",
+)  # fmt: skip
+
+
 def _empty_buffer() -> pl.DataFrame:
-    return decode([], str).events
+    return decode([], str).events.drop(_NOT_BUFFERED)
 
 
 def _empty_lat() -> pl.DataFrame:
@@ -181,4 +188,4 @@ def _conform(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with the columns of ``like`` (missing ones null), e.g. a v1 buffer written
     before the wire format gained optional fields."""
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in like.schema.items() if c not in frame]
-    return frame.with_columns(missing).select(like.columns) if missing else frame
+    return frame.with_columns(missing).select(like.columns)
