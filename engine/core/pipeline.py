@@ -63,21 +63,11 @@ class Outputs:
             self.stats[key] = self.stats.get(key, 0) + n
 
 
-def _contract_table(ruleset: Ruleset) -> pl.DataFrame:
-    rows = []
-    for cid, revisions in ruleset.revisions.items():
-        rows.append(
-            (cid, revisions[-1].grace_ms, revisions[0].term_start_ms, revisions[-1].term_end_ms)
-        )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "contract_id": pl.String,
-            "_grace": pl.Int64,
-            "_term_start": pl.Int64,
-            "_term_end": pl.Int64,
-        },
-        orient="row",
+def _by_contract(values: dict[str, int | None]) -> pl.Expr:
+    """A column looked up by ``contract_id`` (null where absent): a join without copying the
+    batch's other columns."""
+    return pl.col("contract_id").replace_strict(
+        list(values), list(values.values()), default=None, return_dtype=pl.Int64
     )
 
 
@@ -118,7 +108,12 @@ def step(
         for d in decoded.dead
     )
     out.count("events_in", len(lines))
-    events = decoded.events.join(_contract_table(ruleset), on="contract_id", how="left")
+    revisions = ruleset.revisions
+    events = decoded.events.with_columns(
+        _grace=_by_contract({c: r[-1].grace_ms for c, r in revisions.items()}),
+        _term_start=_by_contract({c: r[0].term_start_ms for c, r in revisions.items()}),
+        _term_end=_by_contract({c: r[-1].term_end_ms for c, r in revisions.items()}),
+    )
     unknown = pl.col("_grace").is_null()
     outside = (pl.col("event_ms") < pl.col("_term_start")) | (
         pl.col("event_ms") >= pl.col("_term_end")
@@ -138,13 +133,12 @@ def step(
     out.count("dead_letters", len(out.dead))
 
     # lateness, per contract in arrival order: late if its minute closed before it arrived
-    prior = pl.DataFrame(
-        [(cid, cs.max_event_ms, cs.closed_until_ms) for cid, cs in state.contracts.items()],
-        schema={"contract_id": pl.String, "_prior": pl.Int64, "_closed": pl.Int64},
-        orient="row",
-    )
+    contracts = state.contracts
     events = (
-        events.join(prior, on="contract_id", how="left", maintain_order="left")
+        events.with_columns(
+            _prior=_by_contract({cid: cs.max_event_ms for cid, cs in contracts.items()}),
+            _closed=_by_contract({cid: cs.closed_until_ms for cid, cs in contracts.items()}),
+        )
         .with_columns(
             _seen=pl.max_horizontal(
                 pl.col("event_ms").cum_max().shift(1).over("contract_id"), pl.col("_prior")
