@@ -51,6 +51,7 @@ class _Side:
     compensations: dict[Key, Record]
     last_metrics: dict[Key, Record]  # the metric with the latest window_end of each period
     counts: dict[str, int]
+    scorecards: dict[Key, Record] = field(default_factory=dict)  # (scope, id, period start)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class WhatIf:
     periods: list[Record]
     totals: list[Record]
     outputs: dict[str, dict[str, int]] = field(default_factory=dict)
+    grades: list[Record] = field(default_factory=list)
     label_a: str = "A"
     label_b: str = "B"
 
@@ -78,6 +80,7 @@ class WhatIf:
             "breaches_changed": sum(e["changed"] for e in self.breaches_both),
             "compensations_changed": sum(r["changed"] for r in self.compensations),
             "periods_changed": sum(r["changed"] for r in self.periods),
+            "grades_changed": sum(r["changed"] for r in self.grades),
         }
 
     @property
@@ -100,6 +103,7 @@ class WhatIf:
             "compensations": self.compensations,
             "periods": self.periods,
             "totals": self.totals,
+            "grades": self.grades,
             "outputs": self.outputs,
         }
         result: dict[str, Any] = orjson.loads(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
@@ -119,6 +123,7 @@ class WhatIf:
             _render_breaches(self, console)
             _render_compensations(self, console)
             _render_periods(self, console)
+            _render_grades(self, console)
         _render_totals(self, console)
 
 
@@ -148,6 +153,7 @@ def diff_rulesets(
         compensations=_diff_compensations(side_a, side_b),
         periods=_diff_periods(side_a, side_b, rules_a, rules_b),
         totals=_totals(side_a, side_b),
+        grades=_diff_grades(side_a, side_b),
         outputs={
             "a": dict(sorted(side_a.counts.items())),
             "b": dict(sorted(side_b.counts.items())),
@@ -184,7 +190,11 @@ def _read_side(out_dir: Path, counts: dict[str, int]) -> _Side:
         key = (m["contract_id"], m["objective_id"], m["period_start"])
         if key not in last or m["window_end"] >= last[key]["window_end"]:
             last[key] = m
-    return _Side(opened, resolved, compensations, last, counts)
+    scorecards = {
+        (s["scope"], s["contract_id"] or s["provider_id"], s["period_start"]): s
+        for s in _records(out_dir / "scorecards.jsonl")
+    }
+    return _Side(opened, resolved, compensations, last, counts, scorecards)
 
 
 def _breach_view(side: _Side, b: Record) -> Record:
@@ -355,6 +365,21 @@ def _totals(a: _Side, b: _Side) -> list[Record]:
     return rows
 
 
+def _diff_grades(a: _Side, b: _Side) -> list[Record]:
+    """Table A.2 total and §7 grade of each contract and provider scorecard, A against B."""
+    rows = []
+    for key in sorted(a.scorecards.keys() | b.scorecards.keys()):
+        sa, sb = a.scorecards.get(key), b.scorecards.get(key)
+        view_a = None if sa is None else {"total_score": sa["total_score"], "grade": sa["grade"]}
+        view_b = None if sb is None else {"total_score": sb["total_score"], "grade": sb["grade"]}
+        scope, name, period_start = key
+        rows.append(
+            {"scope": scope, "id": name, "period_start": period_start, "a": view_a, "b": view_b,
+             "changed": view_a != view_b}
+        )  # fmt: skip
+    return rows
+
+
 def _objective(
     rules: Ruleset, contract_id: str, revision: int, objective_id: str
 ) -> ObjectiveRule | None:
@@ -484,6 +509,20 @@ def _render_periods(w: WhatIf, console: Console) -> None:
         columns = "contract|objective|period start|A|value A|B|value B"
         caption = f"{len(w.periods) - len(rows)} unchanged"
         console.print(_table("Period values and verdicts", columns, rows, caption))
+
+
+def _render_grades(w: WhatIf, console: Console) -> None:
+    rows = []
+    for r in (r for r in w.grades if r["changed"]):
+        a, b = r["a"] or {}, r["b"] or {}
+        rows.append(
+            [r["scope"], r["id"], _minute(r["period_start"]), _num_text(a.get("total_score")),
+             str(a.get("grade", "-")), _num_text(b.get("total_score")), str(b.get("grade", "-"))]
+        )  # fmt: skip
+    if rows:
+        columns = "scope|contract / provider|period start|score A|grade A|score B|grade B"
+        caption = f"{len(w.grades) - len(rows)} unchanged"
+        console.print(_table("Scorecards and grades (Table A.2, §7)", columns, rows, caption))
 
 
 def _render_totals(w: WhatIf, console: Console) -> None:

@@ -147,6 +147,7 @@ def test_lenient_threshold_removes_the_breach_and_the_credit(
         "breaches_changed": 0,
         "compensations_changed": 1,
         "periods_changed": 1,
+        "grades_changed": 0,
     }
     out = io.StringIO()
     result.render(Console(file=out, width=200))
@@ -204,6 +205,7 @@ def test_json_is_stable_sorted_and_serialisable(diff: Callable[[Edits], WhatIf])
         "breaches",
         "compensations",
         "empty",
+        "grades",
         "input",
         "outputs",
         "periods",
@@ -285,3 +287,31 @@ def test_command_rejects_a_missing_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(_cli(), [*args, "--input", str(tmp_path / "nothing.ndjson")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_a_grade_change_is_shown(rules_a: Ruleset, tmp_path: Path) -> None:
+    """B lowers the grade-2 cut point to 0 and attests 20B fine-tuning (§7's grade-2
+    requirement): storage-001's total stays 0.0 (availability 94.2 % is below the curve's 99 %
+    floor, nothing else scores) but its grade goes 1 → 2. Its provider's grade stays 1: the
+    provider is graded by the platform's cut points (40 for grade 2), not the contract's."""
+    target = _write_rules(tmp_path, [])
+    with (target / "storage-001.yaml").open("a") as handle:
+        handle.write(
+            "\nscoring: {grades: {2: 0, 3: 60, 4: 75, 5: 90}}\n"
+            "attested:\n  fine_tuning: {value: 20, evidence: "
+            "{report_id: T-1, date: 2026-09-01, tested_by: lab}}\n"
+        )
+    report = load_rules_dir(target)
+    assert report.ok, [str(issue) for issue in report.issues]
+    result = diff_rulesets(
+        rules_a, report.ruleset, str(INPUT), NOW_MS, parse_instant(UNTIL), tmp_path / "work"
+    )
+    changed = {(r["scope"], r["id"]): r for r in result.grades if r["changed"]}
+    contract = changed[("contract", "storage-001")]
+    assert contract["a"] == {"total_score": 0.0, "grade": 1}
+    assert contract["b"] == {"total_score": 0.0, "grade": 2}
+    assert list(changed) == [("contract", "storage-001")]
+    assert result.summary["grades_changed"] == 1 and not result.empty
+    out = io.StringIO()
+    result.render(Console(file=out, width=200))
+    assert "Scorecards and grades" in out.getvalue()
