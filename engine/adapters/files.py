@@ -47,7 +47,7 @@ def open_input(path: str) -> IO[bytes]:
 
 
 def read_chunks(
-    stream: IO[bytes], name: str, chunk_bytes: int = 32 << 20
+    stream: IO[bytes], name: str, chunk_bytes: int = 24 << 20
 ) -> Iterator[tuple[list[bytes], Callable[[int], str], bytes | None]]:
     """Chunks of whole lines with an origin function ``i -> "name:line"``."""
     carry = b""
@@ -129,7 +129,7 @@ def replay(
     *,
     until_ms: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
-    chunk_bytes: int = 32 << 20,
+    chunk_bytes: int = 24 << 20,
 ) -> ReplayResult:
     """Run the core over a file and write its outputs; ``until_ms`` closes up to that time."""
     state = EngineState.empty()

@@ -352,7 +352,7 @@ def local_iso(ms: int, tz: str) -> str:
     return local.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
 
 
-@lru_cache(maxsize=1 << 16)  # window and period edges repeat across contracts
+@lru_cache(maxsize=1 << 14)  # window and period edges repeat across contracts
 def utc_iso(ms: int) -> str:
     """RFC 3339 in UTC: ``2026-10-31T16:00:00Z`` (ms only if nonzero)."""
     text = (_EPOCH + timedelta(milliseconds=ms)).isoformat(

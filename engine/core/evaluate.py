@@ -351,8 +351,8 @@ def _end_bucket(
     rules = burn.scaled(
         contract.warning_rules, cs.period_end_ms - cs.period_start_ms, contract.warning_scale
     )
-    # keep the longest window, and a day more for a longer next period
-    keep = max(rule.long_ms for rule in rules) // burn.BUCKET_MS + 288
+    # keep the longest window, and a little more for a longer next period (31 vs 30 days)
+    keep = max(rule.long_ms for rule in rules) * 32 // 30 // burn.BUCKET_MS + 1
     if len(state.burn_bad) > keep:
         del state.burn_bad[: len(state.burn_bad) - keep]
         del state.burn_total[: len(state.burn_total) - keep]

@@ -458,14 +458,7 @@ def _latency(
         part = hist.partials(rows, keys)
         state.lat_windows = hist.merge(state.lat_windows, part, keys)
 
-    target_frame = pl.DataFrame(
-        {"contract_id": list(targets), "_target": list(targets.values())},
-        schema={"contract_id": pl.String, "_target": pl.Int64},
-    )
-    joined = state.lat_windows.join(target_frame, on="contract_id", how="left")
-    done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
-    closed = joined.filter(done).drop("_target")
-    state.lat_windows = joined.filter(~done).drop("_target")
+    closed, state.lat_windows = _split_closed(state.lat_windows, targets)
     if closed.height:
         for (cid, oid, start), value in _percentiles(closed, "window_start", percentiles).items():
             data[cid].latency_windows[(oid, start)] = value
@@ -508,6 +501,18 @@ def _latency(
         state.lat_periods = state.lat_periods.join(
             fin, on=["contract_id", "period_start"], how="anti"
         )
+
+
+def _split_closed(
+    windows: pl.DataFrame, targets: dict[str, int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(windows this closing completes, windows still open): a window is complete when its
+    end is at or before its contract's closing target."""
+    target_of = pl.col("contract_id").replace_strict(
+        list(targets), list(targets.values()), default=-(2**62), return_dtype=pl.Int64
+    )
+    done = windows.select(pl.col("window_end") <= target_of).to_series()
+    return windows.filter(done), windows.filter(~done)
 
 
 def _eligible(
@@ -599,14 +604,7 @@ def _gauges(
     for part in parts:
         state.gauge_windows = gauges.merge(state.gauge_windows, part, keys)
 
-    target_frame = pl.DataFrame(
-        {"contract_id": list(targets), "_target": list(targets.values())},
-        schema={"contract_id": pl.String, "_target": pl.Int64},
-    )
-    joined = state.gauge_windows.join(target_frame, on="contract_id", how="left")
-    done = pl.col("window_end") <= pl.col("_target").fill_null(-(2**62))
-    closed = joined.filter(done).drop("_target")
-    state.gauge_windows = joined.filter(~done).drop("_target")
+    closed, state.gauge_windows = _split_closed(state.gauge_windows, targets)
     period_keys = ["contract_id", "objective_id", "period_start"]
     if closed.height:
         for cid, oid, start, _, n, sx, sy, mn, mx in closed.iter_rows():

@@ -27,7 +27,7 @@ def _midnight_ms(day: date, zone: ZoneInfo) -> int:
     return _to_ms(datetime(day.year, day.month, day.day, tzinfo=zone))
 
 
-@lru_cache(maxsize=1 << 16)  # contracts share instants: one computation serves them all
+@lru_cache(maxsize=1 << 14)  # contracts share instants: one computation serves them all
 def window_bounds(t_ms: int, tz: str, window_ms: int) -> tuple[int, int]:
     """The window of length ``window_ms`` containing instant ``t_ms``.
 
