@@ -153,7 +153,7 @@ def replay(
             state, outputs = advance(state, ruleset, targets)
             _collect(writer, kept, stats, outputs)
         # Table A.2 per provider across its contracts, for every period closed in this run
-        providers = provider_scorecards(default_scoring(), kept.scorecards)
+        providers = provider_scorecards(ruleset.scoring or default_scoring(), kept.scorecards)
         writer.write(Outputs(scorecards=providers))
         kept.scorecards.extend(providers)
     finally:

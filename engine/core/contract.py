@@ -108,6 +108,8 @@ class Ruleset:
     """All revisions of all contracts, each contract's revisions ordered by ``effective_from``."""
 
     revisions: dict[str, tuple[Contract, ...]]
+    # the platform's Table A.2 scoring (provider scorecards); None: the packaged defaults
+    scoring: Scoring | None = field(default=None, compare=False)
 
     def at(self, contract_id: str, t_ms: int) -> Contract | None:
         """The revision of ``contract_id`` in force at ``t_ms`` (None before the first one)."""

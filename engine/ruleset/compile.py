@@ -455,8 +455,9 @@ def check_across_files(entries: Sequence[tuple[Contract, Locator]]) -> list[Rule
     return out
 
 
-def build_ruleset(contracts: Iterable[Contract]) -> Ruleset:
-    """A ``Ruleset`` of checked contracts, each contract's revisions ordered by effective_from."""
+def build_ruleset(contracts: Iterable[Contract], scoring: Scoring | None = None) -> Ruleset:
+    """A ``Ruleset`` of checked contracts, each contract's revisions ordered by effective_from;
+    ``scoring``: the platform's Table A.2 scoring, if it has its own."""
     grouped: dict[str, list[Contract]] = defaultdict(list)
     for contract in contracts:
         grouped[contract.id].append(contract)
@@ -464,7 +465,8 @@ def build_ruleset(contracts: Iterable[Contract]) -> Ruleset:
         {
             cid: tuple(sorted(group, key=lambda c: (c.effective_from_ms, c.revision)))
             for cid, group in sorted(grouped.items())
-        }
+        },
+        scoring,
     )
 
 

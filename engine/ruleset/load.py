@@ -621,7 +621,10 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         FileResult(r.path, None, _sorted([*r.issues, *across[r.path]])) if r.path in across else r
         for r in results
     ]
-    ruleset = build_ruleset(r.contract for r in final if r.contract is not None and r.ok)
+    ruleset = build_ruleset(
+        (r.contract for r in final if r.contract is not None and r.ok),
+        default_scoring(scoring) if scoring else None,
+    )
     return LoadReport(tuple(final), ruleset, tuple(extra))
 
 
@@ -650,4 +653,4 @@ def merge_with_previous(previous: Ruleset, report: LoadReport) -> Ruleset:
         and (c.id, c.revision) not in revisions_taken
         and (c.id, c.effective_from_ms) not in instants_taken
     ]
-    return build_ruleset([*current, *kept])
+    return build_ruleset([*current, *kept], report.ruleset.scoring or previous.scoring)

@@ -42,3 +42,24 @@ def test_a_broken_platform_file_is_an_error_naming_it(tmp_path: Path) -> None:
     assert not report.ok
     (issue,) = [i for i in report.errors if i.path.endswith(".scoring/table-a2.yaml")]
     assert "table-a2.yaml" in str(issue)
+
+
+def test_provider_scorecards_use_the_platform_file(tmp_path: Path) -> None:
+    """The golden storage day replayed with a platform file whose grade-2 cut point is 0: the
+    provider's total 0.0 now reaches grade 2 by score (capped back to 1: storage-001 attests no
+    fine-tuning scale, a §7 grade-2 requirement)."""
+    from engine.adapters.files import replay
+    from engine.core.calendar import parse_instant
+
+    text = (ROOT / "rules" / ".scoring" / "table-a2.yaml").read_text()
+    rules = load_rules_dir(_rules(tmp_path, text.replace("2: 40", "2: 0", 1))).ruleset
+    assert rules.scoring is not None and rules.scoring.grades[2] == 0.0
+    result = replay(
+        rules,
+        str(ROOT / "tests" / "golden" / "storage-day" / "input.ndjson.gz"),
+        tmp_path / "out",
+        parse_instant("2026-12-01T00:00:00Z"),
+        until_ms=parse_instant("2026-11-01T00:00:00+08:00"),
+    )
+    (provider,) = [s for s in result.outputs.scorecards if s["scope"] == "provider"]
+    assert (provider["total_score"], provider["grade_by_score"], provider["grade"]) == (0.0, 2, 1)
