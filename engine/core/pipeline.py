@@ -325,8 +325,9 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         assert cs.closed_until_ms is not None
         segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
     # phase 2: latency histograms, vectorised
-    _latency(state, ruleset, targets, closing, data)
-    _gauges(state, ruleset, targets, closing, data)
+    evaluated: dict[str, list[iv.Interval]] = {}  # per contract, laid once for both
+    _latency(state, ruleset, targets, closing, data, evaluated)
+    _gauges(state, ruleset, targets, closing, data, evaluated)
     # phase 3: objectives, windows, periods
     emitted = Emitted()
     for cid, target in targets.items():
@@ -422,6 +423,7 @@ def _latency(
     targets: dict[str, int],
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
+    evaluated: dict[str, list[iv.Interval]],
 ) -> None:
     """Latency objectives, vectorised across contracts: bucket the closing events into their
     (period-clipped) windows, then finish the windows and periods this closing completes."""
@@ -454,7 +456,7 @@ def _latency(
         .join(spec_frame, on=["contract_id", "kind"])
     )
     if rows.height:
-        rows = _in_windows(_eligible(rows, state, contracts, targets), layouts)
+        rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)
         part = hist.partials(rows, keys)
         state.lat_windows = hist.merge(state.lat_windows, part, keys)
 
@@ -520,14 +522,17 @@ def _eligible(
     state: EngineState,
     contracts: dict[str, Contract],
     targets: dict[str, int],
+    evaluated: dict[str, list[iv.Interval]],
 ) -> pl.DataFrame:
-    """The rows whose minute is evaluated (service time, term, exemptions)."""
+    """The rows whose minute is evaluated (service time, term, exemptions); ``evaluated``
+    caches each contract's evaluated time of this closing."""
     pairs = rows.select("contract_id", "minute").unique()
-    evaluated = {
-        cid: evaluated_intervals(state.contracts[cid], contracts[cid],
-                                 state.contracts[cid].closed_until_ms or 0, targets[cid])
-        for cid in pairs.get_column("contract_id").unique().to_list()
-    }  # fmt: skip
+    for cid in pairs.get_column("contract_id").unique().to_list():
+        if cid not in evaluated:
+            cs = state.contracts[cid]
+            evaluated[cid] = evaluated_intervals(
+                cs, contracts[cid], cs.closed_until_ms or 0, targets[cid]
+            )
     eligible = pairs.filter(
         pl.Series([iv.contains(evaluated[c], m) for c, m in pairs.iter_rows()], dtype=pl.Boolean)
     )
@@ -560,6 +565,7 @@ def _gauges(
     targets: dict[str, int],
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
+    evaluated: dict[str, list[iv.Interval]],
 ) -> None:
     """Gauge objectives (``engine.core.gauges``), vectorised across contracts like latency:
     per-window partials merged into state, finished windows and periods handed to evaluate."""
@@ -599,7 +605,7 @@ def _gauges(
         if not rows.height:
             continue
         if definition.in_service_time:
-            rows = _eligible(rows, state, contracts, targets)
+            rows = _eligible(rows, state, contracts, targets, evaluated)
         parts.append(gauges.partials(_in_windows(rows, layouts), keys))
     for part in parts:
         state.gauge_windows = gauges.merge(state.gauge_windows, part, keys)
