@@ -558,10 +558,13 @@ def worker_throughput(
     timeout_s: float,
     profile: Path | None,
 ) -> dict[str, Any]:
+    from engine.adapters.kafka.router import route_group
+
     ends = end_offsets(bootstrap, topic)
     worker = Worker(bootstrap, work, label, topic, batch_size, batch_wait).start()
     assert worker.proc is not None
-    committed = Committed(bootstrap, worker.app_id)
+    committed = Committed(bootstrap, worker.app_id)  # stage 2: the Faust group
+    routed = Committed(bootstrap, route_group(worker.app_id))  # stage 1: telemetry
     spy: subprocess.Popen[bytes] | None = None
     result: dict[str, Any] = {"app_id": worker.app_id, "batch_size": batch_size}
     result["batch_wait_s"] = batch_wait
@@ -590,7 +593,7 @@ def worker_throughput(
         while time.monotonic() < deadline:
             worker.proc.check()
             now = time.time()
-            if t_stage1 is None and _reached(committed(topic, PARTITIONS), ends):
+            if t_stage1 is None and _reached(routed(topic, PARTITIONS), ends):
                 t_stage1 = now
                 by_ends = end_offsets(bootstrap, worker.by_contract)
             if by_ends is not None and _reached(committed(worker.by_contract, PARTITIONS), by_ends):
@@ -608,6 +611,7 @@ def worker_throughput(
         crash = worker.proc.crashed()
     finally:
         committed.close()
+        routed.close()
         worker.stop()
     counted = int(metrics.get("csla_events_in_total", 0))
     end = t_done or time.time()

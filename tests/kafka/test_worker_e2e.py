@@ -25,6 +25,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from engine.adapters.kafka.local_broker import LocalKafka
+from engine.adapters.kafka.router import route_group
 from engine.core.pipeline import step
 from engine.core.state import EngineState
 from engine.ruleset import load_rules_dir
@@ -109,8 +110,10 @@ class Deployment:
         everything they published from it is committed: read it all (no quiet-period guess)."""
         wh.wait_caught_up(
             self.broker.bootstrap,
-            self.app_id,
-            [[self.topics["telemetry"]], [f"{self.app_id}-csla-by-contract"]],
+            [
+                (route_group(self.app_id), [self.topics["telemetry"]]),
+                (self.app_id, [f"{self.app_id}-csla-by-contract"]),
+            ],
             PARTITIONS,
             check=lambda: [w.check_alive() for w in workers],
         )

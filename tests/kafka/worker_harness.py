@@ -326,19 +326,20 @@ def unconsumed(bootstrap: str, group: str, topics: Sequence[str], partitions: in
 
 def wait_caught_up(
     bootstrap: str,
-    group: str,
-    stages: Sequence[Sequence[str]],
+    stages: Sequence[tuple[str, Sequence[str]]],
     partitions: int,
     timeout: float = 120.0,
     check: Callable[[], None] | None = None,
 ) -> None:
-    """Until ``group`` has committed everything in each stage's topics, stage after stage.
+    """Until each stage's consumer group has committed everything in its topics, stage after
+    stage (``(group, topics)``: the worker's routing group on telemetry, then its Faust group
+    on the keyed topic).
 
     Whatever a worker produced from a record is committed (visible to read_committed readers)
     no later than the record's offset: then every output of the input is readable.
     """
     deadline = time.monotonic() + timeout
-    for topics in stages:
+    for group, topics in stages:
         while (left := unconsumed(bootstrap, group, topics, partitions)) != 0:
             if check is not None:
                 check()

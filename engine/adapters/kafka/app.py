@@ -1,11 +1,10 @@
 """The Faust worker: two thin agents around the pure core (``engine.core.pipeline``).
 
-Stage 1, ``route``: reads raw telemetry in micro-batches (``take_events``), splits each message
-into one JSON text per event (single object, JSON array or NDJSON), reads every line's
-``contract_id`` in one vectorised pass and republishes the lines to the internal topic
-``<app_id>-csla-by-contract``, keyed by contract: one NDJSON message per contract and batch, whose
-first line lists the lines' origins (``topic[partition]@offset``). Lines without a usable
-``contract_id`` are decoded by the core right there and dead-lettered with its reason.
+Stage 1, ``engine.adapters.kafka.router``: reads raw telemetry on a plain aiokafka consumer
+group of its own (``<app_id>-route``), splits each message into one JSON text per event and
+republishes the lines to the internal topic ``<app_id>-csla-by-contract``, keyed by contract (one
+NDJSON message per contract and batch, first line the lines' origins). See that module for why
+it is not a Faust agent.
 
 Stage 2, ``evaluate``: reads the keyed topic in micro-batches, keeps one ``EngineState`` per
 partition, calls ``step`` and publishes the outputs keyed by contract. After each partition's
@@ -45,11 +44,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import polars as pl
 
+from engine.adapters.kafka.gate import CommitGate
+from engine.adapters.kafka.metrics import WorkerMetrics
+from engine.adapters.kafka.router import Router, decode_routed, split_origin
 from engine.core.contract import Ruleset
-from engine.core.decode import decode, split_records
-from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
+from engine.core.pipeline import Outputs, advance, step
 from engine.core.state import EngineState
 from engine.dashboard import Feed, register_routes
 from engine.ruleset import load_rules_dir, merge_with_previous
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from faust.types import EventT
 
 __all__ = [
+    "CommitGate",
     "bootstrap_servers",
     "client_options",
     "decode_checkpoint",
@@ -68,16 +69,13 @@ __all__ = [
     "internal_topics",
     "load_ruleset",
     "make_app",
-    "route_lines",
     "run_worker",
 ]
 
 log = logging.getLogger("csla.worker")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-ROUTED_CHUNK_BYTES = 512 * 1024
 _CHECKPOINT_MAGIC = b"CSLACK2\n"
-_ROUTE_SCHEMA = {"contract_id": pl.String()}
 _FATAL_EXIT = 70
 _PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp sets the charset
 _LOGGED_DEAD_PER_BATCH = 5
@@ -201,70 +199,6 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
-# --------------------------------------------------------------------------- stage 1: routing
-
-
-def _contract_of(line: bytes) -> str | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    cid = value.get("contract_id") if isinstance(value, dict) else None
-    return cid if isinstance(cid, str) and cid else None
-
-
-def route_lines(lines: Sequence[bytes]) -> list[str | None]:
-    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible."""
-    if not lines:
-        return []
-    try:
-        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
-        if frame.height == len(lines):
-            return [c or None for c in frame.get_column("contract_id").to_list()]
-    except (pl.exceptions.PolarsError, OSError, ValueError):
-        pass
-    return [_contract_of(line) for line in lines]
-
-
-def _encode_routed(lines: list[bytes], origins: list[str]) -> bytes:
-    """First line: the origins run-length encoded; then the lines."""
-    runs: list[list[Any]] = []
-    for origin in origins:
-        if runs and runs[-1][0] == origin:
-            runs[-1][1] += 1
-        else:
-            runs.append([origin, 1])
-    return b"\n".join([orjson.dumps({"o": runs}), *lines])
-
-
-def _decode_routed(value: bytes) -> tuple[list[bytes], list[tuple[str, int]]]:
-    """(lines, runs of (origin, line count)) of a routed message."""
-    head, _, body = value.partition(b"\n")
-    runs = [(origin, count) for origin, count in orjson.loads(head)["o"]]
-    lines = body.split(b"\n") if body else []
-    if len(lines) != sum(count for _origin, count in runs):
-        raise ValueError(f"routed message holds {len(lines)} lines for runs {runs}")
-    return lines, runs
-
-
-def _split_origin(origin: str) -> tuple[str, int]:
-    """``topic[partition]@offset`` → (``topic[partition]``, offset)."""
-    source, _, offset = origin.rpartition("@")
-    return source, int(offset)
-
-
-def _chunks(lines: list[bytes], origins: list[str]) -> Iterable[tuple[list[bytes], list[str]]]:
-    """Cut into messages of about ``ROUTED_CHUNK_BYTES``, never inside one origin's lines."""
-    start, size = 0, 0
-    for i, line in enumerate(lines):
-        if size > ROUTED_CHUNK_BYTES and origins[i] != origins[i - 1]:
-            yield lines[start:i], origins[start:i]
-            start, size = i, 0
-        size += len(line) + 1
-    if start < len(lines):
-        yield lines[start:], origins[start:]
-
-
 # --------------------------------------------------------------------------- checkpoints
 
 
@@ -322,65 +256,6 @@ def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[R
     return _with_grace(ruleset, settings.grace_seconds), report
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-class _Metrics:
-    """Prometheus metrics of one worker, in a registry of their own."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.messages_in = Counter(
-            "csla_messages_in", "Kafka messages read.", ["stage"], registry=r
-        )
-        self.events_in = Counter("csla_events_in", "Telemetry lines read.", registry=r)
-        self.dead_letters = Counter("csla_dead_letters", "Dead-lettered lines.", registry=r)
-        self.late_events = Counter(
-            "csla_late_events", "Events later than the watermark.", registry=r
-        )
-        self.duplicates = Counter("csla_duplicate_events", "Repeated events dropped.", registry=r)
-        self.redelivered = Counter(
-            "csla_redelivered_lines", "Lines routed twice (stage-1 replay), dropped.", registry=r
-        )
-        self.outputs = Counter("csla_outputs", "Records published.", ["kind"], registry=r)
-        self.batch_seconds = Histogram(
-            "csla_batch_seconds",
-            "Time to process one micro-batch, publishing and checkpoint included.",
-            ["stage"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
-        )
-        self.lag = Gauge(
-            "csla_consumer_lag",
-            "End offset minus committed offset.",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.checkpoints = Counter("csla_checkpoints", "Checkpoints written.", registry=r)
-        self.checkpoint_bytes = Gauge(
-            "csla_checkpoint_bytes", "Size of the last checkpoint.", ["partition"], registry=r
-        )
-        self.partitions = Gauge(
-            "csla_partitions_assigned", "Stage-2 partitions held by this worker.", registry=r
-        )
-        self.contracts = Gauge("csla_contracts", "Contracts in the rule set in force.", registry=r)
-        self.rule_reloads = Counter(
-            "csla_rule_reloads", "Rule directory reloads.", ["result"], registry=r
-        )
-
-    def count_outputs(self, out: Outputs) -> None:
-        self.dead_letters.inc(len(out.dead))
-        self.late_events.inc(len(out.late))
-        self.duplicates.inc(out.stats.get("duplicates", 0))
-        for kind in OUTPUT_NAMES:
-            n = len(getattr(out, kind))
-            if n:
-                self.outputs.labels(kind).inc(n)
-
-
 # --------------------------------------------------------------------------- the engine
 
 
@@ -391,95 +266,6 @@ def _fatal(what: str, exc: BaseException) -> None:
         with contextlib.suppress(Exception):
             handler.flush()
     os._exit(_FATAL_EXIT)
-
-
-class CommitGate:
-    """Keeps Faust's offset commits out of the middle of a unit of work.
-
-    With ``exactly_once`` Faust commits on a timer (and every ``broker_commit_every`` messages):
-    it adds the acked offsets to each partition's open transaction, commits it and begins the
-    next one, whatever the agents are doing at that moment. A unit of work (a routed batch;
-    an evaluated batch with its outputs and checkpoint; an ``advance``) sends several records
-    at several awaits; a commit landing between two of them made the first half visible to
-    read_committed readers while the second half, the checkpoint included, stayed in the next
-    transaction. A crash or rebalance before that one committed aborted it, the work was done
-    again from the older checkpoint, and its outputs were published twice (observed as
-    duplicates under load, where batches take long enough for the commit timer to hit them).
-
-    Units share the gate; a commit holds it alone, and waits for the units under way. A commit
-    that is waiting lets no new unit start (no starvation). Units ack their messages before
-    leaving, so each transaction holds whole units and the offsets they consumed. A unit that
-    ends with an exception (the agent cancelled at shutdown) poisons the gate: what it sent
-    must not be committed, so no commit happens in this process any more; the broker aborts
-    the open transactions when the next owner of the partitions fences them.
-    """
-
-    def __init__(self) -> None:
-        self._units = 0
-        self._committing = False
-        self._commits_waiting = 0
-        self._waiters: list[asyncio.Future[None]] = []
-        self.broken = False
-        #: Faust's own commit, for a caller that already holds the gate (see ``guard``).
-        self.commit_unguarded: Any = None
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def _wait_until(self, ready: Any) -> None:
-        while not ready():
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            await fut
-
-    @contextlib.asynccontextmanager
-    async def unit(self) -> Any:
-        """One unit of work: no commit starts before it ends."""
-        await self._wait_until(lambda: not self._committing and not self._commits_waiting)
-        self._units += 1
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            self._units -= 1
-            if not ok:
-                self.broken = True
-            self._wake()
-
-    @contextlib.asynccontextmanager
-    async def exclusive(self) -> Any:
-        """While no unit is under way (and no other commit)."""
-        self._commits_waiting += 1
-        try:
-            await self._wait_until(lambda: not self._committing and not self._units)
-        finally:
-            self._commits_waiting -= 1
-        self._committing = True
-        try:
-            yield
-        finally:
-            self._committing = False
-            self._wake()
-
-    def guard(self, consumer: Any) -> Any:
-        """Route every commit of Faust's ``consumer`` (timer, every n messages, stop) through
-        the gate; return ``consumer``."""
-        commit = consumer.commit
-
-        async def gated_commit(*args: Any, **kwargs: Any) -> bool:
-            async with self.exclusive():
-                if self.broken:
-                    log.warning("a unit of work was interrupted: not committing its partial work")
-                    return False
-                return bool(await commit(*args, **kwargs))
-
-        consumer.commit = gated_commit
-        self.commit_unguarded = commit
-        return consumer
 
 
 class Engine:
@@ -495,12 +281,20 @@ class Engine:
         self.partitions: dict[int, PartitionState] = {}
         self.lock = asyncio.Lock()
         self.gate = CommitGate()
-        self.metrics = _Metrics()
+        self.metrics = WorkerMetrics()
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self.dashboard = Feed()  # what this worker published, for /dashboard
         self._reader: Any = None
         self.joined = False
         self._state_partitions: int | None = None  # known from the first restore on
+        self.router = Router(
+            settings,
+            self.metrics,
+            self.by_contract_topic,
+            client_options=client_options(settings),
+            bootstrap=bootstrap_servers(settings),
+            fatal=_fatal,
+        )
         t = settings.topics
         self.output_topics = {
             "metrics": t.metrics,
@@ -555,91 +349,6 @@ class Engine:
         self.metrics.count_outputs(out)
         self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
 
-    # -- stage 1 ------------------------------------------------------------------------
-
-    async def route(self, events: Sequence[EventT]) -> None:
-        started = time.perf_counter()
-        lines: list[bytes] = []
-        origins: list[str] = []
-        sources: list[tuple[str, int]] = []
-        for event in events:
-            msg = event.message
-            records = split_records(msg.value or b"")
-            lines.extend(records)
-            origins.extend([f"{msg.topic}[{msg.partition}]@{msg.offset}"] * len(records))
-            sources.extend([(msg.topic, msg.partition)] * len(records))
-        self.metrics.messages_in.labels("route").inc(len(events))
-        self.metrics.events_in.inc(len(lines))
-        # One message per contract and batch; in a transaction, per source partition too,
-        # so that each message joins the transaction of the offsets it comes from.
-        per_source = self.app.in_transaction
-        groups: dict[tuple[str, tuple[str, int] | None], list[int]] = defaultdict(list)
-        unroutable: list[int] = []
-        for i, cid in enumerate(route_lines(lines)):
-            if cid is None:
-                unroutable.append(i)
-            else:
-                groups[(cid, sources[i] if per_source else None)].append(i)
-        pending = []
-        if unroutable:
-            pending.extend(
-                await self._dead_letter_unroutable(lines, origins, sources, unroutable, groups)
-            )
-        for (cid, group_source), index in groups.items():
-            source = group_source or sources[index[0]]
-            picked_lines = [lines[i] for i in index]
-            picked_origins = [origins[i] for i in index]
-            for chunk_lines, chunk_origins in _chunks(picked_lines, picked_origins):
-                value = _encode_routed(chunk_lines, chunk_origins)
-                pending.append(
-                    await self._send(self.by_contract_topic, cid.encode(), value, source)
-                )
-        if pending:
-            await asyncio.gather(*pending)
-        self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
-
-    async def _dead_letter_unroutable(
-        self,
-        lines: list[bytes],
-        origins: list[str],
-        sources: list[tuple[str, int]],
-        index: list[int],
-        groups: dict[tuple[str, tuple[str, int] | None], list[int]],
-    ) -> list[Awaitable[Any]]:
-        """Lines without a contract: the core's decoder names the reason (same as replay)."""
-        bad = [lines[i] for i in index]
-        source_of = {origins[i]: sources[i] for i in index}
-        decoded = decode(bad, lambda j: origins[index[j]])
-        pending = []
-        for logged, dead in enumerate(decoded.dead):
-            if logged < _LOGGED_DEAD_PER_BATCH:
-                log.warning("deadletter origin=%s error=%s", dead.origin, dead.error)
-            record = {
-                "record": "deadletter",
-                "raw": dead.raw,
-                "error": dead.error,
-                "origin": dead.origin,
-            }
-            source = source_of[dead.origin]
-            pending.append(
-                await self._send(self.output_topics["dead"], None, orjson.dumps(record), source)
-            )
-        if len(decoded.dead) > _LOGGED_DEAD_PER_BATCH:
-            log.warning(
-                "deadletter ... and %d more in this batch",
-                len(decoded.dead) - _LOGGED_DEAD_PER_BATCH,
-            )
-        self.metrics.dead_letters.inc(len(decoded.dead))
-        self.metrics.outputs.labels("dead").inc(len(decoded.dead))
-        # Whatever the decoder accepts after all (polars could not read a contract_id that
-        # pydantic can) goes on to its contract like any other line.
-        for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
-            i = index[seq]
-            groups[(cid, sources[i] if self.app.in_transaction else None)].append(i)
-        for key in groups:
-            groups[key].sort()
-        return pending
-
     # -- stage 2 ------------------------------------------------------------------------
 
     async def evaluate(self, events: Sequence[EventT]) -> None:
@@ -673,10 +382,10 @@ class Engine:
         redelivered = 0
         for msg in fresh:
             seen = ps.sources.setdefault(msg.key.decode(), {})
-            msg_lines, runs = _decode_routed(msg.value)
+            msg_lines, runs = decode_routed(msg.value)
             start = 0
             for origin, count in runs:
-                source, offset = _split_origin(origin)
+                source, offset = split_origin(origin)
                 if offset > seen.get(source, -1):
                     lines.extend(msg_lines[start : start + count])
                     origins.extend([origin] * count)
@@ -959,17 +668,21 @@ class Engine:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, end - committed.get(tp, 0))
             )
+        for tp, lag in self.router.lag().items():
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
         self.metrics.partitions.set(len(self.assigned()))
 
     def health(self) -> tuple[dict[str, Any], int]:
         partitions = self.assigned()
         # Ready once the group has assigned partitions to this worker (perhaps none of the
         # keyed topic, with more workers than partitions) and no rebalance is under way.
-        ready = self.joined and not getattr(self.app, "rebalancing", False)
+        # Stage 1 likewise in its own group.
+        ready = self.joined and self.router.joined and not getattr(self.app, "rebalancing", False)
         body = {
             "status": "ok" if ready else "starting",
             "ready": ready,
             "partitions": partitions,
+            "telemetry_partitions": [tp.partition for tp in self.router.assigned()],
             "contracts": len(self.ruleset.revisions),
             "app_id": self.settings.app_id,
         }
@@ -1028,19 +741,12 @@ def make_app(settings: Settings) -> faust.App:
             return engine.gate.guard(new_consumer())
 
         app._new_consumer = _new_consumer  # type: ignore[method-assign]
-    telemetry = app.topic(settings.topics.telemetry, internal=False)
     by_contract = app.topic(engine.by_contract_topic, internal=False)
     size, wait = settings.batch_size, settings.batch_wait_seconds
 
-    @app.agent(telemetry, name="csla-route")
-    async def route(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(size, within=wait):
-            try:
-                async with engine.gate.unit():
-                    await engine.route(events)
-                    await _ack(stream, events)
-            except Exception as exc:
-                _fatal("routing a telemetry batch", exc)
+    @app.task
+    async def route() -> None:
+        await engine.router.run()
 
     @app.agent(by_contract, name="csla-evaluate")
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
@@ -1101,6 +807,7 @@ def make_app(settings: Settings) -> faust.App:
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        await engine.router.stop()
         await engine.close()
 
     return app

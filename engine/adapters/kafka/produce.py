@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from engine.adapters.kafka.app import bootstrap_servers, client_options, ensure_topics, route_lines
+from engine.adapters.kafka.app import bootstrap_servers, client_options, ensure_topics
+from engine.adapters.kafka.router import route_lines
 from engine.settings import Settings
 
 __all__ = ["produce_file"]

@@ -1,0 +1,63 @@
+"""Prometheus metrics of one worker, in a registry of their own (``/metrics``)."""
+
+from __future__ import annotations
+
+from engine.core.pipeline import OUTPUT_NAMES, Outputs
+
+__all__ = ["WorkerMetrics"]
+
+
+class WorkerMetrics:
+    """Prometheus metrics of one worker, in a registry of their own."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter(
+            "csla_messages_in", "Kafka messages read.", ["stage"], registry=r
+        )
+        self.events_in = Counter("csla_events_in", "Telemetry lines read.", registry=r)
+        self.dead_letters = Counter("csla_dead_letters", "Dead-lettered lines.", registry=r)
+        self.late_events = Counter(
+            "csla_late_events", "Events later than the watermark.", registry=r
+        )
+        self.duplicates = Counter("csla_duplicate_events", "Repeated events dropped.", registry=r)
+        self.redelivered = Counter(
+            "csla_redelivered_lines", "Lines routed twice (stage-1 replay), dropped.", registry=r
+        )
+        self.outputs = Counter("csla_outputs", "Records published.", ["kind"], registry=r)
+        self.batch_seconds = Histogram(
+            "csla_batch_seconds",
+            "Time to process one micro-batch, publishing and checkpoint included.",
+            ["stage"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "csla_consumer_lag",
+            "End offset minus committed offset.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.checkpoints = Counter("csla_checkpoints", "Checkpoints written.", registry=r)
+        self.checkpoint_bytes = Gauge(
+            "csla_checkpoint_bytes", "Size of the last checkpoint.", ["partition"], registry=r
+        )
+        self.partitions = Gauge(
+            "csla_partitions_assigned", "Stage-2 partitions held by this worker.", registry=r
+        )
+        self.contracts = Gauge("csla_contracts", "Contracts in the rule set in force.", registry=r)
+        self.rule_reloads = Counter(
+            "csla_rule_reloads", "Rule directory reloads.", ["result"], registry=r
+        )
+
+    def count_outputs(self, out: Outputs) -> None:
+        self.dead_letters.inc(len(out.dead))
+        self.late_events.inc(len(out.late))
+        self.duplicates.inc(out.stats.get("duplicates", 0))
+        for kind in OUTPUT_NAMES:
+            n = len(getattr(out, kind))
+            if n:
+                self.outputs.labels(kind).inc(n)

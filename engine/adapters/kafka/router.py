@@ -1,0 +1,360 @@
+"""Stage 1 of the worker: telemetry → the internal topic keyed by contract, on plain aiokafka.
+
+Telemetry may arrive keyed by anything and one Kafka message may hold one event, a JSON array
+or an NDJSON batch. Stage 1 splits every message into one JSON text per event, reads every
+line's ``contract_id`` in one vectorised pass and republishes the lines to
+``<app_id>-csla-by-contract``, keyed by contract: one NDJSON message per contract and batch,
+whose first line lists the lines' origins (``topic[partition]@offset``), so that stage 2 (the
+Faust agent that owns each contract's state) sees all of a contract's events on one partition.
+Lines without a usable ``contract_id`` are decoded by the core right here and dead-lettered
+with its reason, as ``csla replay`` does.
+
+Why not a Faust agent: stage 1 handles every input message, and a Faust stream pays about
+60-110 µs of its own machinery per message (an ``Event``, queue hops, a task pair per message in
+the consumer's drain loop, acks), which capped single-event input near 9k events/s. Stage 1 holds
+no state, so it runs on a plain ``AIOKafkaConsumer`` in a consumer group of its own,
+``<app_id>-route`` (Faust's group uses its own assignor protocol, which plain consumers cannot
+join), with ``getmany`` micro-batches and its own idempotent producer.
+
+Delivery: a batch's offsets are committed only after the broker has acknowledged every line it
+forwarded (``acks=all``), so nothing is lost. A batch forwarded but not committed (a crash, a
+rebalance in between) is forwarded again by the next owner; stage 2 keeps, per contract and
+telemetry partition, the last telemetry offset it evaluated (in its checkpoints) and drops lines
+it already has. Stage 1 therefore needs no transactions even with ``exactly_once``: stage 2's
+transactions make the outputs exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+import polars as pl
+from aiokafka import ConsumerRebalanceListener
+
+from engine.core.decode import decode, split_records
+
+__all__ = [
+    "ROUTED_CHUNK_BYTES",
+    "Router",
+    "decode_routed",
+    "encode_routed",
+    "route_group",
+    "route_lines",
+    "routed_chunks",
+    "split_origin",
+]
+
+log = logging.getLogger("csla.worker.route")
+
+ROUTED_CHUNK_BYTES = 512 * 1024
+_ROUTE_SCHEMA = {"contract_id": pl.String()}
+_LOGGED_DEAD_PER_BATCH = 5
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def _contract_of(line: bytes) -> str | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    cid = value.get("contract_id") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) and cid else None
+
+
+def route_lines(lines: Sequence[bytes]) -> list[str | None]:
+    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible."""
+    if not lines:
+        return []
+    try:
+        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
+        if frame.height == len(lines):
+            return [c or None for c in frame.get_column("contract_id").to_list()]
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        pass
+    return [_contract_of(line) for line in lines]
+
+
+def encode_routed(lines: list[bytes], origins: list[str]) -> bytes:
+    """First line: the origins run-length encoded; then the lines."""
+    runs: list[list[Any]] = []
+    for origin in origins:
+        if runs and runs[-1][0] == origin:
+            runs[-1][1] += 1
+        else:
+            runs.append([origin, 1])
+    return b"\n".join([orjson.dumps({"o": runs}), *lines])
+
+
+def decode_routed(value: bytes) -> tuple[list[bytes], list[tuple[str, int]]]:
+    """(lines, runs of (origin, line count)) of a routed message."""
+    head, _, body = value.partition(b"\n")
+    runs = [(origin, count) for origin, count in orjson.loads(head)["o"]]
+    lines = body.split(b"\n") if body else []
+    if len(lines) != sum(count for _origin, count in runs):
+        raise ValueError(f"routed message holds {len(lines)} lines for runs {runs}")
+    return lines, runs
+
+
+def split_origin(origin: str) -> tuple[str, int]:
+    """``topic[partition]@offset`` → (``topic[partition]``, offset)."""
+    source, _, offset = origin.rpartition("@")
+    return source, int(offset)
+
+
+def routed_chunks(
+    lines: list[bytes], origins: list[str], limit: int = ROUTED_CHUNK_BYTES
+) -> Iterable[tuple[list[bytes], list[str]]]:
+    """Cut into messages of about ``limit`` bytes, never inside one origin's lines (stage 2
+    drops lines by origin offset: one message must hold all of an origin's lines)."""
+    start, size = 0, 0
+    for i, line in enumerate(lines):
+        if size > limit and origins[i] != origins[i - 1]:
+            yield lines[start:i], origins[start:i]
+            start, size = i, 0
+        size += len(line) + 1
+    if start < len(lines):
+        yield lines[start:], origins[start:]
+
+
+def route_group(app_id: str) -> str:
+    """Stage 1's consumer group (committed telemetry offsets live there)."""
+    return f"{app_id}-route"
+
+
+def split_batch(records: Iterable[Any]) -> tuple[list[bytes], list[str]]:
+    """Kafka records → (one JSON text per event, each line's ``topic[partition]@offset``)."""
+    lines: list[bytes] = []
+    origins: list[str] = []
+    for r in records:
+        value = r.value or b""
+        origin = f"{r.topic}[{r.partition}]@{r.offset}"
+        if b"\n" not in value and b"[" not in value and value.strip():
+            lines.append(value)  # one event: the common case of single-event producers
+            origins.append(origin)
+            continue
+        parts = split_records(value)
+        lines.extend(parts)
+        origins.extend([origin] * len(parts))
+    return lines, origins
+
+
+def group_by_contract(
+    lines: list[bytes], origins: list[str]
+) -> tuple[dict[str, list[int]], list[int]]:
+    """(line indexes per contract in arrival order, indexes of lines without a contract)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    unroutable: list[int] = []
+    for i, cid in enumerate(route_lines(lines)):
+        if cid is None:
+            unroutable.append(i)
+        else:
+            groups[cid].append(i)
+    return groups, unroutable
+
+
+# --------------------------------------------------------------------------- the loop
+
+Send = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
+
+
+class Router:
+    """Reads telemetry in ``getmany`` batches, forwards by contract, commits after the acks."""
+
+    def __init__(
+        self,
+        settings: Any,
+        metrics: Any,
+        by_contract_topic: str,
+        *,
+        client_options: dict[str, Any],
+        bootstrap: list[str],
+        fatal: Callable[[str, BaseException], None],
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.by_contract_topic = by_contract_topic
+        self.dead_topic: str = settings.topics.deadletter
+        self.group_id = route_group(settings.app_id)
+        self._options = client_options
+        self._bootstrap = bootstrap
+        self._fatal = fatal
+        self.consumer: Any = None
+        self.producer: Any = None
+        self.joined = False
+        self.committed: dict[Any, int] = {}
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        s = self.settings
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,  # retries never reorder a contract's lines
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=16 * 1024 * 1024,
+            **self._options,
+        )
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level=(
+                "read_committed" if s.processing_guarantee == "exactly_once" else "read_uncommitted"
+            ),
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            session_timeout_ms=round(s.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=round(s.heartbeat_seconds * 1000),
+            **self._options,
+        )
+        self.consumer.subscribe([s.topics.telemetry], listener=_Listener(self))
+        await self.consumer.start()
+        log.info("route: group %s reads %s", self.group_id, s.topics.telemetry)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.consumer is not None:
+            consumer, self.consumer = self.consumer, None
+            await consumer.stop()  # leaves the group: its partitions move at once
+        if self.producer is not None:
+            producer, self.producer = self.producer, None
+            await producer.stop()
+
+    async def run(self) -> None:
+        """Until stopped: fetch, forward, commit. A programmer error ends the process."""
+        await self.start()
+        try:
+            wait_ms = max(1, round(self.settings.batch_wait_seconds * 1000))
+            while not self._stopping and self.consumer is not None:
+                batch = await self.consumer.getmany(
+                    timeout_ms=wait_ms, max_records=self.settings.batch_size
+                )
+                if not batch:
+                    continue
+                try:
+                    await self.route(batch)
+                except Exception as exc:
+                    self._fatal("routing a telemetry batch", exc)
+                    raise
+                await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        finally:
+            await self.stop()
+
+    async def _commit(self, offsets: dict[Any, int]) -> None:
+        from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on (a rebalance): the next owner forwards these lines again
+            # and stage 2 drops the copies it already evaluated.
+            log.info("route: commit of %s skipped after a rebalance: %r", offsets, exc)
+            return
+        except KafkaError as exc:
+            log.warning("route: commit failed, the batch will be routed again: %r", exc)
+            return
+        self.committed.update(offsets)
+
+    # -- one batch ------------------------------------------------------------------------
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        fut: Awaitable[Any] = await self.producer.send(topic, value=value, key=key)
+        return fut
+
+    async def route(self, batch: dict[Any, list[Any]]) -> None:
+        """Forward one ``getmany`` batch and wait until the broker has every line."""
+        started = time.perf_counter()
+        records = [r for rs in batch.values() for r in rs]
+        lines, origins = split_batch(records)
+        self.metrics.messages_in.labels("route").inc(len(records))
+        self.metrics.events_in.inc(len(lines))
+        groups, unroutable = group_by_contract(lines, origins)
+        pending: list[Awaitable[Any]] = []
+        if unroutable:
+            pending.extend(await self._dead_letter(lines, origins, unroutable, groups))
+        for cid, index in groups.items():
+            picked_lines = [lines[i] for i in index]
+            picked_origins = [origins[i] for i in index]
+            for chunk_lines, chunk_origins in routed_chunks(picked_lines, picked_origins):
+                value = encode_routed(chunk_lines, chunk_origins)
+                pending.append(await self._send(self.by_contract_topic, cid.encode(), value))
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
+
+    async def _dead_letter(
+        self,
+        lines: list[bytes],
+        origins: list[str],
+        index: list[int],
+        groups: dict[str, list[int]],
+    ) -> list[Awaitable[Any]]:
+        """Lines without a contract: the core's decoder names the reason (same as replay)."""
+        decoded = decode([lines[i] for i in index], lambda j: origins[index[j]])
+        pending = []
+        for logged, dead in enumerate(decoded.dead):
+            if logged < _LOGGED_DEAD_PER_BATCH:
+                log.warning("deadletter origin=%s error=%s", dead.origin, dead.error)
+            record = {"record": "deadletter", "raw": dead.raw, "error": dead.error}
+            record["origin"] = dead.origin
+            pending.append(await self._send(self.dead_topic, None, orjson.dumps(record)))
+        if len(decoded.dead) > _LOGGED_DEAD_PER_BATCH:
+            log.warning(
+                "deadletter ... and %d more in this batch",
+                len(decoded.dead) - _LOGGED_DEAD_PER_BATCH,
+            )
+        self.metrics.dead_letters.inc(len(decoded.dead))
+        self.metrics.outputs.labels("dead").inc(len(decoded.dead))
+        # Whatever the decoder accepts after all (polars could not read a contract_id that
+        # pydantic can) goes on to its contract like any other line.
+        for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
+            groups[cid].append(index[seq])
+        for key in groups:
+            groups[key].sort()
+        return pending
+
+    # -- observability --------------------------------------------------------------------
+
+    def assigned(self) -> list[Any]:
+        if self.consumer is None:
+            return []
+        return sorted(self.consumer.assignment())
+
+    def lag(self) -> dict[Any, int]:
+        """Per assigned telemetry partition: high-water mark minus committed offset."""
+        out: dict[Any, int] = {}
+        for tp in self.assigned():
+            high, done = self.consumer.highwater(tp), self.committed.get(tp)
+            if high is not None and done is not None:  # known from this worker's commits on
+                out[tp] = max(0, high - done)
+        return out
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka's rebalance callbacks: readiness, and no stale committed offsets."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        for tp in revoked:
+            self.router.committed.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        self.router.joined = True
+        log.info("route: assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
