@@ -72,7 +72,8 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
 # not the whole batch, and the same checks judge every line whatever batch it came in.
 TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
-_PIECE = 2048  # lines parsed per polars call
+_PIECE = 32_768  # lines per polars call: each call costs ~ms of its own, big pieces pay it less
+_RETRY_PIECE = 2048  # a refused piece is parsed again in pieces of this size, then halved
 _SMALL_PIECE = 128  # a piece polars refuses is halved down to this, then parsed as text
 
 
@@ -143,6 +144,10 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
             return
         except (pl.exceptions.PolarsError, OSError):
             pass
+        if len(part) > _RETRY_PIECE:  # one bad line costs one big parse, not eight halvings
+            for sub in range(0, len(part), _RETRY_PIECE):
+                piece(part[sub : sub + _RETRY_PIECE], start + sub, None)
+            return
         if len(part) > _SMALL_PIECE:  # narrow down to the small piece holding the problem
             half = len(part) // 2
             piece(part[:half], start, None)
