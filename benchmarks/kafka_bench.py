@@ -14,7 +14,9 @@ Starts its own single-node Kafka on 127.0.0.1 (``LocalKafka``), then:
    (c) ``csla worker`` in a subprocess: from the first event it counts (``csla_events_in``
        on /metrics > 0) until its consumer group has committed every input offset and every
        offset of its internal keyed topic (polled with ``Consumer.committed``), i.e. every
-       event routed, evaluated, published and checkpointed;
+       event routed, evaluated, published and checkpointed. That end includes a fixed tail
+       (the last batch's wait, Faust's 0.5 s commit interval), hence runs of 1M+ events
+       (over 10 s): with 200k single events it was about a fifth of a 4 s run;
    (d) the breach delay: a fresh worker, and probes for ``maas-api-001`` produced in real time
        (event time compressed) whose error rate alternates bad/good per 5-minute window; for
        each bad window, the wall time from producing the first event whose event time minus
@@ -25,7 +27,7 @@ Starts its own single-node Kafka on 127.0.0.1 (``LocalKafka``), then:
 Waits (at most ``--max-wait``) for the 1-minute load average to drop below ``--quiet-load``
 first. Every loop is bounded in count and time; the broker and workers are stopped at the end.
 
-    python benchmarks/kafka_bench.py                      # 200k single, 2M batched events
+    python benchmarks/kafka_bench.py                      # 1M single, 2M batched events
     python benchmarks/kafka_bench.py --events 50000 --batched-events 300000 --cycles 20
     python benchmarks/kafka_bench.py --profile            # + py-spy of the batched worker run
 """
@@ -862,13 +864,14 @@ def _frame(frame: str) -> str:
 #: Where a sample's time goes: the first bucket whose frame is on its stack (order matters).
 PROFILE_BUCKETS = (
     ("core step (decode, lateness, windows, evaluation)", "step (engine/core/pipeline.py)"),
-    ("evaluate: split routed messages", "_decode_routed (engine/adapters/kafka/app.py)"),
+    ("evaluate: split routed messages", "decode_routed (engine/adapters/kafka/routing.py)"),
     ("evaluate: publish outputs", "Engine._emit (engine/adapters/kafka/app.py)"),
     ("evaluate: checkpoint", "Engine._checkpoint (engine/adapters/kafka/app.py)"),
     ("evaluate: other", "Engine._evaluate_partition (engine/adapters/kafka/app.py)"),
-    ("route: contract_id per line (polars)", "route_lines (engine/adapters/kafka/app.py)"),
+    ("route: contract_id per line (polars)", "route_lines (engine/adapters/kafka/routing.py)"),
+    ("route: whole-message check", "whole_message_contract (engine/adapters/kafka/routing.py)"),
     ("route: split messages into lines", "split_records (engine/core/decode.py)"),
-    ("route: other (origins, encode, send)", "Engine.route (engine/adapters/kafka/app.py)"),
+    ("route: other (origins, encode, send)", "Router.route (engine/adapters/kafka/router.py)"),
     ("aiokafka consumer thread (fetch, unpack)", "ServiceThread._start_thread (mode/threads.py)"),
     ("producer (aiokafka send/batches)", "(aiokafka/producer/"),
     ("Faust streams, events, acks, take buffers", "(faust/"),
@@ -972,7 +975,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=200_000, help="Single-event messages.")
+    parser.add_argument("--events", type=int, default=1_000_000, help="Single-event messages.")
     parser.add_argument("--batched-events", type=int, default=2_000_000)
     parser.add_argument("--per-message", type=int, default=1000, help="Events per batched msg.")
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="Naive agent cap.")

@@ -47,7 +47,8 @@ import orjson
 
 from engine.adapters.kafka.gate import CommitGate
 from engine.adapters.kafka.metrics import WorkerMetrics
-from engine.adapters.kafka.router import Router, decode_routed, split_origin
+from engine.adapters.kafka.router import Router
+from engine.adapters.kafka.routing import decode_routed, split_origin
 from engine.core.contract import Ruleset
 from engine.core.pipeline import Outputs, advance, step
 from engine.core.state import EngineState

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.adapters.kafka.app import bootstrap_servers, client_options, ensure_topics
-from engine.adapters.kafka.router import route_lines
+from engine.adapters.kafka.routing import route_lines
 from engine.settings import Settings
 
 __all__ = ["produce_file"]

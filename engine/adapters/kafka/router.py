@@ -1,8 +1,9 @@
 """Stage 1 of the worker: telemetry → the internal topic keyed by contract, on plain aiokafka.
 
 Telemetry may arrive keyed by anything and one Kafka message may hold one event, a JSON array
-or an NDJSON batch. Stage 1 splits every message into one JSON text per event, reads every
-line's ``contract_id`` in one vectorised pass and republishes the lines to
+or an NDJSON batch. Stage 1 finds each line's ``contract_id`` (``engine.adapters.kafka.routing``:
+an NDJSON message of one contract is kept whole, anything else is split into one JSON text per
+event and read in one vectorised pass) and republishes the lines to
 ``<app_id>-csla-by-contract``, keyed by contract: one NDJSON message per contract and batch,
 whose first line lists the lines' origins (``topic[partition]@offset``), so that stage 2 (the
 Faust agent that owns each contract's state) sees all of a contract's events on one partition.
@@ -29,135 +30,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
-import polars as pl
 from aiokafka import ConsumerRebalanceListener
 
-from engine.core.decode import decode, split_records
+from engine.adapters.kafka.routing import RoutePlan, keyed_messages, plan_batch
+from engine.core.decode import decode
 
-__all__ = [
-    "ROUTED_CHUNK_BYTES",
-    "Router",
-    "decode_routed",
-    "encode_routed",
-    "route_group",
-    "route_lines",
-    "routed_chunks",
-    "split_origin",
-]
+__all__ = ["Router", "route_group"]
 
 log = logging.getLogger("csla.worker.route")
 
-ROUTED_CHUNK_BYTES = 512 * 1024
-_ROUTE_SCHEMA = {"contract_id": pl.String()}
 _LOGGED_DEAD_PER_BATCH = 5
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def _contract_of(line: bytes) -> str | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    cid = value.get("contract_id") if isinstance(value, dict) else None
-    return cid if isinstance(cid, str) and cid else None
-
-
-def route_lines(lines: Sequence[bytes]) -> list[str | None]:
-    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible."""
-    if not lines:
-        return []
-    try:
-        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
-        if frame.height == len(lines):
-            return [c or None for c in frame.get_column("contract_id").to_list()]
-    except (pl.exceptions.PolarsError, OSError, ValueError):
-        pass
-    return [_contract_of(line) for line in lines]
-
-
-def encode_routed(lines: list[bytes], origins: list[str]) -> bytes:
-    """First line: the origins run-length encoded; then the lines."""
-    runs: list[list[Any]] = []
-    for origin in origins:
-        if runs and runs[-1][0] == origin:
-            runs[-1][1] += 1
-        else:
-            runs.append([origin, 1])
-    return b"\n".join([orjson.dumps({"o": runs}), *lines])
-
-
-def decode_routed(value: bytes) -> tuple[list[bytes], list[tuple[str, int]]]:
-    """(lines, runs of (origin, line count)) of a routed message."""
-    head, _, body = value.partition(b"\n")
-    runs = [(origin, count) for origin, count in orjson.loads(head)["o"]]
-    lines = body.split(b"\n") if body else []
-    if len(lines) != sum(count for _origin, count in runs):
-        raise ValueError(f"routed message holds {len(lines)} lines for runs {runs}")
-    return lines, runs
-
-
-def split_origin(origin: str) -> tuple[str, int]:
-    """``topic[partition]@offset`` → (``topic[partition]``, offset)."""
-    source, _, offset = origin.rpartition("@")
-    return source, int(offset)
-
-
-def routed_chunks(
-    lines: list[bytes], origins: list[str], limit: int = ROUTED_CHUNK_BYTES
-) -> Iterable[tuple[list[bytes], list[str]]]:
-    """Cut into messages of about ``limit`` bytes, never inside one origin's lines (stage 2
-    drops lines by origin offset: one message must hold all of an origin's lines)."""
-    start, size = 0, 0
-    for i, line in enumerate(lines):
-        if size > limit and origins[i] != origins[i - 1]:
-            yield lines[start:i], origins[start:i]
-            start, size = i, 0
-        size += len(line) + 1
-    if start < len(lines):
-        yield lines[start:], origins[start:]
 
 
 def route_group(app_id: str) -> str:
     """Stage 1's consumer group (committed telemetry offsets live there)."""
     return f"{app_id}-route"
-
-
-def split_batch(records: Iterable[Any]) -> tuple[list[bytes], list[str]]:
-    """Kafka records → (one JSON text per event, each line's ``topic[partition]@offset``)."""
-    lines: list[bytes] = []
-    origins: list[str] = []
-    for r in records:
-        value = r.value or b""
-        origin = f"{r.topic}[{r.partition}]@{r.offset}"
-        if b"\n" not in value and b"[" not in value and value.strip():
-            lines.append(value)  # one event: the common case of single-event producers
-            origins.append(origin)
-            continue
-        parts = split_records(value)
-        lines.extend(parts)
-        origins.extend([origin] * len(parts))
-    return lines, origins
-
-
-def group_by_contract(
-    lines: list[bytes], origins: list[str]
-) -> tuple[dict[str, list[int]], list[int]]:
-    """(line indexes per contract in arrival order, indexes of lines without a contract)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    unroutable: list[int] = []
-    for i, cid in enumerate(route_lines(lines)):
-        if cid is None:
-            unroutable.append(i)
-        else:
-            groups[cid].append(i)
-    return groups, unroutable
 
 
 # --------------------------------------------------------------------------- the loop
@@ -280,32 +171,24 @@ class Router:
         """Forward one ``getmany`` batch and wait until the broker has every line."""
         started = time.perf_counter()
         records = [r for rs in batch.values() for r in rs]
-        lines, origins = split_batch(records)
+        plan = plan_batch(records)
         self.metrics.messages_in.labels("route").inc(len(records))
-        self.metrics.events_in.inc(len(lines))
-        groups, unroutable = group_by_contract(lines, origins)
+        self.metrics.events_in.inc(plan.events)
         pending: list[Awaitable[Any]] = []
-        if unroutable:
-            pending.extend(await self._dead_letter(lines, origins, unroutable, groups))
-        for cid, index in groups.items():
-            picked_lines = [lines[i] for i in index]
-            picked_origins = [origins[i] for i in index]
-            for chunk_lines, chunk_origins in routed_chunks(picked_lines, picked_origins):
-                value = encode_routed(chunk_lines, chunk_origins)
-                pending.append(await self._send(self.by_contract_topic, cid.encode(), value))
+        if plan.unroutable:
+            pending.extend(await self._dead_letter(plan))
+        for cid, pieces in plan.pieces.items():
+            key = cid.encode()
+            for value in keyed_messages(pieces):
+                pending.append(await self._send(self.by_contract_topic, key, value))
         if pending:
             await asyncio.gather(*pending)
         self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
 
-    async def _dead_letter(
-        self,
-        lines: list[bytes],
-        origins: list[str],
-        index: list[int],
-        groups: dict[str, list[int]],
-    ) -> list[Awaitable[Any]]:
+    async def _dead_letter(self, plan: RoutePlan) -> list[Awaitable[Any]]:
         """Lines without a contract: the core's decoder names the reason (same as replay)."""
-        decoded = decode([lines[i] for i in index], lambda j: origins[index[j]])
+        index = plan.unroutable
+        decoded = decode([p[1] for p in index], lambda j: index[j][2])
         pending = []
         for logged, dead in enumerate(decoded.dead):
             if logged < _LOGGED_DEAD_PER_BATCH:
@@ -323,9 +206,7 @@ class Router:
         # Whatever the decoder accepts after all (polars could not read a contract_id that
         # pydantic can) goes on to its contract like any other line.
         for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
-            groups[cid].append(index[seq])
-        for key in groups:
-            groups[key].sort()
+            plan.add(cid, index[seq])
         return pending
 
     # -- observability --------------------------------------------------------------------
