@@ -44,6 +44,7 @@ ROUTED_CHUNK_BYTES = 512 * 1024
 _ROUTE_SCHEMA = {"contract_id": pl.String()}
 _KEY = b'"contract_id":'
 _KEY_TEXT = b'"contract_id":"'
+_BETWEEN = b"}\n{"
 
 
 #: Lines of one record for one contract: ``(order, body, origin, lines)``, where ``body`` is the
@@ -107,13 +108,15 @@ def whole_message_contract(value: bytes) -> tuple[str, bytes, int] | None:
     every line names that contract, unless a line carries the key twice (nested) and another
     not at all: that line is forwarded with the others and the core's decoder dead-letters
     it in stage 2, with the reason stage 1 would have given. ``body`` is what
-    ``split_records`` would cut into lines: no blank line, no array, one trailing newline
-    dropped."""
+    ``split_records`` would cut into lines: objects one per line, no blank or padded line (a
+    CRLF message is split line by line), no array, one trailing newline dropped."""
     body = value[:-1] if value.endswith(b"\n") else value
-    if b"[" in body or b"\n\n" in body:
+    if b"[" in body or body[:1] != b"{" or body[-1:] != b"}":
         return None
     n = body.count(b"\n") + 1
-    if body.count(_KEY) != n:
+    # Every newline between two objects: no blank or padded line (and faster than a
+    # search for a blank line, whose first byte is everywhere).
+    if body.count(_BETWEEN) != n - 1 or body.count(_KEY) != n:
         return None
     start = body.find(_KEY_TEXT)
     if start < 0:
