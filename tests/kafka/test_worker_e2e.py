@@ -267,12 +267,17 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     sent = wh.produce(bootstrap, telemetry, telemetry_messages(t))
     bad = bad_messages(t)
     mixed_line = orjson.dumps({**t.events["maas-api-001"][5], "event_id": "mixed-ok"})
+    # One contract's NDJSON with a bad line: stage 1 forwards it whole (no parsing), and
+    # stage 2's decoder dead-letters the bad line with its origin.
+    whole_ok = orjson.dumps({**t.events["maas-api-001"][6], "event_id": "whole-ok"})
+    whole_bad = orjson.dumps({**t.events["maas-api-001"][7], "event_id": "whole-bad", "ok": "yes"})
     sent_bad = wh.produce(
         bootstrap,
         telemetry,
         [(None, value, [value]) for _label, value, _err in bad]
         # keyed like the rest of its contract's events, so it is evaluated after them
-        + [(b"maas-api-001", b"[" + mixed_line + b", 7]", [mixed_line, b"7"])],
+        + [(b"maas-api-001", b"[" + mixed_line + b", 7]", [mixed_line, b"7"])]
+        + [(b"maas-api-001", whole_ok + b"\n" + whole_bad, [whole_ok, whole_bad])],
     )
     reader = deployment.reader()
     want1 = offline(sent + sent_bad, ruleset=deployment.ruleset())
@@ -296,7 +301,7 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     )
     want = offline(sent + sent_bad, sent_late, ruleset=deployment.ruleset())
     late_ids = {rid[1] for rid in want["late"]}
-    assert {"late-1", "mixed-ok", t.events["storage-001"][10]["event_id"]} == late_ids
+    assert {"late-1", "mixed-ok", "whole-ok", t.events["storage-001"][10]["event_id"]} == late_ids
     reader.until(expected_total(want), timeout=120, check=worker.check_alive)
     deployment.read_all(reader, [worker])
     got = observed(reader)
@@ -308,8 +313,10 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
         hits = [d for d in dead if d["origin"] == s.origin]
         assert len(hits) == 1, (label, hits)
         assert fragment in hits[0]["error"], (label, hits[0])
-    mixed = [d for d in dead if d["origin"] == sent_bad[-1].origin]
+    mixed = [d for d in dead if d["origin"] == sent_bad[-2].origin]
     assert [d["raw"] for d in mixed] == ["7"]
+    whole = [d for d in dead if d["origin"] == sent_bad[-1].origin]
+    assert [d["raw"] for d in whole] == [whole_bad.decode()] and "ok" in whole[0]["error"]
 
     # no duplicates at all in a clean run; outputs keyed by contract
     for kind in ("metrics", "breaches", "compensations", "late", "usage", "warnings", "scorecards"):

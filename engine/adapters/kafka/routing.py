@@ -160,13 +160,13 @@ def plan_batch(records: Iterable[Any], *, whole_messages: bool = True) -> RouteP
         owners.extend([index] * len(parts))
     plan.events += len(lines)
     mixed = bool(plan.pieces)  # whole pieces first: the order is mended below
-    for i, cid in enumerate(route_lines(lines)):
+    for i, found in enumerate(route_lines(lines)):
         owner = owners[i]
         piece = ((owner, i + 1), lines[i], origins[owner], 1)
-        if cid is None:
+        if found is None:
             plan.unroutable.append(piece)
         else:
-            plan.pieces[cid].append(piece)
+            plan.pieces[found].append(piece)
     if mixed:
         for pieces in plan.pieces.values():
             pieces.sort(key=_order)

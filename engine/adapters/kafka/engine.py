@@ -1,0 +1,432 @@
+"""Stage 2 of the worker: the per-partition core state around the Faust app.
+
+``Engine.evaluate`` takes a micro-batch of keyed messages (``engine.adapters.kafka.routing``),
+drops lines already evaluated (by telemetry origin offset), calls the core's ``step``,
+publishes the outputs keyed by contract, waits for the broker to have them and writes the
+partition's checkpoint (``engine.adapters.kafka.checkpoint``); only then are the messages
+acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
+``reload_rules`` (a file that fails validation is logged, the previous version stays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from engine.adapters.kafka.checkpoint import CheckpointReader, PartitionState, encode_checkpoint
+from engine.adapters.kafka.clients import bootstrap_servers, client_options, internal_topics
+from engine.adapters.kafka.gate import CommitGate
+from engine.adapters.kafka.metrics import WorkerMetrics
+from engine.adapters.kafka.router import Router
+from engine.adapters.kafka.routing import decode_routed, split_origin
+from engine.core.contract import Ruleset
+from engine.core.pipeline import Outputs, advance, step
+from engine.dashboard import Feed
+from engine.ruleset import load_rules_dir, merge_with_previous
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    import faust
+    from faust.types import EventT
+
+__all__ = ["Engine", "fatal", "load_ruleset"]
+
+log = logging.getLogger("csla.worker")
+
+_FATAL_EXIT = 70
+_LOGGED_DEAD_PER_BATCH = 5
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _with_grace(ruleset: Ruleset, grace_seconds: float | None) -> Ruleset:
+    if grace_seconds is None:
+        return ruleset
+    grace_ms = round(grace_seconds * 1000)
+    return Ruleset(
+        {
+            cid: tuple(dataclasses.replace(c, grace_ms=grace_ms) for c in revisions)
+            for cid, revisions in ruleset.revisions.items()
+        }
+    )
+
+
+def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[Ruleset, Any]:
+    """The rules of ``settings.rules_dir`` (keeping ``previous`` versions of broken files)."""
+    report = load_rules_dir(settings.rules_dir)
+    ruleset = report.ruleset if previous is None else merge_with_previous(previous, report)
+    return _with_grace(ruleset, settings.grace_seconds), report
+
+
+def fatal(what: str, exc: BaseException) -> None:
+    """A programmer error: log it and end the process before Faust acks or commits anything."""
+    log.critical("%s failed; exiting without committing: %r", what, exc, exc_info=exc)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(_FATAL_EXIT)
+
+
+def _fatal(what: str, exc: BaseException) -> None:
+    """A programmer error: log it and end the process before Faust acks or commits anything."""
+    log.critical("%s failed; exiting without committing: %r", what, exc, exc_info=exc)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(_FATAL_EXIT)
+
+
+class Engine:
+    """The worker's state around the Faust app: rules, per-partition core state, metrics."""
+
+    def __init__(self, settings: Settings, app: faust.App) -> None:
+        self.settings = settings
+        self.app = app
+        self.by_contract_topic, self.state_topic = internal_topics(settings)
+        self.ruleset, report = load_ruleset(settings)
+        self._log_report(report, initial=True)
+        self._rules_fingerprint = self._fingerprint()
+        self.partitions: dict[int, PartitionState] = {}
+        self.lock = asyncio.Lock()
+        self.gate = CommitGate()
+        self.metrics = WorkerMetrics()
+        self.metrics.contracts.set(len(self.ruleset.revisions))
+        self.dashboard = Feed()  # what this worker published, for /dashboard
+        self.checkpoints = CheckpointReader(settings, self.state_topic)
+        self.joined = False
+        self.router = Router(
+            settings,
+            self.metrics,
+            self.by_contract_topic,
+            client_options=client_options(settings),
+            bootstrap=bootstrap_servers(settings),
+            fatal=fatal,
+        )
+        t = settings.topics
+        self.output_topics = {
+            "metrics": t.metrics,
+            "breaches": t.breaches,
+            "compensations": t.compensations,
+            "late": t.late,
+            "dead": t.deadletter,
+            "usage": t.usage,
+            "warnings": t.warnings,
+            "scorecards": t.scorecards,
+        }
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        source: tuple[str, int],
+        partition: int | None = None,
+    ) -> Awaitable[Any]:
+        """Schedule one record; in a transaction, that of the source partition."""
+        app = self.app
+        if app.in_transaction:
+            return await app.producer.send(
+                topic,
+                key,
+                value,
+                partition,
+                None,
+                None,
+                transactional_id=self._transactional_id(source),
+            )
+        return await app.producer.send(topic, key, value, partition, None, None)
+
+    def _transactional_id(self, source: tuple[str, int]) -> str:
+        """The producer (transaction) Faust commits the offsets of ``source`` with."""
+        group = self.app.assignor.group_for_topic(source[0])
+        return f"{self.app.conf.id}-{group}-{source[1]}"
+
+    async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
+        """Publish every output of ``out`` and wait until the broker has them all."""
+        pending = []
+        for kind, topic in self.output_topics.items():
+            for record in getattr(out, kind):
+                cid = record.get("contract_id")
+                key = cid.encode() if isinstance(cid, str) else None
+                pending.append(await self._send(topic, key, orjson.dumps(record), source))
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.count_outputs(out)
+        self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
+
+    # -- stage 2 ------------------------------------------------------------------------
+
+    async def evaluate(self, events: Sequence[EventT]) -> None:
+        started = time.perf_counter()
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event.message)
+        self.metrics.messages_in.labels("evaluate").inc(len(events))
+        async with self.lock:
+            for partition, messages in by_partition.items():
+                await self._evaluate_partition(partition, messages)
+        self.metrics.batch_seconds.labels("evaluate").observe(time.perf_counter() - started)
+
+    async def _evaluate_partition(self, partition: int, messages: list[Any]) -> None:
+        ps = self.partitions.get(partition)
+        if ps is None:
+            ps = self.partitions[partition] = await self.checkpoints.restore(partition, _wall_ms())
+        fresh = [m for m in messages if m.offset >= ps.next_offset]
+        if not fresh:
+            return
+        # (With exactly_once, offsets of transaction markers and aborted records are gaps.)
+        if ps.restored and fresh[0].offset > ps.next_offset and not self.app.in_transaction:
+            log.error(
+                "partition=%d offsets %d..%d were committed but are not in the checkpoint",
+                partition,
+                ps.next_offset,
+                fresh[0].offset - 1,
+            )
+        lines: list[bytes] = []
+        origins: list[str] = []
+        redelivered = 0
+        for msg in fresh:
+            seen = ps.sources.setdefault(msg.key.decode(), {})
+            msg_lines, runs = decode_routed(msg.value)
+            start = 0
+            for origin, count in runs:
+                source, offset = split_origin(origin)
+                if offset > seen.get(source, -1):
+                    lines.extend(msg_lines[start : start + count])
+                    origins.extend([origin] * count)
+                    seen[source] = offset
+                else:
+                    redelivered += count
+                start += count
+        if redelivered:
+            self.metrics.redelivered.inc(redelivered)
+            log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
+        now = _wall_ms()
+        t0 = time.perf_counter()
+        state, out = step(ps.state, lines, origins.__getitem__, self.ruleset, now)
+        t1 = time.perf_counter()
+        source = (self.by_contract_topic, partition)
+        await self._emit(out, source)
+        for cid in {m.key.decode() for m in fresh if m.key}:
+            cs = state.contracts.get(cid)
+            if cs is not None:
+                ps.last_seen[cid] = (now, cs.max_event_ms)
+        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
+        t2 = time.perf_counter()
+        await self._checkpoint(partition, ps, source)
+        t3 = time.perf_counter()
+        self._log_batch(partition, fresh, out)
+        if t3 - t0 > 1.0:
+            log.info(
+                "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
+                partition,
+                len(lines),
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+            )
+
+    def _log_batch(self, partition: int, messages: list[Any], out: Outputs) -> None:
+        first, last = messages[0].offset, messages[-1].offset
+        for b in out.breaches:
+            log.info(
+                "breach %s contract=%s objective=%s window=%s..%s observed=%s partition=%d offsets=%d..%d",
+                b["status"],
+                b["contract_id"],
+                b["objective_id"],
+                b["window_start"],
+                b["window_end"],
+                b["observed"],
+                partition,
+                first,
+                last,
+            )
+        for c in out.compensations:
+            log.info(
+                "compensation contract=%s objective=%s period=%s..%s credit=%s %s partition=%d offsets=%d..%d",
+                c["contract_id"],
+                c["objective_id"],
+                c["period_start"],
+                c["period_end"],
+                c["credit_amount"],
+                c["currency"],
+                partition,
+                first,
+                last,
+            )
+        for logged, dead in enumerate(out.dead):
+            if logged < _LOGGED_DEAD_PER_BATCH:
+                log.warning("deadletter origin=%s error=%s", dead["origin"], dead["error"])
+        log.debug(
+            "evaluated partition=%d offsets=%d..%d stats=%s metrics=%d late=%d",
+            partition,
+            first,
+            last,
+            out.stats,
+            len(out.metrics),
+            len(out.late),
+        )
+
+    async def _checkpoint(
+        self, partition: int, ps: PartitionState, source: tuple[str, int]
+    ) -> None:
+        data = encode_checkpoint(ps.next_offset, ps.sources, ps.state.snapshot())
+        fut = await self._send(
+            self.state_topic,
+            f"p{partition}".encode(),
+            data,
+            source,
+            partition=partition % (self.checkpoints.partitions or 1),
+        )
+        await fut
+        self.metrics.checkpoints.inc()
+        self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
+
+    async def close(self) -> None:
+        await self.checkpoints.close()
+
+    def on_revoked(self, revoked: Iterable[Any]) -> None:
+        """Forget the state of partitions that left: a later assignment restores it anew."""
+        for tp in revoked:
+            if tp.topic == self.by_contract_topic and self.partitions.pop(tp.partition, None):
+                log.info("partition=%d revoked", tp.partition)
+
+    def assigned(self) -> list[int]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # not started yet
+            return []
+        return sorted(tp.partition for tp in assignment if tp.topic == self.by_contract_topic)
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def advance_idle(self) -> None:
+        """Move idle contracts' event time on by the wall time since their last event."""
+        idle_ms = round(self.settings.idle_advance_seconds * 1000)
+        if idle_ms <= 0:
+            return
+        advanced: list[str] = []
+        async with self.gate.unit(), self.lock:
+            now = _wall_ms()
+            assigned = set(self.assigned())
+            for partition, ps in list(self.partitions.items()):
+                if partition not in assigned:
+                    continue
+                to_ms = {
+                    cid: event_ms + (now - wall_ms)
+                    for cid, (wall_ms, event_ms) in ps.last_seen.items()
+                    if now - wall_ms >= idle_ms
+                }
+                if not to_ms:
+                    continue
+                state, out = advance(ps.state, self.ruleset, to_ms)
+                ps.state = state
+                if out.metrics or out.breaches or out.compensations:
+                    source = (self.by_contract_topic, partition)
+                    await self._emit(out, source)
+                    await self._checkpoint(partition, ps, source)
+                    advanced.append(self._transactional_id(source))
+                    log.info(
+                        "advanced idle contracts=%s partition=%d metrics=%d breaches=%d",
+                        sorted(to_ms),
+                        partition,
+                        len(out.metrics),
+                        len(out.breaches),
+                    )
+        if advanced and self.app.in_transaction:
+            await self._commit_transactions(advanced)
+
+    async def _commit_transactions(self, transactional_ids: list[str]) -> None:
+        """Commit what an ``advance`` sent: Faust only commits the transactions of partitions
+        whose consumed offsets moved, and an idle partition's would stay open until the
+        broker aborts it (``transaction.timeout.ms``), fencing its producer."""
+        async with self.gate.exclusive():
+            if self.gate.broken:
+                return
+            if self.gate.commit_unguarded is not None:
+                # First the offsets acked so far, with the units that consumed them.
+                await self.gate.commit_unguarded()
+            producer = self.app.producer  # logs (and swallows) errors: the next send fails
+            for transactional_id in transactional_ids:
+                await producer.commit_transaction(transactional_id)
+                await producer.maybe_begin_transaction(transactional_id)
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        root = Path(self.settings.rules_dir)
+        entries = []
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.suffix in (".yaml", ".yml") and path.is_file():
+                stat = path.stat()
+                entries.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(entries)
+
+    def reload_rules(self) -> bool:
+        """Reload the rules directory if a file changed; True if it was read."""
+        fingerprint = self._fingerprint()
+        if fingerprint == self._rules_fingerprint:
+            return False
+        self._rules_fingerprint = fingerprint
+        ruleset, report = load_ruleset(self.settings, self.ruleset)
+        self._log_report(report, initial=False)
+        self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
+        self.ruleset = ruleset
+        self.metrics.contracts.set(len(ruleset.revisions))
+        return True
+
+    def _log_report(self, report: Any, *, initial: bool) -> None:
+        for issue in report.issues:
+            (log.error if issue.is_error else log.warning)("rules: %s", issue)
+        for path in report.failed_paths:
+            log.error(
+                "rules: %s rejected; %s",
+                path,
+                "it is left out" if initial else "the previous version stays in force",
+            )
+        log.info(
+            "rules %s: %d contract(s) from %s",
+            "loaded" if initial else "reloaded",
+            len(report.ruleset.revisions),
+            self.settings.rules_dir,
+        )
+
+    def update_lag(self) -> None:
+        monitor = self.app.monitor
+        ends = monitor.tp_end_offsets or {}
+        committed = monitor.tp_committed_offsets or {}
+        for tp, end in ends.items():
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, end - committed.get(tp, 0))
+            )
+        for tp, lag in self.router.lag().items():
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+        self.metrics.partitions.set(len(self.assigned()))
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        partitions = self.assigned()
+        # Ready once the group has assigned partitions to this worker (perhaps none of the
+        # keyed topic, with more workers than partitions) and no rebalance is under way.
+        # Stage 1 likewise in its own group.
+        ready = self.joined and self.router.joined and not getattr(self.app, "rebalancing", False)
+        body = {
+            "status": "ok" if ready else "starting",
+            "ready": ready,
+            "partitions": partitions,
+            "telemetry_partitions": [tp.partition for tp in self.router.assigned()],
+            "contracts": len(self.ruleset.revisions),
+            "app_id": self.settings.app_id,
+        }
+        return body, 200 if ready else 503
