@@ -85,15 +85,6 @@ def fatal(what: str, exc: BaseException) -> None:
     os._exit(_FATAL_EXIT)
 
 
-def _fatal(what: str, exc: BaseException) -> None:
-    """A programmer error: log it and end the process before Faust acks or commits anything."""
-    log.critical("%s failed; exiting without committing: %r", what, exc, exc_info=exc)
-    for handler in logging.getLogger().handlers:
-        with contextlib.suppress(Exception):
-            handler.flush()
-    os._exit(_FATAL_EXIT)
-
-
 class Engine:
     """The worker's state around the Faust app: rules, per-partition core state, metrics."""
 
