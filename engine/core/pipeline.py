@@ -9,7 +9,7 @@ depend on how the input was cut into batches.  Pure: the caller passes the time.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,31 @@ def _dead(
         )
 
 
+def _drop_misrouted(
+    out: Outputs,
+    events: pl.DataFrame,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+    routed_to: Sequence[str],
+) -> pl.DataFrame:
+    """Events whose ``contract_id`` is not the contract their line was routed to, dead-lettered
+    (a line that names its contract twice with different values, or in escaped and plain
+    spellings, can be read one way by the router and another way here)."""
+    owner = pl.Series("_owner", routed_to, dtype=pl.String).gather(events.get_column("seq"))
+    misrouted = events.get_column("contract_id") != owner
+    if not misrouted.any():
+        return events
+    wrong = events.filter(misrouted).with_columns(owner.filter(misrouted))
+    reason = pl.format(
+        "contract_id '{}' is not the contract '{}' this line was routed to: the line names "
+        "its contract more than once, differently",
+        "contract_id",
+        "_owner",
+    )
+    _dead(out, wrong, lines, origin, reason)
+    return events.filter(~misrouted)
+
+
 def step(
     state: EngineState,
     lines: list[bytes],
@@ -96,10 +121,14 @@ def step(
     ruleset: Ruleset,
     now_ms: int,
     block: bytes | None = None,
+    routed_to: Sequence[str] | None = None,
 ) -> tuple[EngineState, Outputs]:
     """Take one batch of JSON lines; return the new state and what became certain.
 
     ``block`` may carry the same lines already joined by newlines (a file chunk).
+    ``routed_to`` (the Kafka worker's stage 2) names the contract each line was routed to: a
+    line that decodes to another contract is dead-lettered, never evaluated where another
+    partition may own that contract's state.
     """
     out = Outputs()
     decoded = decode(lines, origin, block)
@@ -108,8 +137,11 @@ def step(
         for d in decoded.dead
     )
     out.count("events_in", len(lines))
+    events = decoded.events
+    if routed_to is not None and events.height:
+        events = _drop_misrouted(out, events, lines, origin, routed_to)
     revisions = ruleset.revisions
-    events = decoded.events.with_columns(
+    events = events.with_columns(
         _grace=_by_contract({c: r[-1].grace_ms for c, r in revisions.items()}),
         _term_start=_by_contract({c: r[0].term_start_ms for c, r in revisions.items()}),
         _term_end=_by_contract({c: r[-1].term_end_ms for c, r in revisions.items()}),

@@ -226,3 +226,27 @@ def test_events_too_far_ahead_of_the_engine_clock_are_dead_letters(
         assert out.stats == {"events_in": 1, "dead_letters": 1}
     else:
         assert out.dead == [] and out.stats == {"events_in": 1, "accepted": 1}
+
+
+# ── lines routed to another contract's partition (the Kafka worker's stage 2) ───────────────
+def test_a_line_decoding_to_another_contract_than_its_route_is_dead_lettered(csla: Any) -> None:
+    """``step(routed_to=…)``: stage 2 names the contract each line was routed to. A line whose
+    ``contract_id`` decodes to another contract (it named its contract twice, differently)
+    is dead-lettered with both names and its origin, never evaluated where another
+    partition may own that contract's state; the others are evaluated as without the check."""
+    from engine.core.pipeline import step
+    from engine.core.state import EngineState
+
+    rules = csla.ruleset(AVAIL, term=TERM)
+    good = csla.probe(t("10:00:10"), True, eid="good")
+    stray = csla.probe(t("10:00:20"), False, eid="stray")
+    origin = ["t[0]@1", "t[0]@2"].__getitem__
+    empty = EngineState.empty()
+    _, checked = step(empty, [good, stray], origin, rules, csla.now_ms, None, ["c1", "c9"])
+    _, alone = step(EngineState.empty(), [good], origin, rules, csla.now_ms)
+    (dead,) = checked.dead
+    assert dead["origin"] == "t[0]@2" and dead["raw"] == stray.decode()
+    assert "contract_id 'c1' is not the contract 'c9' this line was routed to" in dead["error"]
+    assert checked.stats == {**alone.stats, "events_in": 2, "dead_letters": 1}
+    _, unchecked = step(EngineState.empty(), [good, stray], origin, rules, csla.now_ms)
+    assert unchecked.dead == [] and unchecked.stats["accepted"] == 2

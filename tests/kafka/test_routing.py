@@ -99,6 +99,39 @@ def test_a_nested_key_making_up_for_a_missing_one_is_dead_lettered_in_stage_2_al
     assert len(stage2) == 2
 
 
+def test_a_spaced_key_beside_a_doubled_one_is_not_taken_for_the_message_contract() -> None:
+    """Review finding: line 1 names A twice, line 2 names B with a space before the colon.
+    Counting ``"contract_id":`` saw two keys for two lines, all A; counting ``"contract_id"``
+    sees three, so the message is split and line 2 goes to B, as line-by-line routing does."""
+    doubled = b'{"contract_id":"A","contract_id":"A","event_id":"1"}'
+    spaced = b'{"contract_id" : "B","event_id":"2"}'
+    value = doubled + b"\n" + spaced
+    assert whole_message_contract(value) is None
+    assert routed(plan_batch([Rec(value, 0)]))["B"] == [(spaced, "t[0]@0")]
+
+
+def test_an_escaped_key_beside_a_doubled_one_is_forwarded_and_caught_in_stage_2() -> None:
+    """The one spelling byte counts cannot see: ``"\\u0063ontract_id":"B"`` next to a line
+    naming A twice. The message goes whole to A; stage 2's ``step(routed_to=…)`` then
+    dead-letters the B line instead of evaluating it in A's partition (tests/core)."""
+    doubled = b'{"contract_id":"A","contract_id":"A","event_id":"1"}'
+    escaped = b'{"\\u0063ontract_id":"B","event_id":"2"}'
+    assert orjson.loads(escaped)["contract_id"] == "B"
+    value = doubled + b"\n" + escaped
+    assert whole_message_contract(value) == ("A", value, 2)
+
+
+def test_duplicate_keys_route_the_same_whatever_else_is_in_the_batch() -> None:
+    """Review finding: polars keeps the first of duplicate keys and orjson the last; a
+    malformed line in the batch used to switch every line to orjson. Now only the lines
+    polars refuses are read by orjson, so a line routes as stage 2's decoder reads it."""
+    line = b'{"contract_id":"A","contract_id":"B","event_id":"1"}'
+    alone = plan_batch([Rec(line, 0)])
+    with_bad = plan_batch([Rec(b"not json", 0), Rec(line, 1), Rec(b"{broken", 2)])
+    assert list(alone.pieces) == list(with_bad.pieces) == ["A"]
+    assert [p[1] for p in with_bad.unroutable] == [b"not json", b"{broken"]
+
+
 # --------------------------------------------------------------------------- plans
 
 

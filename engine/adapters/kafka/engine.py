@@ -180,7 +180,11 @@ class Engine:
         self.metrics.messages_in.labels("evaluate").inc(len(events))
         async with self.lock:
             for partition, messages in by_partition.items():
-                await self._evaluate_partition(partition, messages)
+                try:
+                    await self._evaluate_partition(partition, messages)
+                except BaseException:
+                    self._forget(partition)
+                    raise
         self.metrics.batch_seconds.labels("evaluate").observe(time.perf_counter() - started)
 
     async def _evaluate_partition(self, partition: int, messages: list[Any]) -> None:
@@ -200,9 +204,11 @@ class Engine:
             )
         lines: list[bytes] = []
         origins: list[str] = []
+        routed_to: list[str] = []
         redelivered = 0
         for msg in fresh:
-            seen = ps.sources.setdefault(msg.key.decode(), {})
+            cid = msg.key.decode()
+            seen = ps.sources.setdefault(cid, {})
             msg_lines, runs = decode_routed(msg.value)
             start = 0
             for origin, count in runs:
@@ -210,6 +216,7 @@ class Engine:
                 if offset > seen.get(source, -1):
                     lines.extend(msg_lines[start : start + count])
                     origins.extend([origin] * count)
+                    routed_to.extend([cid] * count)
                     seen[source] = offset
                 else:
                     redelivered += count
@@ -220,7 +227,7 @@ class Engine:
         now = _wall_ms()
         t0 = time.perf_counter()
         state, out = await self._in_core_thread(
-            step, ps.state, lines, origins.__getitem__, self.ruleset, now
+            step, ps.state, lines, origins.__getitem__, self.ruleset, now, None, routed_to
         )
         t1 = time.perf_counter()
         source = (self.by_contract_topic, partition)
@@ -300,6 +307,13 @@ class Engine:
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
 
+    def _forget(self, partition: int) -> None:
+        """An interrupted batch (cancelled at shutdown, or failed) may leave the partition's
+        in-memory state ahead of what was published: drop it, so that the partition's next
+        batch restores the last checkpoint, which matches the committed offsets."""
+        if self.partitions.pop(partition, None) is not None:
+            log.warning("partition=%d state dropped after an interrupted batch", partition)
+
     async def _in_core_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._core, fn, *args)
 
@@ -346,8 +360,12 @@ class Engine:
                 ps.state = state
                 if out.metrics or out.breaches or out.compensations:
                     source = (self.by_contract_topic, partition)
-                    await self._emit(out, source)
-                    await self._checkpoint(partition, ps, source)
+                    try:
+                        await self._emit(out, source)
+                        await self._checkpoint(partition, ps, source)
+                    except BaseException:
+                        self._forget(partition)
+                        raise
                     advanced.append(self._transactional_id(source))
                     log.info(
                         "advanced idle contracts=%s partition=%d metrics=%d breaches=%d",

@@ -42,7 +42,7 @@ __all__ = [
 
 ROUTED_CHUNK_BYTES = 512 * 1024
 _ROUTE_SCHEMA = {"contract_id": pl.String()}
-_KEY = b'"contract_id":'
+_KEY = b'"contract_id"'
 _KEY_TEXT = b'"contract_id":"'
 _BETWEEN = b"}\n{"
 
@@ -87,7 +87,12 @@ def _contract_of(line: bytes) -> str | None:
 
 
 def route_lines(lines: Sequence[bytes]) -> list[str | None]:
-    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible."""
+    """Each line's ``contract_id`` (None if it has none), in one polars pass when possible.
+
+    A piece polars refuses (a malformed line in it) is halved until the refused lines are
+    alone, and only those are read with orjson: a line polars can read is always read by
+    polars, as stage 2's decoder reads it (the two differ on duplicate keys: polars keeps
+    the first, orjson the last), whatever else shares its batch."""
     if not lines:
         return []
     try:
@@ -96,20 +101,25 @@ def route_lines(lines: Sequence[bytes]) -> list[str | None]:
             return [c or None for c in frame.get_column("contract_id").to_list()]
     except (pl.exceptions.PolarsError, OSError, ValueError):
         pass
-    return [_contract_of(line) for line in lines]
+    if len(lines) == 1:
+        return [_contract_of(lines[0])]
+    half = len(lines) // 2
+    return route_lines(lines[:half]) + route_lines(lines[half:])
 
 
 def whole_message_contract(value: bytes) -> tuple[str, bytes, int] | None:
     """(contract, body, line count) of an NDJSON message whose every ``contract_id`` is one
     contract, with one per line; None when the message must be split line by line.
 
-    Byte counts only. In JSON the text ``"contract_id":`` can only be a key (inside a string
-    its quotes would be escaped), so "as many keys as lines, each with the same value" means
-    every line names that contract, unless a line carries the key twice (nested) and another
-    not at all: that line is forwarded with the others and the core's decoder dead-letters
-    it in stage 2, with the reason stage 1 would have given. ``body`` is what
-    ``split_records`` would cut into lines: objects one per line, no blank or padded line (a
-    CRLF message is split line by line), no array, one trailing newline dropped."""
+    Byte counts only. In JSON the text ``"contract_id"`` can only be a key (inside a string
+    its quotes would be escaped), so "as many keys as lines, each ``"contract_id":"C"``"
+    means every line names C, unless a line carries the key twice and another line not at
+    all (or only in an escaped spelling such as ``"\\u0063ontract_id"``): that line is
+    forwarded with the others, and in stage 2 the core dead-letters it (no contract: the
+    reason stage 1 would have given; another contract: ``step``'s ``routed_to`` check).
+    ``body`` is what ``split_records`` would cut into lines: objects one per line, no blank or
+    padded line (a CRLF message is split line by line), no array, one trailing newline
+    dropped."""
     body = value[:-1] if value.endswith(b"\n") else value
     if b"[" in body or body[:1] != b"{" or body[-1:] != b"}":
         return None
