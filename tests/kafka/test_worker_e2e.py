@@ -264,7 +264,8 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     t = wh.Telemetry().build()
     bootstrap = deployment.broker.bootstrap
     telemetry = deployment.topics["telemetry"]
-    sent = wh.produce(bootstrap, telemetry, telemetry_messages(t))
+    messages = telemetry_messages(t)
+    sent = wh.produce(bootstrap, telemetry, messages)
     bad = bad_messages(t)
     mixed_line = orjson.dumps({**t.events["maas-api-001"][5], "event_id": "mixed-ok"})
     # One contract's NDJSON with a bad line: stage 1 forwards it whole (no parsing), and
@@ -326,6 +327,9 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
 
     text = worker.metrics_text()
     assert "csla_events_in_total" in text and "csla_consumer_lag" in text
+    # every NDJSON message of one contract took the fast path, the bad one included
+    whole = sum(1 for _key, value, _lines in messages if value.endswith(b"\n")) + 1
+    assert f"csla_route_whole_messages_total {float(whole)}" in text
     assert f"csla_dead_letters_total {float(len(want['deadletter']))}" in text
     health = worker.health()
     assert health is not None and health["ready"] and health["partitions"] == [0, 1, 2, 3]

@@ -19,6 +19,12 @@ class WorkerMetrics:
             "csla_messages_in", "Kafka messages read.", ["stage"], registry=r
         )
         self.events_in = Counter("csla_events_in", "Telemetry lines read.", registry=r)
+        self.whole_messages = Counter(
+            "csla_route_whole_messages",
+            "Telemetry messages forwarded whole (NDJSON of one contract: the collectors' fast"
+            " path); the other messages are split line by line.",
+            registry=r,
+        )
         self.dead_letters = Counter("csla_dead_letters", "Dead-lettered lines.", registry=r)
         self.late_events = Counter(
             "csla_late_events", "Events later than the watermark.", registry=r

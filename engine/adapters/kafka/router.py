@@ -174,6 +174,7 @@ class Router:
         plan = plan_batch(records)
         self.metrics.messages_in.labels("route").inc(len(records))
         self.metrics.events_in.inc(plan.events)
+        self.metrics.whole_messages.inc(plan.whole_messages)
         pending: list[Awaitable[Any]] = []
         if plan.unroutable:
             pending.extend(await self._dead_letter(plan))
