@@ -17,6 +17,8 @@ Starts its own single-node Kafka on 127.0.0.1 (``LocalKafka``), then:
        event routed, evaluated, published and checkpointed. That end includes a fixed tail
        (the last batch's wait, Faust's 0.5 s commit interval), hence runs of 1M+ events
        (over 10 s): with 200k single events it was about a fifth of a 4 s run;
+   (c') the same with two ``csla worker`` processes in one group (scale-out on this host;
+       informative, the issue's targets are per worker);
    (d) the breach delay: a fresh worker, and probes for ``maas-api-001`` produced in real time
        (event time compressed) whose error rate alternates bad/good per 5-minute window; for
        each bad window, the wall time from producing the first event whose event time minus
@@ -519,7 +521,7 @@ class Worker:
     proc: Proc | None = None
 
     def start(self) -> Worker:
-        self.app_id = f"bench-{self.label}-{uuid.uuid4().hex[:8]}"
+        self.app_id = self.app_id or f"bench-{self.label}-{uuid.uuid4().hex[:8]}"
         env = {
             "CSLA_BROKER": f"kafka://{self.bootstrap}",
             "CSLA_APP_ID": self.app_id,
@@ -559,26 +561,38 @@ def worker_throughput(
     batch_wait: float,
     timeout_s: float,
     profile: Path | None,
+    processes: int = 1,
 ) -> dict[str, Any]:
+    """Events/s of ``processes`` workers in one group (one app id), started together."""
     from engine.adapters.kafka.router import route_group
 
     ends = end_offsets(bootstrap, topic)
-    worker = Worker(bootstrap, work, label, topic, batch_size, batch_wait).start()
+    app_id = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+    workers = [
+        Worker(
+            bootstrap, work, label if processes == 1 else f"{label}-{i}", topic, batch_size,
+            batch_wait, app_id=app_id,
+        ).start()
+        for i in range(processes)
+    ]  # fmt: skip
+    worker = workers[0]
     assert worker.proc is not None
     committed = Committed(bootstrap, worker.app_id)  # stage 2: the Faust group
     routed = Committed(bootstrap, route_group(worker.app_id))  # stage 1: telemetry
     spy: subprocess.Popen[bytes] | None = None
-    result: dict[str, Any] = {"app_id": worker.app_id, "batch_size": batch_size}
+    result: dict[str, Any] = {"app_id": worker.app_id, "processes": processes}
+    result["batch_size"] = batch_size
     result["batch_wait_s"] = batch_wait
     try:
         started, wall_started = time.monotonic(), time.time()
         t0 = None
-        while time.monotonic() - started < 120:  # startup: group join, topics, rules
-            worker.proc.check()
-            with contextlib.suppress(OSError, ValueError):
-                if _metrics(worker.port).get("csla_events_in_total", 0) > 0:
-                    t0 = time.time()
-                    break
+        while time.monotonic() - started < 120 and t0 is None:  # group join, topics, rules
+            for w in workers:
+                assert w.proc is not None
+                w.proc.check()
+                with contextlib.suppress(OSError, ValueError):
+                    if _metrics(w.port).get("csla_events_in_total", 0) > 0:
+                        t0 = time.time()
             time.sleep(0.02)
         if t0 is None:
             raise RuntimeError(f"{label}: no event counted in 120 s:\n{worker.proc.tail()}")
@@ -593,7 +607,9 @@ def worker_throughput(
         by_ends: dict[int, int] | None = None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            worker.proc.check()
+            for w in workers:
+                assert w.proc is not None
+                w.proc.check()
             now = time.time()
             if t_stage1 is None and _reached(routed(topic, PARTITIONS), ends):
                 t_stage1 = now
@@ -602,7 +618,10 @@ def worker_throughput(
                 t_done = now
                 break
             time.sleep(0.1)
-        metrics = _metrics(worker.port)
+        metrics: dict[str, float] = {}
+        for w in workers:
+            for name, value in _metrics(w.port).items():
+                metrics[name] = metrics.get(name, 0.0) + value
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             try:
@@ -610,11 +629,12 @@ def worker_throughput(
             except subprocess.TimeoutExpired:
                 spy.kill()
                 spy.wait(timeout=10)
-        crash = worker.proc.crashed()
+        crash = next((c for w in workers if w.proc and (c := w.proc.crashed())), None)
     finally:
         committed.close()
         routed.close()
-        worker.stop()
+        for w in workers:
+            w.stop()
     counted = int(metrics.get("csla_events_in_total", 0))
     end = t_done or time.time()
     result.update(
@@ -641,7 +661,11 @@ def worker_throughput(
             "dead_letters": int(metrics.get("csla_dead_letters_total", 0)),
             "late_events": int(metrics.get("csla_late_events_total", 0)),
             "crash": crash,
-            "slow_batches": worker.proc.log_path.read_text(errors="replace").count("slow batch"),
+            "slow_batches": sum(
+                w.proc.log_path.read_text(errors="replace").count("slow batch")
+                for w in workers
+                if w.proc is not None
+            ),
         }
     )
     if profile is not None:
@@ -949,6 +973,9 @@ def table(r: dict[str, Any]) -> str:
         ("`csla worker` batched ÷ best plain loop, batched topic",
          f"{share:.1%}" if share is not None else "n/a", f"≥ {t['batched_share_of_plain']:.0%}",
          _met(share >= t["batched_share_of_plain"] if share is not None else None)),
+        (f"two `csla worker` processes in one group on this host, batched messages "
+         f"({w['batched-2']['events']:,} events; informative: scale-out)",
+         _fmt(w["batched-2"]["events_per_s"]), "", ""),
         (f"pure core `step` alone, in-process, {r['core']['events']:,} events of the batched "
          f"stream, {r['core']['chunk']:,} per call (no Kafka; what the worker could reach)",
          _fmt(r["core"]["events_per_s"]), "", ""),
@@ -992,7 +1019,9 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=600.0, help="Seconds to wait for it.")
     parser.add_argument("--revision", help="Label of the engine measured (default: git HEAD).")
     parser.add_argument("--profile", action="store_true", help="py-spy the batched worker run.")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "single", "batched"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["naive", "single", "batched", "batched-2"]
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kafka.json")
     args = parser.parse_args()
 
@@ -1036,17 +1065,20 @@ def main() -> None:
                 else {"events_per_s": 0, "events": 0, "of": 0, "subset": False, "seconds": 0}
             )
             report["worker"] = {}
-            for label, topic, events, size, wait in (
-                ("single", single, args.events, args.single_batch_size, args.single_batch_wait),
+            for label, topic, events, size, wait, processes in (
+                ("single", single, args.events, args.single_batch_size, args.single_batch_wait,
+                 1),
                 ("batched", batched, args.batched_events, args.batched_batch_size,
-                 args.batched_batch_wait),
+                 args.batched_batch_wait, 1),
+                ("batched-2", batched, args.batched_events, args.batched_batch_size,
+                 args.batched_batch_wait, 2),
             ):  # fmt: skip
                 if label in args.skip:
                     report["worker"][label] = {"events_per_s": 0, "events": 0}
                     continue
-                profile = work / f"{label}.pyspy.txt" if args.profile else None
+                profile = work / f"{label}.pyspy.txt" if args.profile and processes == 1 else None
                 report["worker"][label] = worker_throughput(
-                    bootstrap, work, label, topic, events, size, wait, 300, profile
+                    bootstrap, work, label, topic, events, size, wait, 300, profile, processes
                 )
                 if profile is not None and profile.exists():
                     kept = args.out.parent / f"kafka-{label}.pyspy.txt"
