@@ -17,6 +17,7 @@ never splits one origin's lines: stage 2 drops lines it already evaluated by ori
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,34 +78,50 @@ def _order(piece: Piece) -> tuple[int, int]:
 # --------------------------------------------------------------------------- contracts of lines
 
 
-def _contract_of(line: bytes) -> str | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
+def _contract_in(value: Any) -> str | None:
     cid = value.get("contract_id") if isinstance(value, dict) else None
     return cid if isinstance(cid, str) and cid else None
+
+
+def _read_contracts(lines: Sequence[bytes]) -> list[str | None] | None:
+    """Each line's ``contract_id`` in one polars pass; None if polars refuses the batch."""
+    try:
+        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    if frame.height != len(lines):
+        return None
+    return [c or None for c in frame.get_column("contract_id").to_list()]
 
 
 def route_lines(lines: Sequence[bytes]) -> list[str | None]:
     """Each line's ``contract_id`` (None if it has none), in one polars pass when possible.
 
-    A piece polars refuses (a malformed line in it) is halved until the refused lines are
-    alone, and only those are read with orjson: a line polars can read is always read by
-    polars, as stage 2's decoder reads it (the two differ on duplicate keys: polars keeps
-    the first, orjson the last), whatever else shares its batch."""
+    One malformed line makes polars refuse the whole batch: then orjson sorts out the lines
+    that are not JSON, and the others are read by polars again, in one call, as stage 2's
+    decoder reads them (the two differ on duplicate keys: polars keeps the first, orjson the
+    last), whatever else shares their batch. Should polars refuse those too (valid JSON of
+    the wrong shape), orjson's reading stands, but for lines with the key twice."""
     if not lines:
         return []
-    try:
-        frame = pl.read_ndjson(b"\n".join(lines), schema=_ROUTE_SCHEMA)
-        if frame.height == len(lines):
-            return [c or None for c in frame.get_column("contract_id").to_list()]
-    except (pl.exceptions.PolarsError, OSError, ValueError):
-        pass
-    if len(lines) == 1:
-        return [_contract_of(lines[0])]
-    half = len(lines) // 2
-    return route_lines(lines[:half]) + route_lines(lines[half:])
+    found = _read_contracts(lines)
+    if found is not None:
+        return found
+    out: list[str | None] = [None] * len(lines)
+    valid: list[tuple[int, Any]] = []
+    for i, line in enumerate(lines):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            valid.append((i, orjson.loads(line)))
+    again = _read_contracts([lines[i] for i, _ in valid]) if valid else None
+    for k, (i, value) in enumerate(valid):
+        if again is not None:
+            out[i] = again[k]
+        elif lines[i].count(_KEY) > 1:  # polars refuses a neighbour: read this one alone
+            alone = _read_contracts([lines[i]])
+            out[i] = alone[0] if alone is not None else _contract_in(value)
+        else:
+            out[i] = _contract_in(value)
+    return out
 
 
 def whole_message_contract(value: bytes) -> tuple[str, bytes, int] | None:
