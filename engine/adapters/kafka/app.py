@@ -7,9 +7,10 @@ republishes the lines to the internal topic ``<app_id>-csla-by-contract``, keyed
 NDJSON message per contract and batch, first line the lines' origins). See that module for why
 it is not a Faust agent.
 
-Stage 2, ``evaluate`` (the state: ``engine``; checkpoints: ``checkpoint``): reads the keyed topic in micro-batches, keeps one ``EngineState`` per
-partition, calls ``step`` and publishes the outputs keyed by contract. After each partition's
-batch it awaits the delivery of every output, then writes a checkpoint to the compacted topic
+Stage 2, ``evaluate`` (the state: ``engine``; checkpoints: ``checkpoint``): reads the keyed
+topic in micro-batches, keeps one ``EngineState`` per partition, calls ``step`` and publishes
+the outputs keyed by contract. After each partition's batch it awaits the delivery of every
+output, then writes a checkpoint to the compacted topic
 ``<app_id>-csla-state`` (key ``p<partition>``): the zlib-compressed state snapshot plus the
 offset of the first message the state does not hold. Only after that does the agent ack the
 batch's messages (which Faust commits later).

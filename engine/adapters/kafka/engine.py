@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -226,8 +227,9 @@ class Engine:
             log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
         now = _wall_ms()
         t0 = time.perf_counter()
+        step_routed = functools.partial(step, routed_to=routed_to)
         state, out = await self._in_core_thread(
-            step, ps.state, lines, origins.__getitem__, self.ruleset, now, None, routed_to
+            step_routed, ps.state, lines, origins.__getitem__, self.ruleset, now
         )
         t1 = time.perf_counter()
         source = (self.by_contract_topic, partition)
