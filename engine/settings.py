@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     web_host: str = Field(default="127.0.0.1", description="Bind address of metrics/health.")
     web_port: int = Field(default=6066, ge=0, le=65535)
+    web_token: SecretStr | None = Field(
+        default=None,
+        description="If set (non-empty): /dashboard and /dashboard.json require "
+        "'Authorization: Bearer <token>'; /metrics and /health stay open. See SECURITY.md.",
+    )
     data_dir: Path = Field(default=Path(".csla-data"), description="Worker-local state dir.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     session_timeout_seconds: float = Field(
