@@ -665,7 +665,7 @@ def _close_period(closing: Closing) -> None:
     cs, contract = closing.cs, closing.contract
     assert cs.period_start_ms is not None and cs.period_end_ms is not None
     fee = period_fee(contract.metering, cs.usage)
-    closing.out.usage.append(period_usage(contract, cs, fee))
+    closing.out.usage.extend(period_usage(contract, cs, fee))
     remaining_cap = quantize(fee * contract.cap_percent / 100, contract.metering)
     measured: dict[str, float | None] = {}
     if cs.nodes:  # failures are tracked: a period without any scores reliability at its best

@@ -169,10 +169,18 @@ class OwnerUsage(BaseModel):
 
 
 class PeriodUsage(Output):
-    """Metering of one assessment period (§6.1.7), in all and per tenant and project."""
+    """Metering of one assessment period (§6.1.7), in all and per tenant and project.
+
+    A period with many tenants/projects is split into ``parts`` records of at most 1,000
+    owners each (no record outgrows a Kafka message): part 1 carries the period's totals and
+    fee, parts 2.. zero totals and more owners, so a sum over all parts is the period's usage.
+    """
 
     record: Literal["period_usage"] = "period_usage"
-    usage_id: str
+    usage_id: str = Field(
+        description="Part 1: usage:<contract>:<period start>:r<revision>; "
+        "part k > 1: the same with :p<k>."
+    )
     contract_id: str
     contract_version: int
     period_start: str
@@ -188,7 +196,9 @@ class PeriodUsage(Output):
     quantity: str = Field(description="Billed quantity in the contract's unit.")
     fee: str = Field(description="The period fee compensation credits are a percent of.")
     fee_rule: str
-    by_owner: list[OwnerUsage]
+    part: int = Field(ge=1, description="1..parts; totals and fee are in part 1, zero in others.")
+    parts: int = Field(ge=1, description="Records of this period (owners split in order).")
+    by_owner: list[OwnerUsage] = Field(description="This part's owners, sorted by tenant/project.")
 
 
 class ScoreMetric(BaseModel):

@@ -6,7 +6,13 @@ Card-hours = node up time × cards per node; a node's time goes to the tenant/pr
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+import orjson
+
+from engine.core.compensation import OWNER_BYTES_PER_RECORD
+from engine.models.outputs import PeriodUsage
 
 AVAIL = (
     "- id: nodes\n  sli: node_availability\n  comparator: '>='\n  threshold: 99\n  window: 1h\n"
@@ -92,3 +98,70 @@ def test_period_usage_is_the_same_in_any_batch_split(csla: Any) -> None:
         batches = [lines[i : i + size] for i in range(0, len(lines), size)]
         _, split = csla.run(rules, [], batches=batches, until=t("00:00:00", day=11))
         assert split.usage == whole.usage
+
+
+def test_many_owners_are_split_into_parts_that_sum_to_the_period(csla: Any) -> None:
+    """Issue 11: 20,000 tenant/project pairs made one 2.7 MB record, more than a Kafka
+    message may hold. Now 1,000 owners a record; part 1 has the totals, the others zeros."""
+    rules = csla.ruleset(
+        "- id: err\n  sli: error_rate\n  comparator: '<='\n  threshold: 5\n",
+        metering="unit: per_1k_tokens\nunit_price: 0.02",
+        assessment=ONE_DAY,
+    )
+    lines = [
+        csla.request(
+            t(f"10:{i // 3600 % 60:02d}:{i % 60:02d}"),
+            True,
+            5.0,
+            tokens_in=1000 + i,
+            tenant_id=f"tenant-{i:05d}",
+            project_id=f"project-{i % 7}",
+        )
+        for i in range(2_500)
+    ]
+    _, out = csla.run(rules, lines, until=t("00:00:00", day=11))
+    parts = [u for u in out.usage if u["record"] == "period_usage"]
+    assert [(p["part"], p["parts"], len(p["by_owner"])) for p in parts] == [
+        (1, 3, 1000),
+        (2, 3, 1000),
+        (3, 3, 500),
+    ]
+    assert [p["usage_id"] for p in parts] == [
+        "usage:c1:2026-03-09T16:00:00Z:r1",
+        "usage:c1:2026-03-09T16:00:00Z:r1:p2",
+        "usage:c1:2026-03-09T16:00:00Z:r1:p3",
+    ]
+    tokens = sum(1000 + i for i in range(2_500))
+    assert (parts[0]["tokens"], parts[0]["requests"], parts[0]["fee"]) == (
+        tokens,
+        2_500,
+        "112.48",  # 5,623.75 thousand tokens × 0.02, rounded half up to the minor unit
+    )
+    # every field sums over the parts to the period's value
+    assert sum(p["tokens"] for p in parts) == tokens
+    assert sum(p["requests"] for p in parts) == 2_500
+    assert sum(Decimal(p["fee"]) for p in parts) == Decimal(parts[0]["fee"])
+    assert sum(Decimal(p["quantity"]) for p in parts) == Decimal(parts[0]["quantity"])
+    owners = [o for p in parts for o in p["by_owner"]]
+    assert sum(o["tokens"] for o in owners) == tokens
+    keys = [(o["tenant_id"], o["project_id"]) for o in owners]
+    assert keys == sorted(keys) and len(set(keys)) == 2_500
+    for p in parts:
+        PeriodUsage.model_validate(p)
+        assert len(orjson.dumps(p)) < 300_000
+
+
+def test_long_owner_ids_cut_parts_by_size(csla: Any) -> None:
+    rules = csla.ruleset(
+        "- id: err\n  sli: error_rate\n  comparator: '<='\n  threshold: 5\n",
+        metering="unit: per_call\nunit_price: 0.01",
+        assessment=ONE_DAY,
+    )
+    lines = [
+        csla.request(t(f"10:00:{i:02d}"), True, 5.0, tenant_id=f"{i:02d}" + "x" * 20_000)
+        for i in range(60)
+    ]
+    _, out = csla.run(rules, lines, until=t("00:00:00", day=11))
+    parts = [u for u in out.usage if u["record"] == "period_usage"]
+    assert len(parts) > 1 and sum(len(p["by_owner"]) for p in parts) == 60
+    assert all(len(orjson.dumps(p)) <= OWNER_BYTES_PER_RECORD + 2_000 for p in parts)
