@@ -73,8 +73,12 @@ def replay(
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar or table.")] = False,
 ) -> None:
-    """Replay telemetry through the engine offline; write metrics, breaches, compensations…"""
+    """Replay telemetry through the engine offline; write metrics, breaches, compensations…
+
+    The outputs replace --out all at once, with a manifest.json, when the run completes: a
+    failed or killed run leaves --out as it was."""
     from engine.adapters.files import replay as run_replay
+    from engine.adapters.manifest import OutputDirTaken
     from engine.core.calendar import parse_instant
 
     ruleset = _load_rules(rules)
@@ -91,14 +95,19 @@ def replay(
     started = time.perf_counter()
     with progress:
         task = progress.add_task("replay", total=size)
-        result = run_replay(
-            ruleset,
-            input,
-            out,
-            _now_ms(),
-            until_ms=parse_instant(until) if until else None,
-            on_chunk=lambda n: progress.advance(task, n),
-        )
+        try:
+            result = run_replay(
+                ruleset,
+                input,
+                out,
+                _now_ms(),
+                until_ms=parse_instant(until) if until else None,
+                on_chunk=lambda n: progress.advance(task, n),
+            )
+        except OutputDirTaken as exc:
+            progress.stop()
+            console.print(f"error: {exc}", style="red", markup=False, highlight=False)
+            raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if not quiet:
         _summary(result, out, elapsed)
@@ -181,8 +190,10 @@ def demo(
     days: Annotated[float, typer.Option(help="Days of simulated telemetry.")] = 31.5,
 ) -> None:
     """Simulate a month of telemetry for the bundled contracts and replay it (no broker)."""
-    out.mkdir(parents=True, exist_ok=True)
-    telemetry = out / "telemetry.ndjson.gz"
+    # beside the outputs, not in them: a replay replaces its whole output directory
+    telemetry = out.parent / f"{out.name}-telemetry.ndjson.gz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (out / "telemetry.ndjson.gz").unlink(missing_ok=True)  # where earlier demos put it
     console.print(f"[bold]1/2 simulate[/bold] {days} days from {DEFAULT_START} → {telemetry}")
     simulate(out=str(telemetry), rules=rules, start=DEFAULT_START, days=days, seed=7, faults=True)
     console.print(f"[bold]2/2 replay[/bold] {telemetry} → {out}/")

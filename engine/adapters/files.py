@@ -2,13 +2,18 @@
 
 Reads JSONL / NDJSON (optionally gzip, or stdin) in chunks of lines, calls ``step`` per chunk
 and appends every output kind to its own JSONL file.  Memory is bounded by the chunk size and
-the open windows, not by the input length.
+the open windows, not by the input length.  The files go to a staging directory beside the
+output directory, which takes their place, with a manifest, only when the run completes
+(``engine.adapters.manifest``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,33 +22,62 @@ from typing import IO, Any
 
 import orjson
 
+from engine.adapters import manifest as mf
+from engine.core.calendar import utc_iso
 from engine.core.contract import Ruleset
-from engine.core.pipeline import Outputs, advance, step
+from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
 from engine.core.scoring import provider_scorecards
 from engine.core.state import EngineState
+from engine.models.manifest import InputFile, Manifest, OutputFile
 from engine.ruleset.compile import default_scoring
 
+#: output kind → file name in an output directory: ``<kind>.jsonl`` for every kind the core
+#: emits, but dead letters, whose file is ``deadletter.jsonl``.
 OUTPUT_FILES = {
-    "metrics": "metrics.jsonl",
-    "breaches": "breaches.jsonl",
-    "compensations": "compensations.jsonl",
-    "late": "late.jsonl",
-    "dead": "deadletter.jsonl",
-    "usage": "usage.jsonl",
-    "warnings": "warnings.jsonl",
-    "scorecards": "scorecards.jsonl",
+    kind: "deadletter.jsonl" if kind == "dead" else f"{kind}.jsonl" for kind in OUTPUT_NAMES
 }
 
 
-def open_input(path: str) -> IO[bytes]:
+@contextlib.contextmanager
+def open_input(path: str) -> Iterator[IO[bytes]]:
     """A byte stream of a file or stdin (``-``), gunzipped when it is gzip."""
-    if path == "-":
-        stdin = sys.stdin.buffer
-        head = stdin.peek(2)[:2] if isinstance(stdin, io.BufferedReader) else b""
-        return gzip.GzipFile(fileobj=stdin) if head == b"\x1f\x8b" else stdin  # type: ignore[return-value]
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]
+    with _tallied_input(path) as (stream, _):
+        yield stream
+
+
+class _Tally:
+    """The bytes of an input as stored, counted and hashed as they are read through it (the
+    manifest's size and sha256, without reading a file twice or needing stdin again)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.size, self.digest = raw, 0, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.size += len(data)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end: bytes after a gzip stream's end are part of the input too."""
+        while self.read(1 << 20):
+            pass
+
+
+@contextlib.contextmanager
+def _tallied_input(path: str) -> Iterator[tuple[IO[bytes], _Tally]]:
+    """Like ``open_input``, with the stored bytes tallied."""
+    with contextlib.ExitStack() as stack:
+        if path == "-":
+            raw: IO[bytes] = sys.stdin.buffer
+            head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
+        else:
+            raw = stack.enter_context(open(path, "rb"))
+            head = raw.read(2)
+            raw.seek(0)
+        tally = _Tally(raw)
+        stream: Any = gzip.GzipFile(fileobj=tally) if head == b"\x1f\x8b" else tally  # type: ignore[call-overload]
+        yield stream, tally
 
 
 def read_chunks(
@@ -94,22 +128,43 @@ class OutputWriter:
     out_dir: Path
     counts: dict[str, int] = field(default_factory=dict)
     _files: dict[str, IO[bytes]] = field(default_factory=dict)
+    _sizes: dict[str, int] = field(default_factory=dict)
+    _digests: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for kind, filename in OUTPUT_FILES.items():
             self._files[kind] = open(self.out_dir / filename, "wb")  # noqa: SIM115
-            self.counts[kind] = 0
+            self.counts[kind], self._sizes[kind] = 0, 0
+            self._digests[kind] = hashlib.sha256()
 
     def write(self, outputs: Outputs) -> None:
         for kind in OUTPUT_FILES:
             records: list[dict[str, Any]] = getattr(outputs, kind)
             if records:
-                self._files[kind].write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+                data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+                self._files[kind].write(data)
                 self.counts[kind] += len(records)
+                self._sizes[kind] += len(data)
+                self._digests[kind].update(data)
 
-    def close(self) -> None:
+    def files(self) -> dict[str, OutputFile]:
+        """File name → kind, records, bytes and sha256 of everything written so far."""
+        return {
+            OUTPUT_FILES[kind]: OutputFile(
+                kind=kind,
+                records=self.counts[kind],
+                bytes=self._sizes[kind],
+                sha256=self._digests[kind].hexdigest(),
+            )
+            for kind in OUTPUT_FILES
+        }
+
+    def close(self, *, durable: bool = False) -> None:
         for handle in self._files.values():
+            if durable and not handle.closed:
+                handle.flush()
+                os.fsync(handle.fileno())
             handle.close()
 
 
@@ -131,19 +186,58 @@ def replay(
     on_chunk: Callable[[int], None] | None = None,
     chunk_bytes: int = 24 << 20,
 ) -> ReplayResult:
-    """Run the core over a file and write its outputs; ``until_ms`` closes up to that time."""
+    """Run the core over a file and write its outputs; ``until_ms`` closes up to that time.
+
+    The outputs appear in ``out_dir`` all at once with their ``manifest.json`` when the run
+    completes; until then (and if it fails or is killed) ``out_dir`` is left as it was.
+    Raises ``OutputDirTaken`` when ``out_dir`` holds files that are not replay outputs.
+    """
+    rules = mf.rule_files(ruleset)  # hashed before the run: the files it was loaded from
+    staging = mf.staging_dir(out_dir, OUTPUT_FILES.values())
+    try:
+        with _tallied_input(input_path) as (stream, tally):
+            result, writer = _run(
+                ruleset, stream, input_path, staging, now_ms, until_ms, on_chunk, chunk_bytes
+            )
+            tally.drain()
+        manifest = Manifest(
+            engine_version=mf.engine_version(),
+            arguments={"until": None if until_ms is None else utc_iso(until_ms)},
+            inputs=[InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())],
+            rules=rules,
+            books=mf.books(result.stats),
+            outputs=writer.files(),
+        )
+        mf.write_manifest(staging, manifest)
+        mf.publish(staging, out_dir)
+    except BaseException:
+        mf.discard(staging)
+        raise
+    return result
+
+
+def _run(
+    ruleset: Ruleset,
+    stream: IO[bytes],
+    input_path: str,
+    out_dir: Path,
+    now_ms: int,
+    until_ms: int | None,
+    on_chunk: Callable[[int], None] | None,
+    chunk_bytes: int,
+) -> tuple[ReplayResult, OutputWriter]:
     state = EngineState.empty()
     writer = OutputWriter(out_dir)
     kept = Outputs()
     stats: dict[str, int] = {}
     name = "stdin" if input_path == "-" else input_path
+    durable = False
     try:
-        with open_input(input_path) as stream:
-            for lines, origin, block in read_chunks(stream, name, chunk_bytes):
-                state, outputs = step(state, lines, origin, ruleset, now_ms, block)
-                _collect(writer, kept, stats, outputs)
-                if on_chunk:
-                    on_chunk(sum(len(line) + 1 for line in lines))
+        for lines, origin, block in read_chunks(stream, name, chunk_bytes):
+            state, outputs = step(state, lines, origin, ruleset, now_ms, block)
+            _collect(writer, kept, stats, outputs)
+            if on_chunk:
+                on_chunk(sum(len(line) + 1 for line in lines))
         if until_ms is not None:
             targets = {}
             for cid in state.contracts:
@@ -156,9 +250,10 @@ def replay(
         providers = provider_scorecards(ruleset.scoring or default_scoring(), kept.scorecards)
         writer.write(Outputs(scorecards=providers))
         kept.scorecards.extend(providers)
+        durable = True
     finally:
-        writer.close()
-    return ReplayResult(kept, dict(writer.counts), stats, state)
+        writer.close(durable=durable)
+    return ReplayResult(kept, dict(writer.counts), stats, state), writer
 
 
 def _collect(writer: OutputWriter, kept: Outputs, stats: dict[str, int], outputs: Outputs) -> None:
