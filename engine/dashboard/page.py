@@ -4,6 +4,13 @@ Live (``/dashboard``), the script polls ``dashboard.json`` (relative to the page
 works under any path prefix) every few seconds and redraws in place: no reload, no network
 beyond its own origin. Static (``csla dashboard --static``), the data is embedded in the page
 as a JSON data block and drawn once. Data is written with ``textContent`` only, never as HTML.
+
+With ``CSLA_WEB_TOKEN`` set, the page is opened either through a proxy that adds
+``Authorization: Bearer …`` to every request (the script's fetches then need nothing), or once
+as ``dashboard?access_token=…``: the script takes the token from its own URL, removes it from the
+address bar and the history entry at once, keeps it in memory only (not in storage; a reload
+needs the link again) and sends it as the ``Authorization`` header with each ``dashboard.json``.
+A quarantined contract gets a red flag with its reason, and the header a count.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 color:#fff;background:#868e96}
 .s-ok{background:#2b8a3e}.s-at-risk{background:#e67700}.s-failing{background:#d9480f}
 .s-breached{background:#c92a2a}.s-no-data{background:#868e96}
+.s-quarantined{background:#c92a2a;outline:2px solid #ffa8a8}
+section.contract.quarantined{border:2px solid #c92a2a;background:#fff5f5}
+p.quarantine{color:#c92a2a;font-weight:600;margin:0 0 6px}
 .bar{display:inline-block;width:80px;height:8px;background:#e9ecef;border-radius:4px;
 vertical-align:middle;margin-right:6px;overflow:hidden}.bar i{display:block;height:100%}
 .muted{color:#868e96}
@@ -49,6 +59,15 @@ _SCRIPT = r"""
 (function () {
   const $ = (id) => document.getElementById(id);
   const interval = Number(document.body.dataset.interval || "2000");
+  // The token, if the page was opened as dashboard?access_token=...: kept in this closure only,
+  // and taken out of the address bar and history entry before anything else happens.
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get("access_token");
+  if (token !== null) {
+    url.searchParams.delete("access_token");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  const headers = token ? {"Authorization": "Bearer " + token} : {};
   const SYM = {percent: "%", ms: "ms", minutes: "min", hours: "h", count: ""};
   const CMP = {">=": "≥", "<=": "≤", ">": ">", "<": "<"};
   function num(v, unit) {
@@ -87,7 +106,8 @@ _SCRIPT = r"""
   function cards(s) {
     const items = [["contracts", s.contracts], ["objectives ok", s.ok + " / " + s.objectives],
       ["at risk", s.at_risk], ["open breaches", s.open_breaches],
-      ["burn-rate warnings", s.active_warnings], ["compensations", s.compensations]];
+      ["burn-rate warnings", s.active_warnings], ["compensations", s.compensations],
+      ["quarantined", s.quarantined || 0]];
     return items.map(([k, v]) => el("div", {class: "card"}, el("div", {class: "k", text: k}),
       el("div", {class: "v", "data-test": k.replace(/ /g, "-"), text: String(v)})));
   }
@@ -98,10 +118,17 @@ _SCRIPT = r"""
       budget(o.budget_remaining), o.warning || "–",
       String(o.open_breaches), badge(o.status)]}));
     const grade = c.grade === null ? "" : "grade " + c.grade + " (score " + c.score + ")";
-    return el("section", {class: "contract", "data-contract": c.contract_id},
+    const quarantined = typeof c.quarantined === "string";
+    return el("section", {class: quarantined ? "contract quarantined" : "contract",
+      "data-contract": c.contract_id},
       el("h3", {}, el("span", {text: c.contract_id}), badge(c.status),
+        quarantined ? el("span", {class: "badge s-quarantined", "data-quarantined":
+          c.contract_id, text: "⚠ quarantined"}) : null,
         el("span", {class: "muted", text: "revision " + c.contract_version + " · as of " +
           when(c.as_of) + (grade ? " · " + grade : "")})),
+      quarantined ? el("p", {class: "quarantine", text: "Quarantined: " + c.quarantined +
+        " — telemetry of this contract could not be evaluated and was dead-lettered, so its " +
+        "figures may be incomplete; other contracts are not affected."}) : null,
       table(["objective", "SLI", "objective value", "period so far", "last judged window",
         "budget left", "warning", "open breaches", "status"], rows, [3, 4, 7]));
   }
@@ -143,7 +170,7 @@ _SCRIPT = r"""
   }
   async function tick() {
     try {
-      const response = await fetch("dashboard.json", {cache: "no-store"});
+      const response = await fetch("dashboard.json", {cache: "no-store", headers});
       if (!response.ok) throw new Error("HTTP " + response.status);
       render(await response.json());
       $("conn").textContent = "live";

@@ -3,7 +3,9 @@
 ``OutputsFeed`` tails the directory's JSONL files: each ``refresh`` folds the complete lines
 written since the last one (a file that shrank means a new replay: the state starts over).
 ``make_server`` serves the page and its JSON with the standard library's threading HTTP server,
-refreshing on every JSON request, so a replay still writing shows up as it goes.
+refreshing on every JSON request, so a replay still writing shows up as it goes. With a
+``token`` both pages require it exactly as on the worker (``routes.authorized``); the server
+keeps no access log, so a token in a URL is never written anywhere by it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,26 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import orjson
 
 from engine.dashboard.page import render_page
-from engine.dashboard.routes import dashboard_json
+from engine.dashboard.routes import (
+    CHALLENGE,
+    NO_STORE,
+    TOKEN_QUERY,
+    UNAUTHORIZED_BODY,
+    authorized,
+    dashboard_json,
+    token_bytes,
+)
 from engine.dashboard.state import Record, State, Targets, empty_state, fold, view
 from engine.report.records import OUTPUT_FILES
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 CHUNK_BYTES = 8 << 20  # a big output file is folded a chunk at a time
 
@@ -85,29 +99,48 @@ def make_server(
     *,
     targets: Targets | None = None,
     interval_ms: int = 2000,
+    token: SecretStr | str | None = None,
 ) -> ThreadingHTTPServer:
-    """A read-only HTTP server: ``/dashboard``, ``/dashboard.json`` (``/`` redirects)."""
+    """A read-only HTTP server: ``/dashboard``, ``/dashboard.json`` (``/`` redirects); with
+    ``token``, both pages answer 401 without it."""
     page = render_page(interval_ms=interval_ms).encode()
+    expected = token_bytes(token)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path in ("/", "/index.html"):
                 self.send_response(HTTPStatus.FOUND)
                 self.send_header("Location", "/dashboard")
                 self.end_headers()
+            elif path not in ("/dashboard", "/dashboard.json"):
+                self.send_error(HTTPStatus.NOT_FOUND)
+            elif not self._authorized(path, query):
+                self._send(UNAUTHORIZED_BODY, "text/plain", HTTPStatus.UNAUTHORIZED, CHALLENGE)
             elif path == "/dashboard":
                 self._send(page, "text/html; charset=utf-8")
-            elif path == "/dashboard.json":
-                self._send(dashboard_json(feed.refresh(), targets), "application/json")
             else:
-                self.send_error(HTTPStatus.NOT_FOUND)
+                self._send(dashboard_json(feed.refresh(), targets), "application/json")
 
-        def _send(self, body: bytes, content_type: str) -> None:
-            self.send_response(HTTPStatus.OK)
+        def _authorized(self, path: str, query: str) -> bool:
+            given = None
+            if path == "/dashboard":  # only the page takes ?access_token= (for a browser)
+                values = parse_qs(query).get(TOKEN_QUERY)
+                given = values[0] if values else None
+            return authorized(expected, self.headers.get("Authorization"), given)
+
+        def _send(
+            self,
+            body: bytes,
+            content_type: str,
+            status: HTTPStatus = HTTPStatus.OK,
+            headers: dict[str, str] = NO_STORE,
+        ) -> None:
+            self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

@@ -12,6 +12,11 @@ resolved, the burn-rate warnings fired and not yet cleared (a fired and its clea
 a ``warning_id``) and the latest one per objective, the latest scorecard, and the targets
 (comparator, threshold) seen on breach, compensation and warning records. Recent compensations
 are kept across contracts, newest first.
+
+Quarantined contracts (issue 11: evaluating the contract raised, so its batch was dead-lettered
+and it is set aside) are not records: the worker hands the dashboard its current map contract
+id → reason through ``Feed.set_quarantined`` (the hook), and ``view`` flags each such contract,
+listing it even when it has published nothing yet.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
 Record = dict[str, Any]
 State = dict[str, Any]
 Targets = Mapping[str, Mapping[str, Mapping[str, Any]]]
+Quarantined = Mapping[str, str]  # contract id → the reason it was quarantined
 
 log = logging.getLogger(__name__)
 RECENT_COMPENSATIONS = 25
@@ -284,12 +290,18 @@ def _objective_view(
     }
 
 
-def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
-    """What ``/dashboard.json`` serves: contracts, compliance, open breaches, budgets, credits."""
+def view(
+    state: State, targets: Targets | None = None, quarantined: Quarantined | None = None
+) -> dict[str, Any]:
+    """What ``/dashboard.json`` serves: contracts, compliance, open breaches, budgets, credits,
+    and each contract's quarantine reason (``None`` unless it is quarantined)."""
     targets = targets or {}
-    contracts, open_breaches, active_warnings = [], [], []
-    for cid in sorted(state["contracts"]):
-        c = state["contracts"][cid]
+    quarantined = {str(k): str(v) for k, v in (quarantined or {}).items()}
+    contracts: list[dict[str, Any]] = []
+    open_breaches: list[Record] = []
+    active_warnings: list[Record] = []
+    for cid in sorted(state["contracts"].keys() | quarantined.keys()):
+        c = state["contracts"].get(cid) or _empty_contract(cid)
         known = {**targets.get(cid, {}), **c["targets"]}
         objectives = []
         for oid in sorted(c["objectives"]):
@@ -315,6 +327,7 @@ def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
                 "breaches_opened": c["breaches_opened"],
                 "grade": card["grade"] if card else None,
                 "score": card["total_score"] if card else None,
+                "quarantined": quarantined.get(cid),
                 "objectives": objectives,
             }
         )
@@ -333,7 +346,9 @@ def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
             "open_breaches": len(open_breaches),
             "active_warnings": len(active_warnings),
             "compensations": len(state["compensations"]),
+            "quarantined": len(quarantined),
         },
+        "quarantined": dict(sorted(quarantined.items())),
         "contracts": contracts,
         "open_breaches": open_breaches,
         "warnings": active_warnings,
@@ -349,10 +364,19 @@ def view(state: State, targets: Targets | None = None) -> dict[str, Any]:
 
 
 class Feed:
-    """The current state behind a live dashboard: ``feed`` folds each published batch."""
+    """The current state behind a live dashboard: ``feed`` folds each published batch, and
+    ``quarantined`` is the worker's current quarantine (contract id → reason), set through
+    ``set_quarantined``: the hook by which the worker reports it to ``/dashboard.json`` and
+    ``/health`` (the dashboard never reads engine state itself)."""
 
     def __init__(self) -> None:
         self.state: State = empty_state()
+        self.quarantined: Quarantined = {}
+
+    def set_quarantined(self, quarantined: Quarantined) -> None:
+        """Replace the quarantine map with a copy of ``quarantined`` (the caller may keep
+        changing its own); an empty map lifts every flag."""
+        self.quarantined = {str(k): str(v) for k, v in quarantined.items()}
 
     def feed(self, records: Iterable[Record]) -> None:
         """Fold one batch; a record the fold cannot read is logged, never raised (the worker

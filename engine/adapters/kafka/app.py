@@ -46,9 +46,11 @@ from engine.adapters.kafka.clients import (
     faust_credentials,
     internal_topics,
 )
+from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES
 from engine.adapters.kafka.engine import Engine, fatal, load_ruleset
 from engine.adapters.kafka.gate import CommitGate
 from engine.dashboard import register_routes
+from engine.dashboard.routes import quarantined_ids
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,7 +82,8 @@ async def _ack(stream: faust.StreamT[bytes], events: Sequence[Any]) -> None:
 
 
 def make_app(settings: Settings) -> faust.App:
-    """Build the Faust app: two agents, three timers, ``/metrics`` and ``/health``."""
+    """Build the Faust app: two agents, three timers, ``/metrics``, ``/health`` and the
+    dashboard (behind ``settings.web_token`` when set)."""
     import faust
 
     app = faust.App(
@@ -102,13 +105,19 @@ def make_app(settings: Settings) -> faust.App:
         producer_max_request_size=MAX_MESSAGE_BYTES,
         # Outputs come in bursts (a closing period emits thousands of records): big batches,
         # or aiokafka sends 16 KiB per round trip and publishing dominates the batch time.
-        producer_max_batch_size=1024 * 1024,
+        # (Never above the output topics' limit: a batch of small records must fit too.)
+        producer_max_batch_size=min(
+            1024 * 1024, settings.max_message_bytes - RECORD_OVERHEAD_BYTES
+        ),
         producer_linger=0.005,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        # Only the routes below: no Faust /router or /table views on the open port.
+        web_router_enabled=False,
+        web_tables_enabled=False,
     )
     engine = Engine(settings, app)
     app.csla_engine = engine  # type: ignore[attr-defined]
@@ -170,9 +179,18 @@ def make_app(settings: Settings) -> faust.App:
     @app.page("/health")
     async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         body, status = engine.health()
+        # Open like /health itself: ids only; the reasons are on the token-guarded dashboard.
+        body["quarantined"] = quarantined_ids(lambda: engine.dashboard.quarantined)
         return web.json(body, status=status)
 
-    register_routes(app, lambda: engine.dashboard.state, lambda: engine.ruleset)
+    # The worker reports its quarantine through ``engine.dashboard.set_quarantined``.
+    register_routes(
+        app,
+        lambda: engine.dashboard.state,
+        lambda: engine.ruleset,
+        token=settings.web_token,
+        get_quarantined=lambda: engine.dashboard.quarantined,
+    )
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
