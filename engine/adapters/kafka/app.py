@@ -46,7 +46,6 @@ from engine.adapters.kafka.clients import (
     faust_credentials,
     internal_topics,
 )
-from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES
 from engine.adapters.kafka.engine import Engine, fatal, load_ruleset
 from engine.adapters.kafka.gate import CommitGate
 from engine.dashboard import register_routes
@@ -105,10 +104,7 @@ def make_app(settings: Settings) -> faust.App:
         producer_max_request_size=MAX_MESSAGE_BYTES,
         # Outputs come in bursts (a closing period emits thousands of records): big batches,
         # or aiokafka sends 16 KiB per round trip and publishing dominates the batch time.
-        # (Never above the output topics' limit: a batch of small records must fit too.)
-        producer_max_batch_size=min(
-            1024 * 1024, settings.max_message_bytes - RECORD_OVERHEAD_BYTES
-        ),
+        producer_max_batch_size=1024 * 1024,
         producer_linger=0.005,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         web_enabled=True,
