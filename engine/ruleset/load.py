@@ -39,6 +39,13 @@ from engine.ruleset.compile import (
     default_scoring,
     field_path,
 )
+from engine.ruleset.limits import (
+    MAX_FILE_BYTES,
+    LimitExceeded,
+    check_events,
+    compose_checked,
+    size_issue,
+)
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
@@ -440,10 +447,18 @@ def _zone_hint(value: object) -> str:
 
 
 # --- one file ----------------------------------------------------------------------------------
-def _parse(text: str, source: str) -> tuple[RuleFile | None, _Positions | None, list[RuleIssue]]:
-    """YAML text → validated ``RuleFile`` (or None) with its positions and issues."""
+def _parse(
+    text: str, source: str, *, checked: bool = False
+) -> tuple[RuleFile | None, _Positions | None, list[RuleIssue]]:
+    """YAML text → validated ``RuleFile`` (or None) with its positions and issues.
+
+    ``checked``: libyaml has already composed ``text`` within the limits (``limits``)."""
     try:
+        if not checked:  # libyaml could not read it: scan ruamel's events before composing
+            check_events(_yaml().parse(text))
         root = _yaml().load(text)
+    except LimitExceeded as exc:
+        return None, None, [exc.issue(source)]
     except MarkedYAMLError as exc:
         return None, None, [_syntax_issue(exc, source)]
     except YAMLError as exc:
@@ -479,11 +494,15 @@ def _fast_float(loader: Any, node: Any) -> Decimal | float:
     return number if number.is_finite() else float(loader.construct_yaml_float(node))
 
 
+class _DuplicateKey(libyaml.YAMLError):  # type: ignore[misc]
+    """A key twice in one mapping (found once the YAML passed the limits)."""
+
+
 def _fast_mapping(loader: Any, node: Any) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     keys = [loader.construct_object(key) for key, _ in node.value]
     if len(set(map(str, keys))) != len(keys):
-        raise libyaml.YAMLError("duplicate key")  # the slow path explains it with its line
+        raise _DuplicateKey("duplicate key")  # the slow path explains it with its line
     return {
         str(k): loader.construct_object(v, deep=True)
         for k, (_, v) in zip(keys, node.value, strict=True)
@@ -507,20 +526,31 @@ class _LazyPositions:
         return self._positions(loc)
 
 
+class _SlowPath(Exception):
+    """The fast path cannot tell what is wrong; ``checked``: the YAML is within the limits."""
+
+    def __init__(self, checked: bool) -> None:
+        self.checked = checked
+
+
 def _load_fast(
     text: str, source: str, scoring: str | None = None
-) -> tuple[FileResult, Locator | None] | None:
-    """A good file through libyaml (fast); None means: take the slow path for the messages."""
+) -> tuple[FileResult, Locator | None]:
+    """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages."""
     try:
-        root = libyaml.load(text, Loader=_FastLoader)
+        root = compose_checked(text, _FastLoader)
+    except LimitExceeded as exc:
+        return FileResult(source, None, (exc.issue(source),)), None
+    except _DuplicateKey:
+        raise _SlowPath(checked=True) from None
     except libyaml.YAMLError:
-        return None
+        raise _SlowPath(checked=False) from None
     if not isinstance(root, dict) or root.get("version") != SPEC_VERSION:
-        return None
+        raise _SlowPath(checked=True)
     try:
         rule = RuleFile.model_validate(root)
     except ValidationError:
-        return None
+        raise _SlowPath(checked=True) from None
     positions = _LazyPositions(text)
     contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
@@ -530,13 +560,16 @@ def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
     return tuple(sorted(issues, key=lambda i: (i.line, i.column, i.field, i.message)))
 
 
-def _load(
-    text: str, source: str, scoring: str | None = None
-) -> tuple[FileResult, Locator | None]:
-    fast = _load_fast(text, source, scoring)
-    if fast is not None:
-        return fast
-    rule, positions, issues = _parse(text, source)
+def _load(text: str, source: str, scoring: str | None = None) -> tuple[FileResult, Locator | None]:
+    if len(text) > MAX_FILE_BYTES // 4 and (
+        too_big := size_issue(source, len(text.encode("utf-8", "surrogatepass")))
+    ):
+        return FileResult(source, None, (too_big,)), None
+    try:
+        return _load_fast(text, source, scoring)
+    except _SlowPath as slow:
+        checked = slow.checked
+    rule, positions, issues = _parse(text, source, checked=checked)
     if rule is None or positions is None:
         return FileResult(source, None, _sorted(issues)), positions
     contract, issues = compile_checked(rule, source, positions, scoring)
@@ -544,8 +577,15 @@ def _load(
 
 
 def _read(path: Path) -> tuple[str | None, RuleIssue | None]:
+    """The text of ``path``, or the issue why not; never more than the size limit is read."""
     try:
-        return path.read_text(encoding="utf-8"), None
+        if too_big := size_issue(str(path), path.stat().st_size):
+            return None, too_big
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read(MAX_FILE_BYTES + 1)  # characters: at least as many bytes
+        if too_big := size_issue(str(path), len(text.encode("utf-8", "surrogatepass"))):
+            return None, too_big  # grew since stat, or multi-byte characters
+        return text, None
     except UnicodeDecodeError as exc:
         return None, RuleIssue(str(path), 0, 0, "", f"not UTF-8 text: {exc.reason}")
     except OSError as exc:
