@@ -139,10 +139,9 @@ def diff_rulesets(
     from engine.adapters.files import replay
     from engine.core.calendar import utc_iso
 
-    result_a = replay(rules_a, input_path, work_dir / "a", now_ms, until_ms=until_ms)
-    result_b = replay(rules_b, input_path, work_dir / "b", now_ms, until_ms=until_ms)
-    side_a = _read_side(work_dir / "a", result_a.counts)
-    side_b = _read_side(work_dir / "b", result_b.counts)
+    replay(rules_a, input_path, work_dir / "a", now_ms, until_ms=until_ms)
+    replay(rules_b, input_path, work_dir / "b", now_ms, until_ms=until_ms)
+    side_a, side_b = _read_side(work_dir / "a"), _read_side(work_dir / "b")
     a_only, b_only, both = _diff_breaches(side_a, side_b)
     return WhatIf(
         input=input_path,
@@ -172,7 +171,11 @@ def _records(path: Path) -> Iterator[Record]:
                     yield orjson.loads(line)
 
 
-def _read_side(out_dir: Path, counts: dict[str, int]) -> _Side:
+def _read_side(out_dir: Path) -> _Side:
+    """One replay's records, from a complete output directory (``IncompleteOutputs`` else)."""
+    from engine.adapters.manifest import require_manifest
+
+    counts = {f.kind: f.records for f in require_manifest(out_dir).outputs.values()}
     opened: dict[Key, list[Record]] = {}
     resolved: dict[str, Record] = {}
     for b in _records(out_dir / "breaches.jsonl"):
@@ -590,6 +593,7 @@ def diff_command(
 ) -> None:
     """Replay the same telemetry under two rule sets and show what changes: breaches,
     compensation per contract and period, totals. Exit 2 if either rule set has errors."""
+    from engine.adapters.manifest import IncompleteOutputs, OutputDirTaken
     from engine.core.calendar import parse_instant
 
     messages = Console(stderr=True, soft_wrap=True)  # file:line:col stays on one line
@@ -611,10 +615,14 @@ def diff_command(
             source = str(base / "input.ndjson")
             with open(source, "wb") as copy:
                 shutil.copyfileobj(sys.stdin.buffer, copy)
-        with messages.status("replaying under A and B…"):
-            result = diff_rulesets(
-                ruleset_a, ruleset_b, source, time.time_ns() // 1_000_000, until_ms, base
-            )
+        try:
+            with messages.status("replaying under A and B…"):
+                result = diff_rulesets(
+                    ruleset_a, ruleset_b, source, time.time_ns() // 1_000_000, until_ms, base
+                )
+        except (OutputDirTaken, IncompleteOutputs) as exc:
+            messages.print(f"error: {exc}", style="red", markup=False, highlight=False)
+            raise typer.Exit(2) from None
     result = replace(result, input=input, label_a=str(rules_a), label_b=str(rules_b))
     data = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     if json_out is not None and str(json_out) == "-":

@@ -27,7 +27,9 @@ def dashboard_command(
 ) -> None:
     """Live read-only dashboard over replay outputs: contracts, current compliance, open
     breaches, budget left, recent compensations; the page updates itself without a reload.
-    The files are re-read as they grow, so a replay still running shows up as it goes."""
+    The directory must hold a complete replay (its manifest.json); a new replay into it
+    shows up as soon as it completes."""
+    from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.dashboard.serve import OutputsFeed, make_server, static_page
     from engine.dashboard.state import targets_from_ruleset
     from engine.ruleset import load_rules_dir
@@ -35,6 +37,11 @@ def dashboard_command(
     if not outputs.is_dir():
         typer.echo(f"error: {outputs} is not a directory", err=True)
         raise typer.Exit(2)
+    try:
+        require_manifest(outputs)
+    except IncompleteOutputs as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     targets = None
     if rules.is_dir():
         loaded = load_rules_dir(rules)

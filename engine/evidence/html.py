@@ -177,7 +177,7 @@ def render_html(ev: dict[str, Any]) -> str:
                 ],
             )
         )
-    parts.append(_input_html(ev["input_quality"]))
+    parts.append(_input_html(ev["input"], ev["input_quality"]))
     parts.append(_DEFINITIONS)
     body = "\n".join(parts)
     return (
@@ -188,11 +188,13 @@ def render_html(ev: dict[str, Any]) -> str:
     )
 
 
-def _input_html(q: dict[str, Any]) -> str:
+def _input_html(read: dict[str, Any], q: dict[str, Any]) -> str:
     parts = ["<h2>Input of this contract</h2>"]
     parts.append(
         _pairs(
             [
+                ("input replayed", f"{read['path']}: {read['bytes']:,} bytes"),
+                ("… its sha256", read["sha256"]),
                 ("events of the contract in the input", q["events"]),
                 ("accepted (valid, on time, first copy)", q["accepted"]),
                 ("late: arrived after their minute had closed; never counted", q["late"]),

@@ -37,6 +37,7 @@ def build_evidence(
 ) -> dict[str, Any]:
     """The facts behind breach or compensation ``record_id`` and their recomputation."""
     from engine.adapters.files import open_input, read_chunks, replay
+    from engine.adapters.manifest import require_manifest
 
     with tempfile.TemporaryDirectory(prefix="csla-evidence-") as tmp:
         source = input_path
@@ -46,6 +47,7 @@ def build_evidence(
                 shutil.copyfileobj(stream, copy)
         out = Path(tmp) / "replay"
         result = replay(ruleset, source, out, now_ms, until_ms=until_ms)
+        (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
         target = _locate(
             ruleset, result.outputs.breaches, result.outputs.compensations, record_id, input_path
         )
@@ -59,7 +61,8 @@ def build_evidence(
                     shown = "stdin" + where[len(source) :] if input_path == "-" else None
                     facts.feed(line, where, shown)
         facts.finish()
-    return _assemble(facts, target, record_id, input_path, until_ms, engine_late)
+    read = {"path": input_path, "bytes": stored.bytes, "sha256": stored.sha256}
+    return _assemble(facts, target, record_id, read, until_ms, engine_late)
 
 
 def _dead_letters(path: Path, cid: str) -> dict[tuple[str, str], str]:
@@ -93,7 +96,7 @@ def _assemble(
     facts: _Facts,
     target: _Target,
     record_id: str,
-    input_path: str,
+    read: dict[str, Any],
     until_ms: int | None,
     engine_late: int,
 ) -> dict[str, Any]:
@@ -168,7 +171,7 @@ def _assemble(
         "kind": target.kind,
         "about": "Evidence for a dispute (CSLA §6.2.6): the facts behind one record and an "
         "independent recomputation of its value from the source events.",
-        "input": {"path": input_path, "until": _utc(until_ms) if until_ms is not None else None},
+        "input": {**read, "until": _utc(until_ms) if until_ms is not None else None},
         "records": target.records,
         "contract": _contract_facts(facts, contract),
         "objective": _objective_facts(objective),

@@ -55,6 +55,7 @@ def report_command(
 
     Exit 1 when there is nothing to report, 2 for bad arguments or rules.
     """
+    from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.core.calendar import parse_instant
     from engine.ruleset import load_rules_dir
 
@@ -70,8 +71,9 @@ def report_command(
     source: dict[str, Any] = {"rules": str(rules)}
     if from_outputs is not None:
         try:
+            require_manifest(from_outputs)
             outputs = read_outputs(from_outputs)
-        except (FileNotFoundError, ValueError) as exc:
+        except (IncompleteOutputs, FileNotFoundError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         source["outputs"] = str(from_outputs)
@@ -85,10 +87,10 @@ def report_command(
             typer.echo(f"error: --until: {exc}", err=True)
             raise typer.Exit(2) from None
         with tempfile.TemporaryDirectory(prefix="csla-report-") as scratch:
-            replay(
-                loaded.ruleset, input, Path(scratch), time.time_ns() // 1_000_000, until_ms=until_ms
-            )
-            outputs = read_outputs(Path(scratch))
+            replayed = Path(scratch) / "replay"
+            replay(loaded.ruleset, input, replayed, time.time_ns() // 1_000_000, until_ms=until_ms)
+            require_manifest(replayed)
+            outputs = read_outputs(replayed)
         source["input"] = input
         if until:
             source["until"] = until

@@ -12,15 +12,15 @@ from typing import Any
 
 import orjson
 
+from engine.adapters.files import OUTPUT_FILES as ALL_OUTPUT_FILES
+
 Record = dict[str, Any]
 
-#: kind → file name in an output directory (the worker publishes the same records to topics).
+#: The kinds a report and the dashboard read → their file names (the worker publishes the
+#: same records to topics).
 OUTPUT_FILES: dict[str, str] = {
-    "metrics": "metrics.jsonl",
-    "breaches": "breaches.jsonl",
-    "compensations": "compensations.jsonl",
-    "warnings": "warnings.jsonl",
-    "scorecards": "scorecards.jsonl",
+    kind: ALL_OUTPUT_FILES[kind]
+    for kind in ("metrics", "breaches", "compensations", "warnings", "scorecards")
 }
 
 
