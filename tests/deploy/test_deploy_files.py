@@ -313,10 +313,12 @@ def service(name: str) -> dict[str, Any]:
     return compose()["services"][name]
 
 
-def interpolate(value: Any) -> str:
-    """Compose interpolation for what these files use: ``${VAR:-default}`` and ``$$``."""
+def interpolate(value: Any, shell: dict[str, str] | None = None) -> str:
+    """Compose interpolation for what these files use: ``${VAR:-default}`` (``VAR`` from
+    ``shell`` when set and not empty) and ``$$``."""
+    shell = shell or {}
     text = str(value)
-    text = re.sub(r"(?<!\$)\$\{\w+:-([^}]*)\}", lambda m: m[1], text)
+    text = re.sub(r"(?<!\$)\$\{(\w+):-([^}]*)\}", lambda m: shell.get(m[1]) or m[2], text)
     return text.replace("$$", "$")
 
 
@@ -518,6 +520,78 @@ def test_docker_compose_config() -> None:
     assert result.returncode == 0, result.stderr
 
 
+# Exposure (issue 11 point 9, SECURITY.md): what the compose file publishes on the host.
+LOOPBACK = "127.0.0.1"
+PUBLISH_VARIABLE = "CSLA_PUBLISH_ADDRESS"  # a Compose variable, not an engine setting
+
+
+def published(name: str, shell: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(host address, host port, container port) of each port a service publishes, after
+    interpolation; an address left out means every interface ("")."""
+    out = []
+    for entry in service(name).get("ports") or []:
+        if isinstance(entry, dict):  # the long syntax
+            out.append(
+                (
+                    interpolate(entry.get("host_ip", ""), shell),
+                    interpolate(entry.get("published", ""), shell),
+                    str(entry["target"]),
+                )
+            )
+            continue
+        parts = interpolate(entry, shell).split("/")[0].split(":")
+        container = parts[-1]
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        out.append((":".join(parts[:-2]), host_port, container))
+    return out
+
+
+def test_compose_publishes_on_loopback_only() -> None:
+    for name, svc in compose()["services"].items():
+        assert svc.get("network_mode") != "host", f"{name}: host networking publishes all"
+        for address, host_port, container in published(name):
+            assert address == LOOPBACK, f"{name}: port {container} published on {address!r}"
+            assert host_port, f"{name}: port {container} on a random host port"
+    publishing = {n for n in compose()["services"] if published(n)}
+    assert publishing == {"kafka", "worker"}, "topics and simulator publish nothing"
+
+
+def test_compose_kafka_publishes_only_its_host_listener() -> None:
+    env = service_env("kafka")
+    listeners = {
+        item.split("://")[0]: item.split("://")[1].rsplit(":", 1)[1]
+        for item in env["KAFKA_LISTENERS"].split(",")
+    }
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    ports = published("kafka", {PUBLISH_VARIABLE: "0.0.0.0"})
+    assert ports == [(LOOPBACK, listeners["HOST"], listeners["HOST"])], "never beyond loopback"
+    assert advertised["HOST"] == f"localhost:{listeners['HOST']}"
+    # The controller and the inter-container listener are not published at all.
+    for listener in ("CONTROLLER", "PLAINTEXT"):
+        assert listeners[listener] not in {p[2] for p in ports}
+
+
+def test_compose_worker_publish_address_is_an_explicit_override() -> None:
+    assert published("worker") == [(LOOPBACK, str(WEB_PORT), str(WEB_PORT))]
+    wide = published("worker", {PUBLISH_VARIABLE: "0.0.0.0"})
+    assert wide == [("0.0.0.0", str(WEB_PORT), str(WEB_PORT))]
+    assert PUBLISH_VARIABLE not in allowed_env_names(), "must not read as an engine setting"
+    header = COMPOSE.read_text(encoding="utf-8").split("\nname:", 1)[0]
+    assert PUBLISH_VARIABLE in header and "CSLA_WEB_TOKEN" in header, "documented on top"
+
+
+def test_compose_worker_takes_the_web_token_from_the_shell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = (service("worker").get("environment") or {})["CSLA_WEB_TOKEN"]
+    assert interpolate(raw) == "", "unset by default: no token in the file"
+    token = "t0k3n"
+    env = {k: interpolate(v, {"CSLA_WEB_TOKEN": token}) for k, v in service_env("worker").items()}
+    env["CSLA_WEB_TOKEN"] = interpolate(raw, {"CSLA_WEB_TOKEN": token})
+    settings = settings_from_env(monkeypatch, env)
+    assert settings.web_token is not None and settings.web_token.get_secret_value() == token
+
+
 # --- deploy/k8s -------------------------------------------------------------------------------
 K8S_YAML = sorted(p.name for p in K8S.glob("*.yaml"))
 
@@ -556,13 +630,28 @@ def generated_settings() -> dict[str, str]:
     return dict(str(item).split("=", 1) for item in generator["literals"])
 
 
-def secret_example() -> dict[str, Any]:
-    return k8s_object("Secret", "secret.example.yaml")
+KAFKA_SECRET = "csla-kafka-credentials"
+WEB_TOKEN_SECRET = "csla-web-token"
+
+
+def example_secrets() -> dict[str, dict[str, Any]]:
+    """The Secrets of secret.example.yaml by name."""
+    docs = k8s_docs()["secret.example.yaml"]
+    assert all(doc["kind"] == "Secret" for doc in docs)
+    return {doc["metadata"]["name"]: doc for doc in docs}
+
+
+def secret_example(name: str = KAFKA_SECRET) -> dict[str, Any]:
+    return example_secrets()[name]
 
 
 def worker_env() -> dict[str, str]:
-    """What the worker sees: the settings ConfigMap, the (example) Secret, then ``env``."""
-    env = generated_settings() | {k: str(v) for k, v in secret_example()["stringData"].items()}
+    """What the worker sees: the settings ConfigMap, the (example) Secrets in ``envFrom``
+    order, then ``env``."""
+    env = generated_settings()
+    for ref in worker_container()["envFrom"][1:]:
+        secret = secret_example(ref["secretRef"]["name"])
+        env |= {k: str(v) for k, v in secret["stringData"].items()}
     for item in worker_container().get("env", []):
         env[item["name"]] = str(item["value"])
     return env
@@ -782,7 +871,8 @@ def test_deployment_prometheus_annotations() -> None:
 
 def test_k8s_env_names_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert_settings_env(generated_settings(), "kustomization.yaml configMapGenerator")
-    assert_settings_env(dict(secret_example()["stringData"]), "secret.example.yaml")
+    for name, secret in example_secrets().items():
+        assert_settings_env(dict(secret["stringData"]), f"secret.example.yaml {name}")
     container_env = {e["name"]: str(e.get("value")) for e in worker_container().get("env", [])}
     assert_settings_env(container_env, "deployment.yaml env")
     settings_from_env(monkeypatch, {k: v for k, v in worker_env().items() if k.startswith("CSLA_")})
@@ -793,20 +883,24 @@ def test_deployment_env_from_refers_to_the_settings_and_the_optional_secret() ->
     (generator,) = kustomization()["configMapGenerator"]
     refs = worker_container()["envFrom"]
     assert refs[0]["configMapRef"]["name"] == generator["name"]
-    secret_ref = refs[1]["secretRef"]
-    assert secret_ref["name"] == secret_example()["metadata"]["name"]
-    assert secret_ref.get("optional") is True, "the Secret is not applied by default"
+    assert [ref["secretRef"]["name"] for ref in refs[1:]] == [KAFKA_SECRET, WEB_TOKEN_SECRET]
+    assert set(example_secrets()) == {KAFKA_SECRET, WEB_TOKEN_SECRET}
+    for ref in refs[1:]:
+        assert ref["secretRef"].get("optional") is True, "the Secrets are not applied by default"
 
 
 def test_secret_example_is_clearly_an_example() -> None:
-    secret = secret_example()
-    assert secret["type"] == "Opaque"
-    assert "EXAMPLE" in (K8S / "secret.example.yaml").read_text(encoding="utf-8")
-    data = secret["stringData"]
+    for secret in example_secrets().values():
+        assert secret["type"] == "Opaque"
+        assert "data" not in secret, "placeholders belong in stringData, readable"
+    text = (K8S / "secret.example.yaml").read_text(encoding="utf-8")
+    assert text.count("EXAMPLE ONLY") == len(example_secrets())
+    data = secret_example()["stringData"]
     assert "CSLA_SASL_PASSWORD" in data and "CSLA_SASL_USERNAME" in data
     for key in ("CSLA_SASL_PASSWORD", "CSLA_SASL_USERNAME"):
         assert "example" in data[key], f"{key} should be an obvious placeholder"
-    assert "data" not in secret, "placeholders belong in stringData, readable"
+    assert set(secret_example(WEB_TOKEN_SECRET)["stringData"]) == {"CSLA_WEB_TOKEN"}
+    assert "example" in secret_example(WEB_TOKEN_SECRET)["stringData"]["CSLA_WEB_TOKEN"]
 
 
 def test_service_exposes_the_metrics_port_of_the_worker() -> None:
@@ -817,6 +911,41 @@ def test_service_exposes_the_metrics_port_of_the_worker() -> None:
     (port,) = svc["spec"]["ports"]
     assert port["port"] == WEB_PORT
     assert container_port(port["targetPort"]) == WEB_PORT
+
+
+def test_service_is_cluster_ip_only() -> None:
+    services = [doc for docs in k8s_docs().values() for doc in docs if doc["kind"] == "Service"]
+    kinds = {doc["kind"] for docs in k8s_docs().values() for doc in docs}
+    assert not kinds & {"Ingress", "Gateway", "HTTPRoute", "Route"}, "nothing exposed outside"
+    (svc,) = services
+    spec = svc["spec"]
+    assert spec["type"] == "ClusterIP", "stated, not left to the default"
+    for key in ("externalIPs", "loadBalancerIP", "loadBalancerSourceRanges", "externalName"):
+        assert key not in spec, key
+    assert all("nodePort" not in port for port in spec["ports"])
+
+
+def test_pods_use_no_host_network_or_host_ports() -> None:
+    pod = deployment()["spec"]["template"]["spec"]
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        assert pod.get(key, False) is False, key
+    for container in pod["containers"]:
+        assert all("hostPort" not in port for port in container.get("ports", []))
+        assert [p["containerPort"] for p in container["ports"]] == [WEB_PORT]
+
+
+def test_web_token_comes_from_a_secret_never_from_a_literal() -> None:
+    literals = generated_settings()
+    assert "CSLA_WEB_TOKEN" not in literals, "a ConfigMap is not for secrets"
+    container = worker_container()
+    assert all(e["name"] != "CSLA_WEB_TOKEN" for e in container.get("env", []))
+    ref = next(r["secretRef"] for r in container["envFrom"][1:] if "secretRef" in r
+               and r["secretRef"]["name"] == WEB_TOKEN_SECRET)  # fmt: skip
+    assert ref.get("optional") is True
+    assert "CSLA_WEB_TOKEN" in secret_example(WEB_TOKEN_SECRET)["stringData"]
+    # Probes and scraping need no token: /health and /metrics stay open.
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert "httpHeaders" not in container[probe]["httpGet"], probe
 
 
 def test_service_links_cannot_shadow_settings() -> None:
