@@ -19,14 +19,18 @@ def _lines(path: Path) -> list[dict]:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
     result = CliRunner().invoke(
-        app, ["demo", "--out", str(tmp_path), "--rules", str(ROOT / "rules"), "--days", "1.5"]
+        app, ["demo", "--out", str(out), "--rules", str(ROOT / "rules"), "--days", "1.5"]
     )
     assert result.exit_code == 0, result.output
     for name in ("metrics", "breaches", "late", "deadletter", "usage"):
-        assert (tmp_path / f"{name}.jsonl").exists()
-    assert _lines(tmp_path / "metrics.jsonl"), "a day and a half closes many windows"
-    assert _lines(tmp_path / "deadletter.jsonl"), "the simulator injects malformed lines"
+        assert (out / f"{name}.jsonl").exists()
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    telemetry = tmp_path / "demo-telemetry.ndjson.gz"  # beside the outputs, not inside
+    assert manifest["inputs"][0]["path"] == str(telemetry) and telemetry.is_file()
+    assert _lines(out / "metrics.jsonl"), "a day and a half closes many windows"
+    assert _lines(out / "deadletter.jsonl"), "the simulator injects malformed lines"
 
 
 def test_replay_reads_stdin_like_a_file(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from engine.adapters.manifest import file_sha256
 from engine.core.calendar import parse_instant
 from engine.core.histogram import exact_nearest_rank
 from engine.evidence import EvidenceError, build_evidence, evidence_command, write_pack
@@ -91,6 +92,8 @@ def test_compensation_cites_contract_period_and_service_time(availability: Pack)
     assert (contract["id"], contract["revision"]) == ("storage-001", 1)
     assert contract["effective_from"] == "2026-01-01T00:00:00+08:00"
     assert contract["rule_file"].endswith("rules/storage-001.yaml")
+    assert evidence["input"] == {"path": str(INPUT), "bytes": INPUT.stat().st_size,
+                                 "sha256": file_sha256(INPUT), "until": "2026-10-31T16:00:00Z"}  # fmt: skip
     assert evidence["period"]["start_local"] == "2026-10-01T00:00:00+08:00"
     assert evidence["period"]["end_local"] == "2026-11-01T00:00:00+08:00"
     service = evidence["evaluation"]["service_time"]

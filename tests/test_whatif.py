@@ -264,6 +264,17 @@ def test_command_prints_tables_and_writes_json(tmp_path: Path) -> None:
     assert data["totals"][0]["credit_amount"]["difference"] == "4800.00"
     assert data["rules"] == {"a": str(ROOT / "rules"), "b": str(rules_b)}
     assert (tmp_path / "work" / "b" / "compensations.jsonl").exists()
+    assert (tmp_path / "work" / "b" / "manifest.json").exists()  # both sides complete
+
+
+def test_command_refuses_a_work_dir_it_would_clobber(tmp_path: Path) -> None:
+    (tmp_path / "work" / "a").mkdir(parents=True)
+    (tmp_path / "work" / "a" / "notes.txt").write_text("mine")
+    args = ["diff", "--rules-a", str(ROOT / "rules"), "--rules-b", str(ROOT / "rules")]
+    args += ["--input", str(INPUT), "--work-dir", str(tmp_path / "work")]
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 2 and "a replay did not write (notes.txt)" in result.output
+    assert (tmp_path / "work" / "a" / "notes.txt").read_text() == "mine"
 
 
 def test_command_json_to_stdout(tmp_path: Path) -> None:
