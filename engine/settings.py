@@ -80,3 +80,21 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         default=1.0, gt=0, description="Kafka consumer group heartbeat interval."
     )
+    max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        le=8 * 1_048_576,
+        description="max.message.bytes of the telemetry and output topics the engine creates; "
+        "no output record is larger (a larger one is dead-lettered, truncated).",
+    )
+    broker_down_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="/health turns not-ready once the broker has been unreachable this long.",
+    )
+    log_repeat_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Kafka client errors: one log line per distinct message this often, with "
+        "a count of the lines suppressed meanwhile. 0 logs every line.",
+    )

@@ -3,21 +3,27 @@ they are, everything else is routed line by line, and both give the same lines p
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.adapters.kafka.metrics import WorkerMetrics
+from engine.adapters.kafka.router import Router
 from engine.adapters.kafka.routing import (
     RoutePlan,
     decode_routed,
+    empty_message_error,
     keyed_messages,
     plan_batch,
     whole_message_contract,
 )
 from engine.core.decode import decode
+from engine.settings import Settings
 
 
 @dataclass
@@ -238,3 +244,58 @@ def test_whole_messages_route_every_valid_line_as_line_by_line_routing_does(
         assert cid in fast_routes or not lines
     assert {(p[1], p[2]) for p in fast.unroutable} <= unroutable
     assert fast.events == slow.events
+
+
+def test_messages_without_an_event_are_dead_letters_not_skipped() -> None:
+    """Issue 11: a null or empty value (or white space, or ``[]``) was skipped silently."""
+    records = [
+        Rec(None, 0),  # type: ignore[arg-type]
+        Rec(b"", 1),
+        Rec(b" \n\n", 2),
+        Rec(b"[]", 3),
+        Rec(ev("c1", 1), 4),
+    ]
+    plan = plan_batch(records)
+    assert [(origin, empty_message_error(value)) for origin, value in plan.empty] == [
+        ("t[0]@0", "null message value"),
+        ("t[0]@1", "empty message value"),
+        ("t[0]@2", "empty message value"),
+        ("t[0]@3", "message holds no event"),
+    ]
+    assert plan.events == 5 and list(plan.pieces) == ["c1"]
+
+
+def test_the_router_dead_letters_empty_messages_and_cuts_big_lines() -> None:
+    sent: list[tuple[str, bytes | None, bytes]] = []
+
+    class Producer:
+        async def send(self, topic: str, value: bytes, key: bytes | None) -> Any:
+            sent.append((topic, key, value))
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+    metrics = WorkerMetrics()
+    router = Router(
+        Settings(max_message_bytes=65_536),
+        metrics,
+        "by-contract",
+        client_options={},
+        bootstrap=[],
+        fatal=lambda what, exc: None,
+    )
+    router.producer = Producer()
+    huge = b'{"kind":"probe","pad":"' + b"z" * 200_000 + b'"}'  # no contract_id
+    batch = {"tp": [Rec(None, 0), Rec(b"", 1), Rec(huge, 2), Rec(ev("c1", 3), 3)]}  # type: ignore[arg-type]
+    asyncio.run(router.route(batch))
+    dead = [orjson.loads(v) for t, _, v in sent if t == "csla.deadletter"]
+    assert [(d["origin"], d["error"]) for d in dead[:2]] == [
+        ("t[0]@0", "null message value"),
+        ("t[0]@1", "empty message value"),
+    ]
+    assert dead[2]["origin"] == "t[0]@2" and len(dead) == 3
+    assert all(len(v) <= 65_536 for t, _, v in sent if t == "csla.deadletter")
+    assert "cut to" in dead[2]["error"]
+    assert [k for t, k, _ in sent if t == "by-contract"] == [b"c1"]
+    assert metrics.dead_letters._value.get() == 3
+    assert metrics.events_in._value.get() == 4

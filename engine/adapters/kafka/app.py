@@ -25,9 +25,11 @@ inside one: a transaction holds whole batches (outputs with their checkpoint) an
 
 Timers: rule hot reload (a file that fails validation is logged, the previous version stays),
 ``advance`` of idle contracts (``idle_advance_seconds``; with exactly_once it commits its own
-transaction, as no consumed offset would), consumer-lag metrics. Web: ``/metrics``
-(Prometheus) and ``/health``. A programmer error in a batch is logged as CRITICAL and ends the
-process at once, without acking the batch, so that no offset is committed past it.
+transaction, as no consumed offset would), consumer-lag metrics, a broker probe (``outage``:
+``/health`` is not ready after ``broker_down_seconds`` without an answer; the clients' error
+lines are rate-limited). Web: ``/metrics`` (Prometheus) and ``/health``. A programmer error in
+a batch is logged as CRITICAL and ends the process at once, without acking the batch, so that
+no offset is committed past it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from engine.adapters.kafka.clients import (
     faust_credentials,
     internal_topics,
 )
+from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES
 from engine.adapters.kafka.engine import Engine, fatal, load_ruleset
 from engine.adapters.kafka.gate import CommitGate
+from engine.adapters.kafka.outage import RepeatFilter, install_repeat_filter
 from engine.dashboard import register_routes
 from engine.dashboard.routes import quarantined_ids
 from engine.settings import Settings
@@ -104,7 +108,10 @@ def make_app(settings: Settings) -> faust.App:
         producer_max_request_size=MAX_MESSAGE_BYTES,
         # Outputs come in bursts (a closing period emits thousands of records): big batches,
         # or aiokafka sends 16 KiB per round trip and publishing dominates the batch time.
-        producer_max_batch_size=1024 * 1024,
+        # (Never above the output topics' limit: a batch of small records must fit too.)
+        producer_max_batch_size=min(
+            1024 * 1024, settings.max_message_bytes - RECORD_OVERHEAD_BYTES
+        ),
         producer_linger=0.005,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         web_enabled=True,
@@ -162,6 +169,16 @@ def make_app(settings: Settings) -> faust.App:
     @app.timer(5.0, name="csla-lag")
     async def lag() -> None:
         engine.update_lag()
+
+    # The Kafka clients' warnings and errors, rate-limited (loggers of modules imported
+    # later get the filter at the next probe).
+    repeat_filter = RepeatFilter(settings.log_repeat_seconds)
+    install_repeat_filter(repeat_filter)
+
+    @app.timer(5.0, name="csla-broker")
+    async def broker() -> None:
+        install_repeat_filter(repeat_filter)
+        await engine.probe_broker()
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:

@@ -16,6 +16,9 @@ __all__ = [
     "internal_topics",
 ]
 
+#: max.message.bytes of the internal topics (routed lines, checkpoints) and the clients'
+#: request size; the telemetry and output topics take ``Settings.max_message_bytes`` (at most
+#: half of this, so that a routed message of one telemetry message always fits).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -75,10 +78,12 @@ def internal_topics(settings: Settings) -> tuple[str, str]:
 
 
 def _topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every topic the engine creates, with its configuration: ``max.message.bytes`` is always
+    explicit (the broker's default may differ; no output record exceeds the setting)."""
     retention = {"retention.ms": str(settings.retention_hours * 3_600_000)}
     t = settings.topics
     specs = {
-        name: dict(retention)
+        name: {**retention, "max.message.bytes": str(settings.max_message_bytes)}
         for name in (
             t.telemetry,
             t.metrics,

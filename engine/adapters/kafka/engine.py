@@ -27,10 +27,12 @@ import orjson
 
 from engine.adapters.kafka.checkpoint import CheckpointReader, PartitionState, encode_checkpoint
 from engine.adapters.kafka.clients import bootstrap_servers, client_options, internal_topics
+from engine.adapters.kafka.delivery import failed_record_dead_letter, fit_record, record_error
 from engine.adapters.kafka.gate import CommitGate
 from engine.adapters.kafka.metrics import WorkerMetrics
+from engine.adapters.kafka.outage import BrokerHealth
 from engine.adapters.kafka.router import Router
-from engine.adapters.kafka.routing import decode_routed, split_origin
+from engine.adapters.kafka.routing import decode_routed, empty_message_error, split_origin
 from engine.core.contract import Ruleset
 from engine.core.pipeline import Outputs, advance, step
 from engine.dashboard import Feed
@@ -48,6 +50,9 @@ log = logging.getLogger("csla.worker")
 _T = TypeVar("_T")
 _FATAL_EXIT = 70
 _LOGGED_DEAD_PER_BATCH = 5
+_BROKER_PROBE_SECONDS = 5.0
+
+Send = tuple[str, bytes | None, bytes]  # topic, key, value
 
 
 def _wall_ms() -> int:
@@ -103,6 +108,7 @@ class Engine:
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self.dashboard = Feed()  # what this worker published, for /dashboard
         self.checkpoints = CheckpointReader(settings, self.state_topic)
+        self.broker = BrokerHealth(settings.broker_down_seconds)
         # The core's step and the checkpoint's snapshot run beside the event loop: polars and
         # zlib release the GIL, so stage 1 and the Kafka clients go on meanwhile (+17 % batched
         # events/s in an alternating A/B run). One thread: batches stay in order, and the
@@ -153,21 +159,74 @@ class Engine:
             )
         return await app.producer.send(topic, key, value, partition, None, None)
 
+    async def _publish(
+        self, sends: Sequence[Send], source: tuple[str, int]
+    ) -> list[tuple[Send, Exception]]:
+        """Send all, wait for all; return the sends the broker refused as records (logged).
+        Any other error (the connection, the transaction) is raised, as before."""
+        futures: list[tuple[Send, Awaitable[Any]]] = []
+        failed: list[tuple[Send, Exception]] = []
+        for send in sends:
+            try:
+                futures.append((send, await self._send(*send, source)))
+            except Exception as exc:
+                if not record_error(exc):
+                    raise
+                failed.append((send, exc))
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+        for (send, _), result in zip(futures, results, strict=True):
+            if isinstance(result, Exception) and record_error(result):
+                failed.append((send, result))
+            elif isinstance(result, BaseException):
+                raise result
+        for (topic, key, value), error in failed:
+            self.metrics.unpublished.labels("refused").inc()
+            log.error(
+                "output to %s key=%r (%d bytes) refused: %r; dead-lettered",
+                topic,
+                key,
+                len(value),
+                error,
+            )
+        return failed
+
     def _transactional_id(self, source: tuple[str, int]) -> str:
         """The producer (transaction) Faust commits the offsets of ``source`` with."""
         group = self.app.assignor.group_for_topic(source[0])
         return f"{self.app.conf.id}-{group}-{source[1]}"
 
     async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
-        """Publish every output of ``out`` and wait until the broker has them all."""
-        pending = []
+        """Publish every output of ``out`` and wait until the broker has them all.
+
+        No record outgrows ``max_message_bytes`` (``fit_record``), and a record the broker
+        refuses (``record_error``) is dead-lettered instead: one record never stops the worker.
+        """
+        limit, dead_topic = self.settings.max_message_bytes, self.output_topics["dead"]
+        sends: list[Send] = []
         for kind, topic in self.output_topics.items():
             for record in getattr(out, kind):
                 cid = record.get("contract_id")
                 key = cid.encode() if isinstance(cid, str) else None
-                pending.append(await self._send(topic, key, orjson.dumps(record), source))
-        if pending:
-            await asyncio.gather(*pending)
+                to, to_key, value, replaced = fit_record(topic, key, record, limit, dead_topic)
+                if replaced:
+                    self.metrics.unpublished.labels("too_large").inc()
+                    log.error(
+                        "output to %s key=%r is larger than max.message.bytes %d: sent %s",
+                        topic,
+                        key,
+                        limit,
+                        "with raw cut" if to == topic else "as a dead letter",
+                    )
+                sends.append((to, to_key, value))
+        failed = await self._publish(sends, source)
+        if failed:
+            dead = [
+                (dead_topic, None, orjson.dumps(failed_record_dead_letter(*send, repr(e), limit)))
+                for send, e in failed
+            ]
+            still = await self._publish(dead, source)
+            if still:  # the dead-letter topic refuses them too: not one record's fault
+                raise still[0][1]
         self.metrics.count_outputs(out)
         self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
 
@@ -207,18 +266,24 @@ class Engine:
         origins: list[str] = []
         routed_to: list[str] = []
         redelivered = 0
+        invalid: list[dict[str, Any]] = []
+        known = self.ruleset.revisions
         for msg in fresh:
-            cid = msg.key.decode()
-            seen = ps.sources.setdefault(cid, {})
-            msg_lines, runs = decode_routed(msg.value)
+            routed = self._routed(msg, invalid)
+            if routed is None:
+                continue
+            cid, msg_lines, runs = routed
+            # Only contracts of the rules are remembered: a flood of unknown ids (each a dead
+            # letter) must not grow the partition's state and its checkpoint (issue 11).
+            seen = ps.sources.setdefault(cid, {}) if cid in known else {}
             start = 0
             for origin, count in runs:
-                source, offset = split_origin(origin)
-                if offset > seen.get(source, -1):
+                telemetry, offset = split_origin(origin)
+                if offset > seen.get(telemetry, -1):
                     lines.extend(msg_lines[start : start + count])
                     origins.extend([origin] * count)
                     routed_to.extend([cid] * count)
-                    seen[source] = offset
+                    seen[telemetry] = offset
                 else:
                     redelivered += count
                 start += count
@@ -233,8 +298,12 @@ class Engine:
         )
         t1 = time.perf_counter()
         source = (self.by_contract_topic, partition)
+        if invalid:
+            out.dead.extend(invalid)
+            out.count("events_in", len(invalid))
+            out.count("dead_letters", len(invalid))
         await self._emit(out, source)
-        for cid in {m.key.decode() for m in fresh if m.key}:
+        for cid in {m.key.decode(errors="replace") for m in fresh if m.key}:
             cs = state.contracts.get(cid)
             if cs is not None:
                 ps.last_seen[cid] = (now, cs.max_event_ms)
@@ -252,6 +321,29 @@ class Engine:
                 t2 - t1,
                 t3 - t2,
             )
+
+    def _routed(
+        self, msg: Any, invalid: list[dict[str, Any]]
+    ) -> tuple[str, list[bytes], list[tuple[str, int]]] | None:
+        """(contract, lines, origin runs) of a keyed message; None, with its dead letter
+        appended to ``invalid``, when it is not one (a null or empty value, no key: anything
+        else may write to the topic too)."""
+        origin = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+        value = msg.value
+        if not value or not value.strip():
+            self.metrics.empty_messages.labels("evaluate").inc()
+            error = empty_message_error(value)
+        elif not msg.key:
+            error = "keyed message without a contract key"
+        else:
+            try:
+                lines, runs = decode_routed(value)
+                return msg.key.decode(), lines, runs
+            except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+                error = f"not a routed message: {exc}"
+        raw = (value or b"").decode(errors="replace")
+        invalid.append({"record": "deadletter", "origin": origin, "error": error, "raw": raw})
+        return None
 
     def _log_batch(self, partition: int, messages: list[Any], out: Outputs) -> None:
         first, last = messages[0].offset, messages[-1].offset
@@ -444,15 +536,34 @@ class Engine:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
         self.metrics.partitions.set(len(self.assigned()))
 
+    async def probe_broker(self) -> bool:
+        """Ask the broker for metadata (the router's producer); note the answer in
+        ``self.broker`` (``/health``). True if it answered."""
+        producer = self.router.producer
+        if producer is None:  # not started yet, or stopping
+            return True
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), _BROKER_PROBE_SECONDS)
+        except Exception as exc:  # any failure of the probe is an unreachable broker
+            self.broker.unreachable(repr(exc) if str(exc) else type(exc).__name__)
+            self.metrics.broker_reachable.set(0)
+            return False
+        self.broker.reachable()
+        self.metrics.broker_reachable.set(1)
+        return True
+
     def health(self) -> tuple[dict[str, Any], int]:
         partitions = self.assigned()
         # Ready once the group has assigned partitions to this worker (perhaps none of the
         # keyed topic, with more workers than partitions) and no rebalance is under way.
-        # Stage 1 likewise in its own group.
-        ready = self.joined and self.router.joined and not getattr(self.app, "rebalancing", False)
+        # Stage 1 likewise in its own group. Not ready while the broker has been unreachable
+        # for ``broker_down_seconds``.
+        joined = self.joined and self.router.joined and not getattr(self.app, "rebalancing", False)
+        ready = joined and not self.broker.down
         body = {
-            "status": "ok" if ready else "starting",
+            "status": "ok" if ready else ("broker unreachable" if joined else "starting"),
             "ready": ready,
+            "broker_down_seconds": round(self.broker.down_seconds(), 1),
             "partitions": partitions,
             "telemetry_partitions": [tp.partition for tp in self.router.assigned()],
             "contracts": len(self.ruleset.revisions),

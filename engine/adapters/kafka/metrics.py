@@ -58,6 +58,35 @@ class WorkerMetrics:
         self.rule_reloads = Counter(
             "csla_rule_reloads", "Rule directory reloads.", ["result"], registry=r
         )
+        self.unpublished = Counter(
+            "csla_unpublished_records",
+            "Output records not published as they were (larger than max.message.bytes, or"
+            " refused by the broker): each became a dead letter.",
+            ["reason"],
+            registry=r,
+        )
+        self.empty_messages = Counter(
+            "csla_empty_messages",
+            "Kafka messages with a null or empty value (dead-lettered).",
+            ["stage"],
+            registry=r,
+        )
+        self.broker_reachable = Gauge(
+            "csla_broker_reachable",
+            "1 while the broker answers metadata requests, 0 after a failed probe.",
+            registry=r,
+        )
+        self.contract_errors = Counter(
+            "csla_contract_errors",
+            "Batches of one contract whose evaluation raised (quarantined as dead letters).",
+            ["contract_id"],
+            registry=r,
+        )
+        self.contracts_quarantined = Gauge(
+            "csla_contracts_quarantined",
+            "Contracts whose last batch was quarantined (an evaluation error).",
+            registry=r,
+        )
 
     def count_outputs(self, out: Outputs) -> None:
         self.dead_letters.inc(len(out.dead))

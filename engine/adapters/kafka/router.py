@@ -33,10 +33,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import orjson
 from aiokafka import ConsumerRebalanceListener
 
-from engine.adapters.kafka.routing import RoutePlan, keyed_messages, plan_batch
+from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES, fit_record
+from engine.adapters.kafka.routing import (
+    RoutePlan,
+    empty_message_error,
+    keyed_messages,
+    plan_batch,
+)
 from engine.core.decode import decode
 
 __all__ = ["Router", "route_group"]
@@ -44,6 +49,7 @@ __all__ = ["Router", "route_group"]
 log = logging.getLogger("csla.worker.route")
 
 _LOGGED_DEAD_PER_BATCH = 5
+_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)  # then every 10 s, while the broker is away
 
 
 def route_group(app_id: str) -> str:
@@ -82,6 +88,7 @@ class Router:
         self.joined = False
         self.committed: dict[Any, int] = {}
         self._stopping = False
+        self.max_message_bytes: int = settings.max_message_bytes
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -94,7 +101,8 @@ class Router:
             acks="all",
             enable_idempotence=True,  # retries never reorder a contract's lines
             linger_ms=5,
-            max_batch_size=1024 * 1024,
+            # a batch of small records never outgrows the dead-letter topic's limit
+            max_batch_size=min(1024 * 1024, s.max_message_bytes - RECORD_OVERHEAD_BYTES),
             max_request_size=16 * 1024 * 1024,
             **self._options,
         )
@@ -137,14 +145,32 @@ class Router:
                 )
                 if not batch:
                     continue
-                try:
-                    await self.route(batch)
-                except Exception as exc:
-                    self._fatal("routing a telemetry batch", exc)
-                    raise
+                if not await self._route_until_done(batch):
+                    break
                 await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
         finally:
             await self.stop()
+
+    async def _route_until_done(self, batch: dict[Any, list[Any]]) -> bool:
+        """Route ``batch``; while the broker is away (a Kafka error), again after a pause:
+        stage 2 drops lines it already has, so a batch routed twice is harmless. False if
+        the router stopped meanwhile. Any other exception is a programmer error: fatal."""
+        from aiokafka.errors import KafkaError
+
+        attempt = 0
+        while not self._stopping:
+            try:
+                await self.route(batch)
+                return True
+            except KafkaError as exc:
+                pause = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
+                attempt += 1
+                log.warning("route: batch not forwarded (%r); again in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
+            except Exception as exc:
+                self._fatal("routing a telemetry batch", exc)
+                raise
+        return False
 
     async def _commit(self, offsets: dict[Any, int]) -> None:
         from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -172,43 +198,61 @@ class Router:
         started = time.perf_counter()
         records = [r for rs in batch.values() for r in rs]
         plan = plan_batch(records)
-        self.metrics.messages_in.labels("route").inc(len(records))
-        self.metrics.events_in.inc(plan.events)
-        self.metrics.whole_messages.inc(plan.whole_messages)
         pending: list[Awaitable[Any]] = []
-        if plan.unroutable:
-            pending.extend(await self._dead_letter(plan))
+        dead = 0
+        if plan.unroutable or plan.empty:
+            dead, sends = await self._dead_letter(plan)
+            pending.extend(sends)
         for cid, pieces in plan.pieces.items():
             key = cid.encode()
             for value in keyed_messages(pieces):
                 pending.append(await self._send(self.by_contract_topic, key, value))
         if pending:
             await asyncio.gather(*pending)
+        # Counted once the batch is forwarded (a batch retried after an outage counts once).
+        self.metrics.messages_in.labels("route").inc(len(records))
+        self.metrics.events_in.inc(plan.events)
+        self.metrics.whole_messages.inc(plan.whole_messages)
+        self.metrics.dead_letters.inc(dead)
+        self.metrics.outputs.labels("dead").inc(dead)
         self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
 
-    async def _dead_letter(self, plan: RoutePlan) -> list[Awaitable[Any]]:
-        """Lines without a contract: the core's decoder names the reason (same as replay)."""
+    async def _dead_letter(self, plan: RoutePlan) -> tuple[int, list[Awaitable[Any]]]:
+        """Lines without a contract: the core's decoder names the reason (same as replay);
+        messages without a line (null, empty): that. (How many, the sends.)"""
+        records: list[dict[str, Any]] = [
+            {
+                "record": "deadletter",
+                "origin": origin,
+                "error": empty_message_error(value),
+                "raw": (value or b"").decode(errors="replace"),
+            }
+            for origin, value in plan.empty
+        ]
         index = plan.unroutable
-        decoded = decode([p[1] for p in index], lambda j: index[j][2])
+        if index:
+            decoded = decode([p[1] for p in index], lambda j: index[j][2])
+            for dead in decoded.dead:
+                record = {"record": "deadletter", "raw": dead.raw, "error": dead.error}
+                record["origin"] = dead.origin
+                records.append(record)
+            # Whatever the decoder accepts after all (polars could not read a contract_id
+            # that pydantic can) goes on to its contract like any other line.
+            for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
+                plan.add(cid, index[seq])
         pending = []
-        for logged, dead in enumerate(decoded.dead):
+        for logged, record in enumerate(records):
             if logged < _LOGGED_DEAD_PER_BATCH:
-                log.warning("deadletter origin=%s error=%s", dead.origin, dead.error)
-            record = {"record": "deadletter", "raw": dead.raw, "error": dead.error}
-            record["origin"] = dead.origin
-            pending.append(await self._send(self.dead_topic, None, orjson.dumps(record)))
-        if len(decoded.dead) > _LOGGED_DEAD_PER_BATCH:
-            log.warning(
-                "deadletter ... and %d more in this batch",
-                len(decoded.dead) - _LOGGED_DEAD_PER_BATCH,
+                log.warning("deadletter origin=%s error=%s", record["origin"], record["error"])
+            topic, _, value, _ = fit_record(
+                self.dead_topic, None, record, self.max_message_bytes, self.dead_topic
             )
-        self.metrics.dead_letters.inc(len(decoded.dead))
-        self.metrics.outputs.labels("dead").inc(len(decoded.dead))
-        # Whatever the decoder accepts after all (polars could not read a contract_id that
-        # pydantic can) goes on to its contract like any other line.
-        for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
-            plan.add(cid, index[seq])
-        return pending
+            pending.append(await self._send(topic, None, value))
+        if len(records) > _LOGGED_DEAD_PER_BATCH:
+            log.warning(
+                "deadletter ... and %d more in this batch", len(records) - _LOGGED_DEAD_PER_BATCH
+            )
+        return len(records), pending
 
     # -- observability --------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ __all__ = [
     "Piece",
     "RoutePlan",
     "decode_routed",
+    "empty_message_error",
     "encode_routed",
     "keyed_messages",
     "plan_batch",
@@ -60,6 +61,8 @@ class RoutePlan:
 
     pieces: dict[str, list[Piece]] = field(default_factory=lambda: defaultdict(list))
     unroutable: list[Piece] = field(default_factory=list)
+    #: Messages without an event (null value, white space, ``[]``): (origin, value).
+    empty: list[tuple[str, bytes | None]] = field(default_factory=list)
     events: int = 0
     whole_messages: int = 0
 
@@ -170,6 +173,10 @@ def plan_batch(records: Iterable[Any], *, whole_messages: bool = True) -> RouteP
     for index, r in enumerate(records):
         value = r.value or b""
         origins.append(f"{r.topic}[{r.partition}]@{r.offset}")
+        if not value.strip():  # a line in, a dead letter out: never skipped silently
+            plan.empty.append((origins[index], r.value))
+            plan.events += 1
+            continue
         if b"\n" not in value and b"[" not in value and value.strip():
             lines.append(value)  # one event: the common case of single-event producers
             owners.append(index)
@@ -183,6 +190,10 @@ def plan_batch(records: Iterable[Any], *, whole_messages: bool = True) -> RouteP
                 plan.whole_messages += 1
                 continue
         parts = split_records(value)
+        if not parts:  # an empty JSON array
+            plan.empty.append((origins[index], r.value))
+            plan.events += 1
+            continue
         lines.extend(parts)
         owners.extend([index] * len(parts))
     plan.events += len(lines)
@@ -237,6 +248,13 @@ def keyed_messages(pieces: Sequence[Piece], limit: int = ROUTED_CHUNK_BYTES) -> 
         size += len(body) + 1
     if start < len(pieces):
         yield encode_routed(pieces[start:])
+
+
+def empty_message_error(value: bytes | None) -> str:
+    """The dead letter's reason for a message without a line."""
+    if value is None:
+        return "null message value"
+    return "empty message value" if not value.strip() else "message holds no event"
 
 
 def split_origin(origin: str) -> tuple[str, int]:

@@ -1,0 +1,240 @@
+"""Stage 2 in process (no broker): the ``Engine`` around a recording producer.
+
+Issue 11: bounded state under a flood of unknown contract ids, keyed messages without a value
+as dead letters, and output records that never outgrow ``max.message.bytes`` nor stop the
+worker when the broker refuses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+
+from engine.adapters.kafka.checkpoint import PartitionState, decode_checkpoint
+from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES, fit_record, record_error
+from engine.adapters.kafka.engine import Engine
+from engine.adapters.kafka.routing import encode_routed
+from engine.core.pipeline import Outputs
+from engine.core.state import EngineState
+from engine.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+KNOWN = "storage-001"
+
+
+@dataclass
+class Msg:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    topic: str = "csla-test-csla-by-contract"
+
+
+@dataclass
+class Producer:
+    """Records every send; ``refuse(topic, value)`` makes the delivery of a record fail."""
+
+    refuse: Callable[[str, bytes], BaseException | None] = lambda topic, value: None
+    sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, *_: Any) -> Any:
+        fut = asyncio.get_running_loop().create_future()
+        error = self.refuse(topic, value)
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            self.sent.append((topic, key, value))
+            fut.set_result(None)
+        return fut
+
+    def to(self, topic: str) -> list[tuple[bytes | None, bytes]]:
+        return [(k, v) for t, k, v in self.sent if t == topic]
+
+
+def make_engine(producer: Producer, **overrides: Any) -> Engine:
+    settings = Settings(app_id="csla-test", rules_dir=ROOT / "rules", **overrides)
+    app = SimpleNamespace(in_transaction=False, producer=producer, conf=SimpleNamespace(id="t"))
+    engine = Engine(settings, app)  # type: ignore[arg-type]
+    engine.partitions[0] = PartitionState(EngineState.empty(), 0, restored=False)
+    engine.checkpoints.partitions = 1
+    return engine
+
+
+def probe(cid: str, n: int) -> bytes:
+    return orjson.dumps(
+        {
+            "schema_version": 1,
+            "event_id": f"flood-{n}",
+            "event_time": "2026-10-12T07:00:20+08:00",
+            "provider_id": "guizhou-cloud",
+            "contract_id": cid,
+            "resource_id": "pool-a",
+            "source": "platform",
+            "kind": "probe",
+            "ok": True,
+            "latency_ms": 2.0,
+        }
+    )
+
+
+def routed(cid: str, line: bytes, telemetry_offset: int, partition: int = 0) -> bytes:
+    origin = f"csla.telemetry[{partition}]@{telemetry_offset}"
+    return encode_routed([((0, 0), line, origin, 1)])
+
+
+def checkpoint_sizes(producer: Producer) -> list[int]:
+    return [len(v) for _, v in producer.to("csla-test-csla-state")]
+
+
+def _flood(engine: Engine, batches: int, per_batch: int, *, unknown: bool) -> None:
+    """``batches`` batches, each one line of the known contract then ``per_batch - 1`` lines
+    of distinct unknown contracts (left out when not ``unknown``; offsets stay the same)."""
+
+    async def run() -> None:
+        for k in range(batches):
+            first = k * per_batch
+            messages = [Msg(0, first, KNOWN.encode(), routed(KNOWN, probe(KNOWN, first), first))]
+            for i in range(first + 1, first + per_batch) if unknown else ():
+                cid = f"nobody-{i:07d}"
+                messages.append(Msg(0, i, cid.encode(), routed(cid, probe(cid, i), i)))
+            await engine._evaluate_partition(0, messages)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+
+
+def test_a_flood_of_unknown_contracts_keeps_the_checkpoint_flat() -> None:
+    """200,000 lines of distinct unknown contract ids over 40 batches: each is a dead letter,
+    and the partition keeps exactly what it keeps without them (its ``sources``, the core's
+    state), so the checkpoint is as large as a run without the flood."""
+    flooded, clean = Producer(), Producer()
+    engine = make_engine(flooded)
+    _flood(engine, 40, 5_000, unknown=True)
+    _flood(make_engine(clean), 40, 5_000, unknown=False)
+    ps = engine.partitions[0]
+    assert list(ps.sources) == [KNOWN]
+    dead = flooded.to("csla.deadletter")
+    assert len(dead) == 40 * 4_999
+    assert "unknown contract" in orjson.loads(dead[0][1])["error"]
+    with_flood = [decode_checkpoint(v) for _, v in flooded.to("csla-test-csla-state")]
+    without = [decode_checkpoint(v) for _, v in clean.to("csla-test-csla-state")]
+    assert len(with_flood) == len(without) == 40
+    for (_, sources, snapshot), (_, clean_sources, clean_snapshot) in zip(
+        with_flood, without, strict=True
+    ):
+        assert sources == clean_sources
+        assert len(snapshot) == len(clean_snapshot)
+    sizes = checkpoint_sizes(flooded)
+    clean_sizes = checkpoint_sizes(clean)
+    assert all(abs(a - b) < 64 for a, b in zip(sizes, clean_sizes, strict=True)), (
+        sizes,
+        clean_sizes,
+    )
+
+
+def test_unknown_contracts_alone_leave_the_checkpoint_as_it_was() -> None:
+    producer = Producer()
+    engine = make_engine(producer)
+
+    async def run() -> None:
+        for k in range(10):
+            messages = [
+                Msg(0, i, f"x-{i}".encode(), routed(f"x-{i}", probe(f"x-{i}", i), i))
+                for i in range(k * 2_000, (k + 1) * 2_000)
+            ]
+            await engine._evaluate_partition(0, messages)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    sizes = checkpoint_sizes(producer)
+    assert engine.partitions[0].sources == {}
+    assert max(sizes) - min(sizes) <= 8, sizes  # the digits of next_offset
+
+
+def test_null_and_empty_keyed_messages_are_dead_letters() -> None:
+    producer = Producer()
+    engine = make_engine(producer)
+    messages = [
+        Msg(0, 0, KNOWN.encode(), None),
+        Msg(0, 1, KNOWN.encode(), b""),
+        Msg(0, 2, None, routed(KNOWN, probe(KNOWN, 1), 1)),
+        Msg(0, 3, KNOWN.encode(), b"not routed"),
+        Msg(0, 4, KNOWN.encode(), routed(KNOWN, probe(KNOWN, 2), 2)),
+    ]
+    asyncio.run(engine._evaluate_partition(0, messages))  # type: ignore[arg-type]
+    dead = [orjson.loads(v) for _, v in producer.to("csla.deadletter")]
+    by_origin = {d["origin"]: d["error"] for d in dead}
+    topic = "csla-test-csla-by-contract[0]"
+    assert by_origin[f"{topic}@0"] == "null message value"
+    assert by_origin[f"{topic}@1"] == "empty message value"
+    assert by_origin[f"{topic}@2"] == "keyed message without a contract key"
+    assert by_origin[f"{topic}@3"].startswith("not a routed message")
+    assert engine.partitions[0].next_offset == 5
+    assert engine.metrics.empty_messages.labels("evaluate")._value.get() == 2
+
+
+def _outputs(**records: list[dict[str, Any]]) -> Outputs:
+    out = Outputs()
+    for kind, items in records.items():
+        getattr(out, kind).extend(items)
+    return out
+
+
+def test_an_output_larger_than_the_limit_becomes_a_dead_letter() -> None:
+    producer = Producer()
+    engine = make_engine(producer, max_message_bytes=65_536)
+    big = {"record": "metric", "contract_id": KNOWN, "metric_id": "m1", "pad": "x" * 100_000}
+    small = {"record": "metric", "contract_id": KNOWN, "metric_id": "m2"}
+    huge_dead = {"record": "deadletter", "origin": "t[0]@1", "error": "bad", "raw": "y" * 90_000}
+    out = _outputs(metrics=[big, small], dead=[huge_dead])
+    asyncio.run(engine._emit(out, ("src", 0)))
+    assert [orjson.loads(v)["metric_id"] for _, v in producer.to("csla.metrics")] == ["m2"]
+    dead = [orjson.loads(v) for _, v in producer.to("csla.deadletter")]
+    assert all(len(orjson.dumps(d)) <= 65_536 - RECORD_OVERHEAD_BYTES for d in dead)
+    (of_output,) = [d for d in dead if d["origin"] == "output:csla.metrics"]
+    assert "exceed max.message.bytes 65536" in of_output["error"]
+    assert f"key={KNOWN!r}" in of_output["error"] and "bytes=1000" in of_output["error"]
+    assert of_output["raw"].startswith('{"record":"metric"')
+    (cut,) = [d for d in dead if d["origin"] == "t[0]@1"]
+    assert cut["raw"] == cut["raw"][:1] * len(cut["raw"]) and "cut to" in cut["error"]
+    assert engine.metrics.unpublished.labels("too_large")._value.get() == 2
+
+
+def test_a_record_the_broker_refuses_is_dead_lettered_and_the_batch_goes_on() -> None:
+    def refuse(topic: str, value: bytes) -> BaseException | None:
+        return MessageSizeTooLargeError() if b'"refuse-me"' in value else None
+
+    producer = Producer(refuse=refuse)
+    engine = make_engine(producer)
+    bad = {"record": "metric", "contract_id": KNOWN, "metric_id": "refuse-me"}
+    good = {"record": "metric", "contract_id": KNOWN, "metric_id": "fine"}
+    asyncio.run(engine._emit(_outputs(metrics=[bad, good]), ("src", 0)))
+    assert [orjson.loads(v)["metric_id"] for _, v in producer.to("csla.metrics")] == ["fine"]
+    (dead,) = [orjson.loads(v) for _, v in producer.to("csla.deadletter")]
+    assert dead["origin"] == "output:csla.metrics"
+    assert "MessageSizeTooLargeError" in dead["error"]
+    assert engine.metrics.unpublished.labels("refused")._value.get() == 1
+
+
+def test_a_connection_error_is_not_one_records_fault() -> None:
+    producer = Producer(refuse=lambda topic, value: KafkaConnectionError("down"))
+    engine = make_engine(producer)
+    out = _outputs(metrics=[{"record": "metric", "contract_id": KNOWN, "metric_id": "m"}])
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(engine._emit(out, ("src", 0)))
+    assert not record_error(KafkaConnectionError("down"))
+    wrapped = RuntimeError("faust")
+    wrapped.__cause__ = MessageSizeTooLargeError()
+    assert record_error(wrapped)
+
+
+def test_fit_record_leaves_records_that_fit_alone() -> None:
+    record = {"record": "metric", "contract_id": "c"}
+    assert fit_record("t", b"c", record, 65_536, "dead") == ("t", b"c", orjson.dumps(record), False)
