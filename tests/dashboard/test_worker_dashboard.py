@@ -2,7 +2,8 @@
 
 In process (``Engine._emit`` with a recording send: no broker), and end to end against the real
 Kafka broker: a ``csla worker`` subprocess evaluates the golden storage day and its web server
-serves the page, the breach and the burn-rate warnings it published.
+serves the page, the breach and the burn-rate warnings it published, behind the
+``CSLA_WEB_TOKEN`` of its environment (``/metrics`` and ``/health`` open).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.util
 import shutil
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -105,9 +107,13 @@ def _key(line: bytes) -> str:
     return str(record.get("contract_id") or "") if isinstance(record, dict) else ""
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body: bytes = response.read()
+WEB_TOKEN = "e2e-dashboard-token"
+
+
+def _get(url: str, token: str | None = WEB_TOKEN) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+        body: bytes = r.read()
         return body
 
 
@@ -131,6 +137,7 @@ def test_worker_serves_the_dashboard_of_what_it_published(
         "CSLA_PARTITIONS": "1",
         "CSLA_BATCH_WAIT_SECONDS": "0.1",
         "CSLA_LOG_LEVEL": "INFO",
+        "CSLA_WEB_TOKEN": WEB_TOKEN,
         "PYTHONPATH": str(ROOT),  # this checkout's engine, whatever is installed
         **{f"CSLA_TOPIC_{k.upper()}": f"{tag}.{k}" for k in
            ("telemetry", "metrics", "breaches", "compensations", "late", "deadletter", "usage")},
@@ -158,6 +165,12 @@ def test_worker_serves_the_dashboard_of_what_it_published(
         assert objective["target"] == "≥ 99.9" and objective["status"] == "breached"
         assert data["records"]["metric"] > 0
         assert b"dashboard.json" in _get(base + "/dashboard")
+        for path in ("/dashboard", "/dashboard.json"):  # the token from the environment
+            with pytest.raises(urllib.error.HTTPError) as denied:
+                _get(base + path, token=None)
+            assert denied.value.code == 401
+            denied.value.close()
+        assert _get(base + "/metrics", token=None) and _get(base + "/health", token=None)
     finally:
         worker.stop()
     worker.check_log()
