@@ -23,18 +23,34 @@ Ident = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
+#: At most 12 digits before the point and 6 after (18 in all): a product of money and a
+#: quantity, rounded to its minor units, then stays exact in Decimal's 28 digits.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=6, description="Money: 0 to 999,999,999,999.999999."),
+]
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+#: Hours of a leap year: the bound of notice and extension hours.
+YEAR_HOURS = 8784
+#: Bound of any threshold or tier bound (SLI values are never negative).
+MAX_SLI_VALUE = 1e12
+SliValue = Annotated[float, Field(ge=0, le=MAX_SLI_VALUE, allow_inf_nan=False)]
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: The longest duration a rule file may write: ten years of 366 days.
+MAX_DURATION_MS = 3660 * 86_400_000
 
 
 def duration_ms(text: str) -> int:
-    """``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → milliseconds."""
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → milliseconds (at most ``MAX_DURATION_MS``)."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h or 7d")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    digits = match.group(1)
+    ms = int(digits) * _UNIT_MS[match.group(2)] if len(digits) <= 15 else MAX_DURATION_MS + 1
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"duration {text[:20]!r} is longer than 3660d (ten years)")
+    return ms
 
 
 class Spec(BaseModel):
@@ -164,12 +180,15 @@ class Assessment(Spec):
 
     period: Literal["calendar_month", "rolling_days"] = "calendar_month"
     days: Annotated[int, Field(ge=1, le=366)] | None = None
-    grace: str = Field(default="5m", description="Watermark lag behind the latest event time.")
+    grace: str = Field(
+        default="5m", description="Watermark lag behind the latest event time (at most 7d)."
+    )
 
     @field_validator("grace")
     @classmethod
     def _grace(cls, value: str) -> str:
-        duration_ms(value)
+        if duration_ms(value) > 7 * 86_400_000:
+            raise ValueError(f"{value!r} is longer than 7d")
         return value
 
     @model_validator(mode="after")
@@ -192,11 +211,14 @@ class Metering(Spec):
     period_fee: Money | None = Field(
         default=None, description="Fixed fee of one assessment period; else usage × unit_price."
     )
-    quantity: Annotated[Decimal, Field(gt=0)] | None = Field(
-        default=None, description="Fixed quantity for node_month / tb_month units."
+    quantity: (
+        Annotated[Decimal, Field(gt=0, le=1_000_000_000, max_digits=18, decimal_places=6)] | None
+    ) = Field(
+        default=None,
+        description="Fixed quantity for node_month / tb_month units (at most 1,000,000,000).",
     )
-    cards_per_node: Annotated[int, Field(ge=1)] = 1
-    cores_per_node: Annotated[int, Field(ge=1)] = 1
+    cards_per_node: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    cores_per_node: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     guide_price: Money | None = Field(
         default=None, description="Platform guide price (§6.1.7); outside 50–150% → warning."
     )
@@ -241,14 +263,18 @@ CHOOSABLE_STATISTIC = (
     "scale_out_time", "scale_in_time",
 )  # fmt: skip
 Comparator = Literal[">=", ">", "<=", "<"]
+PERCENT_SLIS = (
+    *PROBE_AVAILABILITY, "node_availability", "error_rate", "network_loss",
+    "network_congestion", "pool_utilization",
+)  # fmt: skip
 
 
 class Tier(Spec):
     """A compensation tier: applies when the period value is worse than ``bound``."""
 
-    bound: float
+    bound: SliValue
     credit_percent: Percent = 0.0
-    extension_hours: Annotated[float, Field(ge=0)] = 0.0
+    extension_hours: Annotated[float, Field(ge=0, le=YEAR_HOURS)] = 0.0
 
     @model_validator(mode="after")
     def _gives_something(self) -> Tier:
@@ -262,9 +288,12 @@ class Objective(Spec):
     sli: SliKind
     description: str | None = None
     comparator: Comparator
-    threshold: float
-    window: str = Field(default="1h", description="Evaluation window for metrics and breaches.")
-    percentile: Annotated[float, Field(gt=0, le=100)] | None = Field(
+    threshold: SliValue
+    window: str = Field(
+        default="1h",
+        description="Evaluation window for metrics and breaches: whole minutes dividing a day.",
+    )
+    percentile: Annotated[float, Field(gt=0, lt=100)] | None = Field(
         default=None, description="For sli: latency — e.g. 99 for p99."
     )
     source: Literal["request", "probe", "storage_io", "network"] = Field(
@@ -276,7 +305,7 @@ class Objective(Spec):
     )
     no_data: Literal["unknown", "available", "unavailable"] = "unknown"
     degraded_is_down: bool = Field(default=False, description="node_availability: degraded = down.")
-    min_requests: Annotated[int, Field(ge=0)] = Field(
+    min_requests: Annotated[int, Field(ge=0, le=1_000_000_000)] = Field(
         default=1,
         description="latency / error_rate / gauges: windows with fewer samples are not judged.",
     )
@@ -309,7 +338,7 @@ class Objective(Spec):
     @classmethod
     def _window(cls, value: str) -> str:
         ms = duration_ms(value)
-        if ms % 60_000 or 86_400_000 % ms:
+        if ms == 0 or ms % 60_000 or 86_400_000 % ms:
             raise ValueError("window must be whole minutes dividing a day (1m, 5m, 15m, 1h, 1d)")
         return value
 
@@ -319,9 +348,12 @@ class Objective(Spec):
             raise ValueError("sli: latency needs percentile (e.g. 99)")
         if self.sli != "latency" and self.percentile is not None:
             raise ValueError(f"percentile does not apply to sli: {self.sli}")
-        percent_slis = (*PROBE_AVAILABILITY, "node_availability", "error_rate")
-        if self.sli in percent_slis and not 0 <= self.threshold <= 100:
+        if self.sli in PERCENT_SLIS and not 0 <= self.threshold <= 100:
             raise ValueError(f"threshold of {self.sli} is a percent between 0 and 100")
+        if self.sli in PERCENT_SLIS and any(tier.bound > 100 for tier in self.compensation):
+            raise ValueError(f"compensation bounds of {self.sli} are percents up to 100")
+        if self.sli == "latency" and self.threshold <= 0:
+            raise ValueError("threshold of latency must be more than 0 ms")
         if self.sli in ("storage_availability", "network_availability") and not self.resources:
             raise ValueError(
                 f"sli: {self.sli} needs resources (globs of the resource_ids its probes check)"
@@ -351,12 +383,14 @@ class BurnRateRule(Spec):
     """Fire when the budget burns at ≥ ``burn_rate``× over both windows (SRE workbook)."""
 
     severity: Literal["page", "ticket"]
-    burn_rate: Annotated[float, Field(gt=0)]
+    burn_rate: Annotated[float, Field(gt=0, le=10_000)]
     long: str
     short: str
 
     @model_validator(mode="after")
     def _windows(self) -> BurnRateRule:
+        if duration_ms(self.short) == 0:
+            raise ValueError("short window must be longer than 0")
         if duration_ms(self.short) >= duration_ms(self.long):
             raise ValueError("short window must be shorter than long window")
         return self
@@ -411,7 +445,7 @@ _DEFAULT_EXEMPTIONS: list[ExemptionKind] = ["planned_downtime", "natural_disaste
 
 
 class Exemptions(Spec):
-    maintenance_notice_hours: Annotated[float, Field(ge=0)] = 72.0
+    maintenance_notice_hours: Annotated[float, Field(ge=0, le=YEAR_HOURS)] = 72.0
     maintenance_sources: list[Source] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
     force_majeure: list[ForceMajeure] = Field(default_factory=list)
 
@@ -444,7 +478,7 @@ class Responsibilities(Spec):
 class Confidentiality(Spec):
     scope: str
     duties: list[str] = Field(default_factory=list)
-    duration_months: Annotated[int, Field(ge=0)] | None = None
+    duration_months: Annotated[int, Field(ge=0, le=1200)] | None = None
 
 
 class ComplaintChannel(Spec):
@@ -479,7 +513,9 @@ class OptionalElements(Spec):
 
 class ContractHeader(Spec):
     id: Ident
-    revision: Annotated[int, Field(ge=1)] = Field(description="Contract version number.")
+    revision: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        description="Contract version number."
+    )
     effective_from: AwareDatetime = Field(description="This revision applies from this instant.")
     title: str | None = None
 

@@ -118,12 +118,23 @@ class _DecimalText(float):
         return self
 
 
+#: A YAML integer longer than this stays text (Python refuses ints over 4,300 digits, and no
+#: field wants one): validation then says "must be a whole number".
+_MAX_INT_TEXT = 40
+
+
 class _Constructor(RoundTripConstructor):
     def construct_yaml_float(self, node: Any) -> Any:
         return _DecimalText(super().construct_yaml_float(node), str(node.value))
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(str(node.value)) > _MAX_INT_TEXT:
+            return str(node.value)
+        return super().construct_yaml_int(node)
+
 
 _Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
 
 
 def _yaml() -> YAML:
@@ -353,12 +364,16 @@ def _message(error: ErrorDetails, allowed: Sequence[str]) -> str:
             return f"needs at least {ctx.get('min_length')} item(s)"
         case "string_type":
             return f"must be text{got}"
-        case "int_type" | "int_parsing" | "int_from_float":
+        case "int_type" | "int_parsing" | "int_from_float" | "int_parsing_size":
             return f"must be a whole number{got}"
         case "float_type" | "float_parsing" | "decimal_type" | "decimal_parsing":
             return f"must be a number{got}"
+        case "finite_number":
+            return f"must be a finite number{got}"
         case "decimal_max_places":
             return f"must have at most {ctx.get('decimal_places')} decimal places{got}"
+        case "decimal_whole_digits":
+            return f"must have at most {ctx.get('whole_digits')} digits before the point{got}"
         case "decimal_max_digits":
             return f"must have at most {ctx.get('max_digits')} digits{got}"
         case "bool_type" | "bool_parsing":
@@ -509,7 +524,14 @@ def _fast_mapping(loader: Any, node: Any) -> dict[Any, Any]:
     }
 
 
+def _fast_int(loader: Any, node: Any) -> int | str:
+    if len(str(node.value)) > _MAX_INT_TEXT:
+        return str(node.value)
+    return int(loader.construct_yaml_int(node))
+
+
 _FastLoader.add_constructor("tag:yaml.org,2002:float", _fast_float)
+_FastLoader.add_constructor("tag:yaml.org,2002:int", _fast_int)
 _FastLoader.add_constructor("tag:yaml.org,2002:map", _fast_mapping)
 
 
