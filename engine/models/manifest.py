@@ -63,3 +63,11 @@ class Manifest(_Part):
     rules: list[RuleFileRef] = Field(description="Every contract revision in force, by file.")
     books: Books
     outputs: dict[str, OutputFile] = Field(description="File name → what it holds.")
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``manifest.json`` (``schemas/replay-manifest.v1.schema.json``)."""
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://csla-engine.dev/schemas/replay-manifest.v1.schema.json"
+    return schema
