@@ -280,8 +280,20 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
         + [(b"maas-api-001", b"[" + mixed_line + b", 7]", [mixed_line, b"7"])]
         + [(b"maas-api-001", whole_ok + b"\n" + whole_bad, [whole_ok, whole_bad])],
     )
+    # Messages without an event (issue 11): dead letters with their origin, never skipped.
+    sent_empty = wh.produce(bootstrap, telemetry, [(None, None, []), (None, b"", [])])  # type: ignore[list-item]
+    empties = {
+        (s.origin, "", error): {
+            "record": "deadletter",
+            "origin": s.origin,
+            "error": error,
+            "raw": "",
+        }
+        for s, error in zip(sent_empty, ("null message value", "empty message value"), strict=True)
+    }
     reader = deployment.reader()
     want1 = offline(sent + sent_bad, ruleset=deployment.ruleset())
+    want1["deadletter"].update(empties)
     assert len(want1["breaches"]) >= 4 and len(want1["compensations"]) >= 3
     assert len(want1["scorecards"]) == 3 and want1["usage"]  # October closed for each contract
     reader.until(expected_total(want1), timeout=180, check=worker.check_alive)
@@ -301,6 +313,7 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
         ],
     )
     want = offline(sent + sent_bad, sent_late, ruleset=deployment.ruleset())
+    want["deadletter"].update(empties)
     late_ids = {rid[1] for rid in want["late"]}
     assert {"late-1", "mixed-ok", "whole-ok", t.events["storage-001"][10]["event_id"]} == late_ids
     reader.until(expected_total(want), timeout=120, check=worker.check_alive)
@@ -333,6 +346,7 @@ def test_one_worker_matches_the_pure_core(deployment: Deployment) -> None:
     assert f"csla_dead_letters_total {float(len(want['deadletter']))}" in text
     health = worker.health()
     assert health is not None and health["ready"] and health["partitions"] == [0, 1, 2, 3]
+    assert health["broker_down_seconds"] == 0 and "csla_broker_reachable 1.0" in text
     reader.close()
     print(
         f"\nworker ready {ready_s:.1f} s; all phase-1 outputs {first_output_s:.1f} s after start; "
