@@ -160,8 +160,9 @@ class ServiceTime(Spec):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+            shown = repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+            raise ValueError(f"{shown} is not an IANA time zone (e.g. Asia/Shanghai)") from None
         return value
 
     @model_validator(mode="after")

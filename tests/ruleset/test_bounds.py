@@ -90,3 +90,9 @@ def test_the_largest_money_and_quantity_still_compute_a_fee() -> None:
 )
 def test_percentages_grace_and_hours_are_bounded(old: str, new: str, expected: str) -> None:
     assert any(expected in error for error in _errors(_edit(MAAS, old, new)))
+
+
+def test_a_timezone_too_long_for_a_file_name_is_an_error() -> None:
+    text = _edit(MAAS, "timezone: Asia/Shanghai", "timezone: " + "x" * 300)
+    [error] = _errors(text)
+    assert "service_time.timezone: 'xxx" in error and "is not an IANA time zone" in error

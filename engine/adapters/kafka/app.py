@@ -153,7 +153,7 @@ def make_app(settings: Settings) -> faust.App:
     @app.timer(settings.rules_poll_seconds, name="csla-rules")
     async def rules() -> None:
         try:
-            engine.reload_rules()
+            await engine.reload_rules()
         except Exception as exc:  # a rule file must never stop the worker
             log.exception("rules: reload failed, the rule set in force stays: %r", exc)
 

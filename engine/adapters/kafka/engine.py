@@ -495,13 +495,23 @@ class Engine:
                 entries.append((str(path), stat.st_mtime_ns, stat.st_size))
         return tuple(entries)
 
-    def reload_rules(self) -> bool:
-        """Reload the rules directory if a file changed; True if it was read."""
-        fingerprint = self._fingerprint()
+    async def reload_rules(self) -> bool:
+        """Reload the rules directory if a file changed; True if it was read.
+
+        Listing and parsing run in a worker thread, so even a slow file never stalls the event
+        loop (``/health``, the consumers, the group's heartbeats). Every rejected reload counts
+        in ``csla_rule_reloads_total{result="rejected"}``: one with a file in error (unreadable,
+        over a limit, invalid, or clashing with another file) and one that raised.
+        """
+        fingerprint = await asyncio.to_thread(self._fingerprint)
         if fingerprint == self._rules_fingerprint:
             return False
-        self._rules_fingerprint = fingerprint
-        ruleset, report = load_ruleset(self.settings, self.ruleset)
+        self._rules_fingerprint = fingerprint  # a file that raises is not retried until it changes
+        try:
+            ruleset, report = await asyncio.to_thread(load_ruleset, self.settings, self.ruleset)
+        except Exception:
+            self.metrics.rule_reloads.labels("rejected").inc()
+            raise
         self._log_report(report, initial=False)
         self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
         self.ruleset = ruleset
