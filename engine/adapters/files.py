@@ -68,13 +68,9 @@ class _Tally:
 def _tallied_input(path: str) -> Iterator[tuple[IO[bytes], _Tally]]:
     """Like ``open_input``, with the stored bytes tallied."""
     with contextlib.ExitStack() as stack:
-        if path == "-":
-            raw: IO[bytes] = sys.stdin.buffer
-            head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-        else:
-            raw = stack.enter_context(open(path, "rb"))
-            head = raw.read(2)
-            raw.seek(0)
+        raw: IO[bytes] = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+        # peeked, not read: a pipe (stdin, /dev/fd/N) cannot seek back
+        head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
         tally = _Tally(raw)
         stream: Any = gzip.GzipFile(fileobj=tally) if head == b"\x1f\x8b" else tally  # type: ignore[call-overload]
         yield stream, tally
