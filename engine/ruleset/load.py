@@ -70,6 +70,8 @@ class LoadReport:
     files: tuple[FileResult, ...]
     ruleset: Ruleset
     extra_issues: tuple[RuleIssue, ...] = field(default=())
+    #: Contract ids that files clash over (the same revision or instant in two files).
+    contested: frozenset[str] = frozenset()
 
     @property
     def issues(self) -> list[RuleIssue]:
@@ -679,6 +681,7 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
     across: dict[str, list[RuleIssue]] = {}
     for issue in check_across_files(compiled):
         across.setdefault(issue.path, []).append(issue)
+    contested = frozenset(contract.id for contract, _ in compiled if contract.source in across)
     final = [
         FileResult(r.path, None, _sorted([*r.issues, *across[r.path]])) if r.path in across else r
         for r in results
@@ -687,7 +690,7 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         (r.contract for r in final if r.contract is not None and r.ok),
         default_scoring(scoring) if scoring else None,
     )
-    return LoadReport(tuple(final), ruleset, tuple(extra))
+    return LoadReport(tuple(final), ruleset, tuple(extra), contested)
 
 
 def load_rules_dir(path: str | Path) -> LoadReport:
@@ -699,9 +702,10 @@ def merge_with_previous(previous: Ruleset, report: LoadReport) -> Ruleset:
     """The new ruleset, plus the previous revisions of every file that now fails to load.
 
     A hot reloader keeps serving the last good version of a broken file: a previous contract
-    whose ``source`` is a failing file of ``report`` is kept unless a good file now defines
-    the same (id, revision) or the same (id, effective_from). Contracts of files that are gone
-    from the report (deleted) are dropped.
+    whose ``source`` is a failing file of ``report``, or whose id files now clash over (two
+    files with its id and one revision: both fail, whichever file it came from), is kept unless
+    a good file now defines the same (id, revision) or the same (id, effective_from). Other
+    contracts of files that are gone from the report (deleted) are dropped.
     """
     failed = set(report.failed_paths)
     current = [c for revisions in report.ruleset.revisions.values() for c in revisions]
@@ -711,7 +715,7 @@ def merge_with_previous(previous: Ruleset, report: LoadReport) -> Ruleset:
         c
         for revisions in previous.revisions.values()
         for c in revisions
-        if c.source in failed
+        if (c.source in failed or c.id in report.contested)
         and (c.id, c.revision) not in revisions_taken
         and (c.id, c.effective_from_ms) not in instants_taken
     ]

@@ -134,14 +134,14 @@ def test_issue_prints_as_path_line_column_severity_field_message() -> None:
         (
             "  preset: 7x24\n",
             "  preset: custom\n  weekly:\n    monday: [{start: '09:00', end: '17:00'}]\n",
-            81,
+            82,
             "service_time.weekly.monday",
             "key 'monday' is not allowed here",
         ),
         ("  id: gpu-train-001", "  id: gpu train", 6, "contract.id", "must be an id of letters"),
-        ("unit_price: 12.50", "unit_price: 12.1234567", 88, "metering.unit_price", "at most 6"),
+        ("unit_price: 12.50", "unit_price: 12.1234567", 89, "metering.unit_price", "at most 6"),
         ("  revision: 1\n", "  revision: 1\n  revision: 2\n", 8, "", "duplicate key"),
-        ("  grace: 5m", "  grace: 5 min", 84, "assessment.grace", "is not a duration"),
+        ("  grace: 5m", "  grace: 5 min", 85, "assessment.grace", "is not a duration"),
     ],
     ids=["bad-tag", "no-tag", "weekday-key", "id-pattern", "places", "dup-key", "grace"],
 )
@@ -336,7 +336,7 @@ def test_yaml_merge_keys_are_located_where_they_are_written() -> None:
         "    threshold: 30\n",
     )
     issues = load_rule_text(text, "merge.yaml").issues
-    assert [(i.line, i.field) for i in issues] == [(95, "x-base"), (95, "objectives[0].bogus")]
+    assert [(i.line, i.field) for i in issues] == [(96, "x-base"), (96, "objectives[0].bogus")]
 
 
 MUTATIONS = {
@@ -367,3 +367,26 @@ def test_any_edit_gives_a_contract_or_placed_issues_never_an_exception(
 
     assert (result.contract is not None) == result.ok
     assert all(1 <= issue.line <= len(lines) + 1 for issue in result.issues)
+
+
+def test_merge_with_previous_keeps_a_contract_two_files_clash_over(tmp_path: Path) -> None:
+    """The same (id, revision) in two files is an error naming both; the worker keeps the
+    version in force, even when neither clashing file is the one it was loaded from."""
+    gpu = _copy(GPU, tmp_path / "gpu.yaml")
+    before = _load(tmp_path)
+    _copy(GPU, tmp_path / "copy.yaml")
+
+    after = _load(tmp_path)
+    merged = merge_with_previous(before.ruleset, after)
+
+    assert {Path(i.path).name for i in after.errors} == {"gpu.yaml", "copy.yaml"}
+    assert all("gpu.yaml" in i.message and "copy.yaml" in i.message for i in after.errors)
+    assert merged.latest("gpu-train-001") is before.ruleset.latest("gpu-train-001")
+
+    gpu.rename(tmp_path / "renamed.yaml")  # the file it came from is gone, the clash stays
+    merged = merge_with_previous(merged, _load(tmp_path))
+    assert merged.latest("gpu-train-001") is before.ruleset.latest("gpu-train-001")
+
+    (tmp_path / "copy.yaml").unlink()  # the clash resolved: the remaining file is in force
+    resolved = merge_with_previous(merged, _load(tmp_path))
+    assert resolved.latest("gpu-train-001").source == str(tmp_path / "renamed.yaml")
