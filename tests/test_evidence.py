@@ -244,3 +244,14 @@ def test_command_writes_the_pack_and_rejects_unknown_ids(tmp_path: Path) -> None
     result = runner.invoke(_app(), ["evidence", "breach:missing", *args, "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "error: no breach or compensation with id 'breach:missing'" in result.output
+
+
+def test_stdin_is_named_by_the_hash_of_what_was_sent(tmp_path: Path) -> None:
+    args = ["--input", "-", "--rules", str(ROOT / "rules"), "--until", UNTIL]
+    result = CliRunner().invoke(
+        _app(), ["evidence", COMP, *args, "--out", str(tmp_path)], input=INPUT.read_bytes()
+    )
+    assert result.exit_code == 0, result.output
+    (pack,) = tmp_path.glob("*.json")
+    read = orjson.loads(pack.read_bytes())["input"]
+    assert (read["path"], read["sha256"]) == ("-", file_sha256(INPUT))  # gzip, as sent

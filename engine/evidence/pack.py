@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -41,10 +42,10 @@ def build_evidence(
 
     with tempfile.TemporaryDirectory(prefix="csla-evidence-") as tmp:
         source = input_path
-        if input_path == "-":  # read twice: keep a copy of stdin
+        if input_path == "-":  # read twice: keep a copy of stdin, as sent (gzip or not)
             source = str(Path(tmp) / "stdin.ndjson")
-            with open_input("-") as stream, open(source, "wb") as copy:
-                shutil.copyfileobj(stream, copy)
+            with open(source, "wb") as copy:
+                shutil.copyfileobj(sys.stdin.buffer, copy)
         out = Path(tmp) / "replay"
         result = replay(ruleset, source, out, now_ms, until_ms=until_ms)
         (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
