@@ -60,10 +60,6 @@ class Episode:
     exempt: bool = False
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64] or "provider"
-
-
 def _shape(contract: Contract) -> tuple[set[str], list[str], list[str]]:
     """(event kinds measured by latency objectives, endpoints probed, nodes) of a contract."""
     slis = {o.sli for o in contract.objectives}
@@ -233,7 +229,7 @@ class _Gen:
         start, end = span
         self.cid, self.tz, self.tables, cid = c.id, c.tz, tables, c.id
         self.rng = random.Random(f"{seed}:{cid}:data")
-        self.pid = pid = _slug(c.spec.parties.provider.name)
+        self.pid = pid = c.provider_id
         sources, endpoints, self.nodes = _shape(c)
         self.slis = {o.sli for o in c.objectives}
         self.every_ms = every_s * 1000

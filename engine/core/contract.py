@@ -16,6 +16,34 @@ from engine.core.gauges import GAUGES
 from engine.models.assessment import Scoring
 from engine.models.contract import Comparator, Metering, RuleFile, SliKind, Tier
 
+SOURCES = ("platform", "provider", "customer")
+MEASURED_KINDS = frozenset({"probe", "request", "network", "storage_io", "utilization"})
+"""Measurements: a stream of samples, by default counted from the platform only (§6.1.3: the
+platform monitors; §8.4 c). The other kinds are reports (node_state, incident, maintenance,
+energy, provisioning, scaling), by default counted from the platform and the provider."""
+EVENT_KINDS = (
+    "probe", "request", "node_state", "utilization", "network", "storage_io", "incident",
+    "maintenance", "energy", "provisioning", "scaling",
+)  # fmt: skip
+
+
+def default_sources(kind: str) -> frozenset[str]:
+    """Who may report events of ``kind`` unless the contract says otherwise (README)."""
+    return frozenset({"platform"} if kind in MEASURED_KINDS else {"platform", "provider"})
+
+
+def objective_kind(sli: str, latency_source: str) -> str:
+    """The event kind an objective of ``sli`` reads."""
+    if sli in ("service_availability", "storage_availability", "network_availability"):
+        return "probe"
+    if sli == "latency":
+        return latency_source
+    if sli == "error_rate":
+        return "request"
+    if sli in GAUGES:
+        return GAUGES[sli].kind
+    return "node_state"  # node availability and the failure-interval SLIs
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectiveRule:
@@ -97,6 +125,20 @@ class Contract:
     warning_scale: bool = True
     scoring: Scoring | None = field(default=None, repr=False, compare=False)  # merged Table A.2
     provider_id: str = ""
+    # event kind → the sources whose events of that kind count (§6.1.3, §8.4 c)
+    counting: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    max_skew_ms: int = 120_000
+    source_idle_ms: int = 600_000
+    # the event kinds that move a source's progress (engine.core.watermark)
+    progress_kinds: frozenset[str] = frozenset(EVENT_KINDS)
+
+    def counts(self, kind: str, source: str) -> bool:
+        """Whether ``source``'s events of ``kind`` count for this contract."""
+        return source in self.counting.get(kind, default_sources(kind))
+
+    def counts_any(self, source: str) -> bool:
+        """Whether some kind of ``source``'s events counts for this contract."""
+        return any(self.counts(kind, source) for kind in EVENT_KINDS)
 
     @property
     def tz(self) -> str:

@@ -19,12 +19,14 @@ from engine.core import gauges
 from engine.core import histogram as hist
 from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
-from engine.core.contract import Contract, Ruleset
+from engine.core.contract import EVENT_KINDS, SOURCES, Contract, Ruleset
 from engine.core.control import apply_control, evaluated_intervals
 from engine.core.decode import decode
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
+from engine.core.origins import origin_column
 from engine.core.state import ContractState, EngineState
 from engine.core.usage import usage_step
+from engine.core.watermark import arrival_watermarks, watermark
 from engine.core.windows import window_bounds
 
 MINUTE_MS = 60_000
@@ -71,6 +73,86 @@ def _by_contract(values: dict[str, int | None]) -> pl.Expr:
     )
 
 
+def raw_fields(line: bytes) -> dict[str, str]:
+    return {"raw": line.decode("utf-8", "replace")}
+
+
+def _counting_mask(contract: Contract) -> int:
+    """Bit ``3 · kind index + source index`` set where the contract counts that pair."""
+    return sum(
+        1 << (3 * k + s)
+        for k, kind in enumerate(EVENT_KINDS)
+        for s, source in enumerate(SOURCES)
+        if contract.counts(kind, source)
+    )
+
+
+def _source_kind_bit() -> pl.Expr:
+    """``1 << (3 · kind index + source index)``: the event's bit in :func:`_counting_mask`."""
+    kind = pl.col("kind").replace_strict(
+        EVENT_KINDS, [8**k for k in range(len(EVENT_KINDS))], default=0, return_dtype=pl.Int64
+    )
+    source = pl.col("source").replace_strict(
+        SOURCES, [1 << s for s in range(len(SOURCES))], default=0, return_dtype=pl.Int64
+    )
+    return kind * source
+
+
+def _dedup(
+    out: Outputs,
+    state: EngineState,
+    events: pl.DataFrame,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+) -> pl.DataFrame:
+    """Duplicates, after lateness so a late copy is late whatever the batching: a repeated
+    (contract, producer, source, event_id) is counted once, buffered or in this batch.  A
+    repeat whose payload differs from the first copy's is a dead letter naming where the first
+    copy came from (it is not the same event: someone reused an id)."""
+    payload = [c for c in state.buffer.columns if c not in ("_hash", "_origin")]
+    events = events.with_columns(_hash=pl.struct(payload).hash())
+    before = events.height
+    repeat = ~pl.struct(_DEDUP).is_first_distinct()
+    if events.select(repeat.any()).item():
+        firsts = events.filter(~repeat).select(*_DEDUP, _first_hash="_hash", _first_seq="seq")
+        repeats = events.filter(repeat).join(firsts, on=_DEDUP, how="left")
+        conflicting = repeats.filter(pl.col("_hash") != pl.col("_first_hash"))
+        first = origin_column(origin, conflicting.get_column("_first_seq"))
+        _conflicts(out, conflicting.with_columns(first), lines, origin, pl.col("_origin"))
+        events = events.filter(~repeat)
+    if state.buffer.height:
+        buffered = state.buffer.select(*_DEDUP, _first_hash="_hash", _first_origin="_origin")
+        seen = events.select(*_DEDUP, "seq", "_hash").join(buffered, on=_DEDUP, how="inner")
+        if seen.height:
+            conflicting = seen.filter(
+                pl.col("_first_hash").is_not_null() & (pl.col("_hash") != pl.col("_first_hash"))
+            )
+            _conflicts(out, conflicting, lines, origin, pl.col("_first_origin"))
+            events = events.filter(~pl.col("seq").is_in(seen.get_column("seq").implode()))
+    out.count("duplicates", before - events.height - out.stats.get("_conflicts", 0))
+    out.stats.pop("_conflicts", None)
+    return events.with_columns(origin_column(origin, events.get_column("seq")))
+
+
+def _conflicts(
+    out: Outputs,
+    frame: pl.DataFrame,
+    lines: list[bytes],
+    origin: Callable[[int], str],
+    first: pl.Expr,
+) -> None:
+    if not frame.height:
+        return
+    reason = pl.format(
+        "event_id '{}' repeats an event of the same contract, provider and source with a "
+        "different payload (first copy: {}); the first copy counts",
+        "event_id",
+        first.fill_null("unknown"),
+    )
+    _dead(out, frame, lines, origin, reason)
+    out.count("_conflicts", frame.height)
+
+
 def _dead(
     out: Outputs,
     frame: pl.DataFrame,
@@ -82,7 +164,7 @@ def _dead(
         out.dead.append(
             {
                 "record": "deadletter",
-                "raw": lines[seq].decode("utf-8", "replace"),
+                **raw_fields(lines[seq]),
                 "error": message,
                 "origin": origin(seq),
             }
@@ -141,47 +223,65 @@ def step(
     if routed_to is not None and events.height:
         events = _drop_misrouted(out, events, lines, origin, routed_to)
     revisions = ruleset.revisions
+    latest = {c: r[-1] for c, r in revisions.items()}
     events = events.with_columns(
         _grace=_by_contract({c: r[-1].grace_ms for c, r in revisions.items()}),
         _term_start=_by_contract({c: r[0].term_start_ms for c, r in revisions.items()}),
         _term_end=_by_contract({c: r[-1].term_end_ms for c, r in revisions.items()}),
+        _provider=pl.col("contract_id").replace_strict(
+            list(latest), [c.provider_id for c in latest.values()], default=None
+        ),
+        _counting=_by_contract({c: _counting_mask(k) for c, k in latest.items()}),
     )
     unknown = pl.col("_grace").is_null()
     outside = (pl.col("event_ms") < pl.col("_term_start")) | (
         pl.col("event_ms") >= pl.col("_term_end")
     )
     future = pl.col("event_ms") > now_ms + MAX_FUTURE_MS
-    rejected = events.filter(unknown | outside | future)
+    stranger = pl.col("provider_id") != pl.col("_provider")
+    uncounted = (pl.col("_counting") & _source_kind_bit()) == 0
+    refused = unknown | outside | future | stranger | uncounted
+    rejected = events.filter(refused)
     if rejected.height:
         reason = (
             pl.when(unknown)
             .then(pl.format("unknown contract '{}': no rule file defines it", "contract_id"))
             .when(future)
             .then(pl.lit("event_time is more than 10 minutes ahead of the engine clock"))
-            .otherwise(pl.lit("event_time is outside the contract term (§6.1.5)"))
+            .when(outside)
+            .then(pl.lit("event_time is outside the contract term (§6.1.5)"))
+            .when(stranger)
+            .then(
+                pl.format(
+                    "provider_id '{}' is not the provider of contract '{}' (parties.provider.id"
+                    " is '{}')",
+                    "provider_id",
+                    "contract_id",
+                    "_provider",
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "source '{}' does not count for {} events of contract '{}' (the objectives'"
+                    " sources, §6.1.3)",
+                    "source",
+                    "kind",
+                    "contract_id",
+                )
+            )
         )
         _dead(out, rejected, lines, origin, reason)
-        events = events.filter(~(unknown | outside | future))
-    out.count("dead_letters", len(out.dead))
+        events = events.filter(~refused)
 
     # lateness, per contract in arrival order: late if its minute closed before it arrived
     contracts = state.contracts
-    events = (
-        events.with_columns(
-            _prior=_by_contract({cid: cs.max_event_ms for cid, cs in contracts.items()}),
-            _closed=_by_contract({cid: cs.closed_until_ms for cid, cs in contracts.items()}),
-        )
-        .with_columns(
-            _seen=pl.max_horizontal(
-                pl.col("event_ms").cum_max().shift(1).over("contract_id"), pl.col("_prior")
-            )
-        )
-        .with_columns(
-            _wm=pl.max_horizontal(
-                (pl.col("_seen") - pl.col("_grace")) // MINUTE_MS * MINUTE_MS, pl.col("_closed")
-            )
-        )
+    marks, progress = arrival_watermarks(
+        events, latest, {cid: cs.progress for cid, cs in contracts.items()}
     )
+    events = events.with_columns(
+        _closed=_by_contract({cid: cs.closed_until_ms for cid, cs in contracts.items()}),
+        _mark=marks,
+    ).with_columns(_wm=pl.max_horizontal(pl.col("_mark") // MINUTE_MS * MINUTE_MS, "_closed"))
     is_late = ((pl.col("event_ms") // MINUTE_MS + 1) * MINUTE_MS <= pl.col("_wm")).fill_null(False)
     late = events.filter(is_late)
     for row in late.select("seq", "contract_id", "event_id", "kind", "event_ms", "_wm").iter_rows():
@@ -196,28 +296,28 @@ def step(
                 "event_time": utc_iso(t),
                 "watermark": utc_iso(wm),
                 "lateness_ms": wm - t,
-                "raw": lines[seq].decode("utf-8", "replace"),
+                **raw_fields(lines[seq]),
             }
         )
     out.count("late", late.height)
     events = events.filter(~is_late)
-    # duplicates, after lateness so a late copy is late whatever the batching: a repeated
-    # (contract, producer, source, event_id) is counted once, buffered or in this batch
-    before = events.height
-    events = events.unique(subset=_DEDUP, keep="first", maintain_order=True)
-    if state.buffer.height:
-        events = events.join(
-            state.buffer.select(_DEDUP), on=_DEDUP, how="anti", maintain_order="left"
-        )
-    out.count("duplicates", before - events.height)
+    events = _dedup(out, state, events, lines, origin)
+    out.count("dead_letters", len(out.dead))
     out.count("accepted", events.height)
 
-    for cid, max_ms in events.group_by("contract_id", maintain_order=True).agg(pl.col("event_ms").max()).iter_rows():
+    for cid, max_ms in (
+        events.group_by("contract_id", maintain_order=True)
+        .agg(pl.col("event_ms").max())
+        .iter_rows()
+    ):
         cs = state.contracts.get(cid)
         if cs is None:
             state.contracts[cid] = ContractState(max_event_ms=max_ms)
         else:
             cs.max_event_ms = max(cs.max_event_ms, max_ms)
+    for cid, moved in progress.items():
+        if cid in state.contracts:
+            state.contracts[cid].progress = moved
     keep = state.buffer.columns
     state.buffer = pl.concat([state.buffer, events.select(keep)], how="vertical")
     closed = _close(state, ruleset)
@@ -237,6 +337,9 @@ def advance(
         cs = state.contracts.get(cid)
         if cs is not None and t > cs.max_event_ms:
             cs.max_event_ms = t
+        if cs is not None:
+            # the driver's word (the worker's wall clock, replay's --until): every source
+            cs.progress = {s: max(p, t) for s, p in cs.progress.items()} or {"platform": t}
     return state, _close(state, ruleset)
 
 
@@ -251,8 +354,10 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
         contract = ruleset.latest(cid)
         if contract is None:
             continue
-        watermark = (cs.max_event_ms - contract.grace_ms) // MINUTE_MS * MINUTE_MS
-        target = min(watermark, contract.term_end_ms)
+        mark = watermark(contract, cs.progress)
+        if mark is None:
+            continue
+        target = min(mark // MINUTE_MS * MINUTE_MS, contract.term_end_ms)
         closed = cs.closed_until_ms
         if closed is None:
             # evaluation starts at the minute of the earliest event (never before the term);

@@ -74,9 +74,13 @@ class ContractState:
     # this period's metering per "tenant\x1fproject": [node up ms, requests, tokens]
     metered: dict[str, list[int]] = field(default_factory=dict)
     objectives: dict[str, ObjectiveState] = field(default_factory=dict)
+    # source → its progress in event time (engine.core.watermark)
+    progress: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContractState:
+        if "progress" not in data:  # a snapshot from before per-source progress
+            data = {**data, "progress": {"platform": data["max_event_ms"]}}
         objectives = {}
         for key, value in data.pop("objectives").items():
             window = WindowAcc(**value["window"]) if value["window"] else None
@@ -93,7 +97,13 @@ _NOT_BUFFERED = (
 
 
 def _empty_buffer() -> pl.DataFrame:
-    return decode([], str).events.drop(_NOT_BUFFERED)
+    # _hash: the decoded payload's hash, _origin: where the event came from (a conflicting
+    # duplicate names its first copy's origin)
+    return (
+        decode([], str)
+        .events.drop(_NOT_BUFFERED)
+        .with_columns(_hash=pl.lit(None, pl.UInt64), _origin=pl.lit(None, pl.String))
+    )
 
 
 def _empty_lat() -> pl.DataFrame:

@@ -35,6 +35,8 @@ YEAR_HOURS = 8784
 #: Bound of any threshold or tier bound (SLI values are never negative).
 MAX_SLI_VALUE = 1e12
 SliValue = Annotated[float, Field(ge=0, le=MAX_SLI_VALUE, allow_inf_nan=False)]
+Source = Literal["platform", "provider", "customer"]
+"""Who sent an event (the wire format's ``source``); §6.1.3: the platform monitors."""
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 #: The longest duration a rule file may write: ten years of 366 days.
@@ -96,9 +98,16 @@ class Platform(Spec):
     ] = Field(default_factory=list)
 
 
+class Provider(Organisation):
+    id: Ident = Field(
+        description="The provider's identifier: every event of this contract must carry it as "
+        "provider_id (a mismatch is a dead letter)."
+    )
+
+
 class Parties(Spec):
     customer: Annotated[Organisation | Individual, Field(discriminator="kind")]
-    provider: Organisation
+    provider: Provider
     platform: Platform | None = None
 
 
@@ -184,8 +193,19 @@ class Assessment(Spec):
     grace: str = Field(
         default="5m", description="Watermark lag behind the latest event time (at most 7d)."
     )
+    max_skew: str = Field(
+        default="2m",
+        description="How far one source's event time may lead the contract's other sources (or "
+        "its own progress) before it is held back: it is still counted, but it moves the "
+        "watermark no further than this ahead.",
+    )
+    source_idle: str = Field(
+        default="10m",
+        description="A source whose event time trails the leading source by more than this "
+        "stops holding the watermark back. Must exceed max_skew.",
+    )
 
-    @field_validator("grace")
+    @field_validator("grace", "max_skew", "source_idle")
     @classmethod
     def _grace(cls, value: str) -> str:
         if duration_ms(value) > 7 * 86_400_000:
@@ -196,6 +216,10 @@ class Assessment(Spec):
     def _days(self) -> Assessment:
         if (self.period == "rolling_days") != (self.days is not None):
             raise ValueError("days is required with period: rolling_days and only then")
+        if duration_ms(self.max_skew) <= 0:
+            raise ValueError("max_skew must be more than 0")
+        if duration_ms(self.source_idle) <= duration_ms(self.max_skew):
+            raise ValueError("source_idle must be longer than max_skew")
         return self
 
 
@@ -299,6 +323,14 @@ class Objective(Spec):
     )
     source: Literal["request", "probe", "storage_io", "network"] = Field(
         default="request", description="For sli: latency — which events carry latency_ms."
+    )
+    sources: list[Source] | None = Field(
+        default=None,
+        min_length=1,
+        description="Who may report the events this objective counts (§6.1.3, §8.4 c). "
+        "Default: platform for measurements (probe, request, network, storage_io, "
+        "utilization), platform and provider for self-reports (node_state, incident, energy, "
+        "provisioning, scaling). Customer events count only where listed here.",
     )
     unavailable_below: Percent = Field(
         default=100.0,
@@ -439,7 +471,6 @@ class ForceMajeure(Spec):
         return self
 
 
-Source = Literal["platform", "provider", "customer"]
 ExemptionKind = Literal["planned_downtime", "natural_disaster", "force_majeure"]
 _DEFAULT_SOURCES: list[Source] = ["platform", "provider"]
 _DEFAULT_EXEMPTIONS: list[ExemptionKind] = ["planned_downtime", "natural_disaster", "force_majeure"]

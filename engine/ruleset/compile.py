@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo
 
 from engine.core.burn import BurnRule
 from engine.core.calendar import PeriodSpec, ServiceCalendar
-from engine.core.contract import Contract, ObjectiveRule, Ruleset
+from engine.core.contract import (
+    EVENT_KINDS,
+    MEASURED_KINDS,
+    Contract,
+    ObjectiveRule,
+    Ruleset,
+    default_sources,
+    objective_kind,
+)
 from engine.core.gauges import GAUGES
 from engine.models.assessment import Scoring, load_scoring_defaults, merge_scoring
 from engine.models.contract import HoursRange, RuleFile, ServiceTime, Tier, duration_ms
@@ -103,6 +111,7 @@ def check_rule_file(
     _check_service_time(rule, issues)
     _check_price(rule, issues)
     _check_scoring(rule, issues, scoring)
+    _check_sources(rule, issues)
     return sorted(issues.items, key=lambda i: (i.line, i.column))
 
 
@@ -124,6 +133,42 @@ def _check_scoring(rule: RuleFile, issues: _Issues, scoring: str | None) -> None
         merge_scoring(default_scoring(scoring), rule.scoring)
     except ValueError as exc:
         issues.add(("scoring",), str(exc))
+
+
+def counting_sources(rule: RuleFile) -> dict[str, frozenset[str]]:
+    """Event kind → the sources that count (§6.1.3, §8.4 c): an objective's ``sources``, else
+    the kind's default; maintenance notices per ``exemptions.maintenance_sources``."""
+    counting = {kind: default_sources(kind) for kind in EVENT_KINDS}
+    for o in rule.objectives:
+        if o.sources is not None:
+            counting[objective_kind(o.sli, o.source)] = frozenset(o.sources)
+    counting["maintenance"] = frozenset(rule.exemptions.maintenance_sources)
+    return counting
+
+
+def _progress_kinds(objectives: tuple[ObjectiveRule, ...]) -> frozenset[str]:
+    """The measurement kinds the objectives read move the watermark; if they read none, every
+    kind does (engine.core.watermark)."""
+    read = {objective_kind(o.sli, o.source) for o in objectives} & MEASURED_KINDS
+    return frozenset(read) if read else frozenset(EVENT_KINDS)
+
+
+def _check_sources(rule: RuleFile, issues: _Issues) -> None:
+    """Objectives that read the same event kind count the same sources: one contract has one
+    answer to "whose probes (requests, …) count"."""
+    seen: dict[str, tuple[str, frozenset[str]]] = {}
+    for i, o in enumerate(rule.objectives):
+        kind = objective_kind(o.sli, o.source)
+        mine = frozenset(o.sources) if o.sources is not None else default_sources(kind)
+        if kind in seen and seen[kind][1] != mine:
+            other, theirs = seen[kind]
+            issues.add(
+                ("objectives", i, "sources"),
+                f"objective {o.id} counts {kind} events from {', '.join(sorted(mine))} but "
+                f"objective {other} counts them from {', '.join(sorted(theirs))}; objectives "
+                "that read the same events must count the same sources",
+            )
+        seen.setdefault(kind, (o.id, mine))
 
 
 def _check_effective_from(rule: RuleFile, issues: _Issues) -> None:
@@ -368,7 +413,11 @@ def _build(rule: RuleFile, source: str, scoring: str | None = None) -> Contract:
         else (),
         warning_scale=rule.early_warning.scale_to_period,
         scoring=merge_scoring(default_scoring(scoring), rule.scoring),
-        provider_id=rule.parties.provider.name,
+        provider_id=rule.parties.provider.id,
+        counting=counting_sources(rule),
+        progress_kinds=_progress_kinds(objectives),
+        max_skew_ms=duration_ms(rule.assessment.max_skew),
+        source_idle_ms=duration_ms(rule.assessment.source_idle),
         spec=rule,
         source=source,
     )

@@ -77,7 +77,7 @@ class Csla:
             f"  effective_from: {effective_from or term[0]}",
             "parties:",
             "  customer: {kind: organisation, name: Customer Co}",
-            "  provider: {name: Provider Co}",
+            "  provider: {name: Provider Co, id: prov}",
             "service: {category: test service}",
             "term:",
             f"  start: {term[0]}",
