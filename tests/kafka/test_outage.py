@@ -64,7 +64,7 @@ def test_repeat_filter_lets_one_line_a_template_through_per_interval() -> None:
 
 
 def test_the_filter_reaches_the_kafka_client_loggers(caplog: pytest.LogCaptureFixture) -> None:
-    import aiokafka.client  # noqa: F401  (logs on the logger "aiokafka")
+    import aiokafka.client
     import aiokafka.conn  # noqa: F401
 
     flt = RepeatFilter(30.0, Clock())

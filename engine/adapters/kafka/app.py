@@ -224,6 +224,21 @@ def make_app(settings: Settings) -> faust.App:
     return app
 
 
+async def _ensure_topics_patiently(settings: Settings) -> list[str]:
+    """``ensure_topics``, waiting for the broker: a worker started before it (or while it is
+    away) waits rather than exits (not ready, as its web server is not up yet)."""
+    from aiokafka.errors import KafkaError
+
+    pause = 1.0
+    while True:
+        try:
+            return await ensure_topics(settings)
+        except (KafkaError, OSError) as exc:
+            log.warning("broker unreachable, topics not checked (%r); again in %.0f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
 def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM/SIGINT (uvloop when present)."""
     from faust.worker import Worker
@@ -239,7 +254,7 @@ def run_worker(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    created = loop.run_until_complete(ensure_topics(settings))
+    created = loop.run_until_complete(_ensure_topics_patiently(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
     app = make_app(settings)
