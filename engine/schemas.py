@@ -9,6 +9,7 @@ import orjson
 
 from engine.models.contract import rule_file_json_schema
 from engine.models.events import event_json_schema
+from engine.models.manifest import manifest_json_schema
 from engine.models.outputs import OUTPUT_MODELS
 
 
@@ -16,6 +17,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     schemas: dict[str, dict[str, Any]] = {
         "telemetry.v1.schema.json": event_json_schema(),
         "rule-file.csla-v1.schema.json": rule_file_json_schema(),
+        "replay-manifest.v1.schema.json": manifest_json_schema(),
     }
     for name, model in OUTPUT_MODELS.items():
         schema = model.model_json_schema()

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from engine.adapters.manifest import MANIFEST_NAME
 from engine.dashboard.page import render_page
 from engine.dashboard.routes import (
     CHALLENGE,
@@ -45,10 +46,17 @@ class OutputsFeed:
         self.directory = directory
         self.state: State = empty_state()
         self._offsets: dict[str, int] = {}
+        self._manifest: bytes | None = None
         self._lock = threading.Lock()
 
     def refresh(self) -> State:
         with self._lock:
+            try:
+                manifest = (self.directory / MANIFEST_NAME).read_bytes()
+            except FileNotFoundError:
+                manifest = b""
+            if manifest != self._manifest:  # a new replay took the directory's place
+                self.state, self._offsets, self._manifest = empty_state(), {}, manifest
             sizes = {}
             for name in OUTPUT_FILES.values():
                 try:
