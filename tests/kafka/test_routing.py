@@ -299,3 +299,29 @@ def test_the_router_dead_letters_empty_messages_and_cuts_big_lines() -> None:
     assert [k for t, k, _ in sent if t == "by-contract"] == [b"c1"]
     assert metrics.dead_letters._value.get() == 3
     assert metrics.events_in._value.get() == 4
+
+
+def test_the_router_routes_a_batch_again_while_the_broker_is_away() -> None:
+    from aiokafka.errors import KafkaTimeoutError
+
+    sent: list[bytes | None] = []
+    failures = [KafkaTimeoutError()]
+
+    class Producer:
+        async def send(self, topic: str, value: bytes, key: bytes | None) -> Any:
+            if failures:
+                raise failures.pop()
+            sent.append(key)
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+    metrics = WorkerMetrics()
+    router = Router(
+        Settings(), metrics, "by-contract", client_options={}, bootstrap=[], fatal=print
+    )
+    router.producer = Producer()
+    batch = {"tp": [Rec(ev("c1", 1), 0), Rec(ev("c2", 2), 1)]}
+    assert asyncio.run(router._route_until_done(batch))
+    assert sorted(k for k in sent if k) == [b"c1", b"c2"]
+    assert metrics.events_in._value.get() == 2  # counted once, not per attempt

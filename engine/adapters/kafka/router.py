@@ -127,6 +127,9 @@ class Router:
 
     async def stop(self) -> None:
         self._stopping = True
+        await self._close()
+
+    async def _close(self) -> None:
         if self.consumer is not None:
             consumer, self.consumer = self.consumer, None
             await consumer.stop()  # leaves the group: its partitions move at once
@@ -136,13 +139,29 @@ class Router:
 
     async def run(self) -> None:
         """Until stopped: fetch, forward, commit. A programmer error ends the process."""
-        await self.start()
+        from aiokafka.errors import KafkaError
+
+        pause = 1.0
+        while not self._stopping:
+            try:
+                await self.start()
+                break
+            except KafkaError as exc:  # the broker away at start: wait for it, do not crash
+                log.warning("route: cannot start (%r); again in %.0f s", exc, pause)
+                await self._close()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
         try:
             wait_ms = max(1, round(self.settings.batch_wait_seconds * 1000))
             while not self._stopping and self.consumer is not None:
-                batch = await self.consumer.getmany(
-                    timeout_ms=wait_ms, max_records=self.settings.batch_size
-                )
+                try:
+                    batch = await self.consumer.getmany(
+                        timeout_ms=wait_ms, max_records=self.settings.batch_size
+                    )
+                except KafkaError as exc:  # the broker away: the consumer reconnects itself
+                    log.warning("route: fetch failed (%r); again in 1 s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
                 if not batch:
                     continue
                 if not await self._route_until_done(batch):
