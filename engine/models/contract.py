@@ -10,7 +10,7 @@ them into the frozen runtime model the core uses.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -53,6 +53,14 @@ def duration_ms(text: str) -> int:
     if ms > MAX_DURATION_MS:
         raise ValueError(f"duration {text[:20]!r} is longer than 3660d (ten years)")
     return ms
+
+
+def _plausible(value: date, name: str = "date") -> None:
+    """Dates and instants of a rule file lie in 1970..9998: date arithmetic (a day later, a
+    period's end) near year 1 or 9999 overflows."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not date(1970, 1, 2) <= day <= date(9998, 12, 31):
+        raise ValueError(f"{name} {value.isoformat()} is not between 1970-01-02 and 9998-12-31")
 
 
 class Spec(BaseModel):
@@ -133,6 +141,8 @@ class Term(Spec):
 
     @model_validator(mode="after")
     def _ordered(self) -> Term:
+        _plausible(self.start, "start")
+        _plausible(self.end, "end")
         if self.end <= self.start:
             raise ValueError("term.end must be after term.start")
         return self
@@ -172,6 +182,13 @@ class ServiceTime(Spec):
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             shown = repr(value) if len(value) <= 60 else repr(value[:57] + "...")
             raise ValueError(f"{shown} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("holidays", "extra_workdays")
+    @classmethod
+    def _plausible_dates(cls, value: list[date]) -> list[date]:
+        for day in value:
+            _plausible(day)
         return value
 
     @model_validator(mode="after")
@@ -466,6 +483,8 @@ class ForceMajeure(Spec):
 
     @model_validator(mode="after")
     def _ordered(self) -> ForceMajeure:
+        _plausible(self.start, "start")
+        _plausible(self.end, "end")
         if self.end <= self.start:
             raise ValueError("force majeure end must be after start")
         return self

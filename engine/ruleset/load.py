@@ -436,14 +436,20 @@ def _refine(loc: Loc, types: list[Any], message: str, positions: _Positions) -> 
 def _syntax_issue(exc: MarkedYAMLError, source: str) -> RuleIssue:
     mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    message = f"YAML syntax error: {exc.problem or exc.context}"
-    if exc.problem and exc.context:
+    problem, about = _short(exc.problem), _short(exc.context)
+    message = f"YAML syntax error: {problem or about}"
+    if problem and about:
         started = f" that starts on line {context.line + 1}" if context is not None else ""
-        message += f" ({exc.context}{started})"
+        message += f" ({about}{started})"
     for symptom, hint in _SYNTAX_HINTS:
         if symptom in message:
             message += f"; {hint}"
     return RuleIssue(source, line, column, "", message)
+
+
+def _short(text: str | None, limit: int = 200) -> str | None:
+    """A parser's message cut to ``limit`` characters (a duplicate key quotes whole values)."""
+    return text if text is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 _SYNTAX_HINTS = (

@@ -96,3 +96,22 @@ def test_a_timezone_too_long_for_a_file_name_is_an_error() -> None:
     text = _edit(MAAS, "timezone: Asia/Shanghai", "timezone: " + "x" * 300)
     [error] = _errors(text)
     assert "service_time.timezone: 'xxx" in error and "is not an IANA time zone" in error
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "    - 2026-10-01\n",
+            "    - 9999-12-31\n",
+            "service_time.holidays: date 9999-12-31 is not",
+        ),
+        (
+            "  start: 2026-01-01T00:00:00+08:00",
+            "  start: 0001-01-01T00:00:00+14:00",
+            "term.start: start 0001-01-01T00:00:00+14:00 is not between 1970-01-02",
+        ),
+    ],
+)
+def test_dates_stay_where_date_arithmetic_works(old: str, new: str, expected: str) -> None:
+    assert any(expected in error for error in _errors(_edit(MAAS, old, new)))
