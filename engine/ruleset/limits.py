@@ -39,6 +39,7 @@ __all__ = [
     "check_nodes",
     "compose_checked",
     "size_issue",
+    "yaml_issue",
 ]
 
 
@@ -183,6 +184,24 @@ def check_nodes(root: Any) -> None:
         else:
             done[id(kid)] = (1, 0)
             frame[3] += 1
+
+
+def yaml_issue(text: str, source: str) -> RuleIssue | None:
+    """The first limit ``text`` exceeds, as an issue of ``source`` (None: within the limits,
+    or not YAML at all, which the file's own reader reports)."""
+    if size := size_issue(source, len(text.encode("utf-8", "surrogatepass"))):
+        return size
+    try:
+        if depth_bound(text) > _SAFE_COMPOSE_DEPTH:
+            check_events(libyaml.parse(text, Loader=libyaml.SafeLoader))
+        check_nodes(
+            libyaml.compose(text, Loader=getattr(libyaml, "CSafeLoader", libyaml.SafeLoader))
+        )
+    except LimitExceeded as exc:
+        return exc.issue(source)
+    except libyaml.YAMLError:
+        return None
+    return None
 
 
 def compose_checked(text: str, loader: type[Any]) -> Any:

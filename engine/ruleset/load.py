@@ -45,6 +45,7 @@ from engine.ruleset.limits import (
     check_events,
     compose_checked,
     size_issue,
+    yaml_issue,
 )
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -660,11 +661,17 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         if path.is_dir():
             platform = path / PLATFORM_SCORING_FILE
             if scoring is None and platform.is_file():
-                try:  # the platform's own Table A.2 scoring beside its rule files
-                    default_scoring(str(platform))
-                    scoring = str(platform)
-                except ValueError as exc:
-                    extra.append(RuleIssue(str(platform), 0, 0, "", str(exc)))
+                text, problem = _read(platform)  # the same limits as a rule file
+                if problem is None and text is not None:
+                    problem = yaml_issue(text, str(platform))
+                if problem is not None:
+                    extra.append(problem)
+                else:
+                    try:  # the platform's own Table A.2 scoring beside its rule files
+                        default_scoring(str(platform))
+                        scoring = str(platform)
+                    except ValueError as exc:
+                        extra.append(RuleIssue(str(platform), 0, 0, "", str(exc)))
             found = _rule_files(path)
             if not found:
                 extra.append(RuleIssue(str(path), 0, 0, "", "no rule files found", "warning"))

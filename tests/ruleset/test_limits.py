@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ruleset import load_rule_file, load_rule_text
+from engine.ruleset import load_rule_file, load_rule_text, validate_paths
 from engine.ruleset.limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -109,3 +109,16 @@ def test_multibyte_text_counts_bytes(tmp_path: Path) -> None:
 def test_bundled_rule_files_pass_the_limits(path: Path) -> None:
     result = load_rule_file(path)
     assert result.contract is not None, result.issues
+
+
+def test_the_platform_scoring_file_has_the_same_limits(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    (rules / ".scoring").mkdir(parents=True)
+    (rules / ".scoring" / "table-a2.yaml").write_text(_laughs())
+    (rules / "storage.yaml").write_text((RULES / "storage-001.yaml").read_text())
+    started = time.perf_counter()
+    report = validate_paths([rules])
+    assert time.perf_counter() - started < 2.0
+    [error] = report.errors
+    assert error.path.endswith("table-a2.yaml") and "aliases would add" in error.message
+    assert report.ruleset.contract_ids == ["storage-001"]  # the rule files are still read
