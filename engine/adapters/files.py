@@ -102,6 +102,7 @@ def _chunk(
     data: bytes, name: str, first_line: int
 ) -> tuple[list[bytes], Callable[[int], str], bytes | None]:
     from engine.core.decode import split_records
+    from engine.core.origins import FileLines
 
     raw_lines = data.split(b"\n")
     if (
@@ -109,14 +110,14 @@ def _chunk(
         and b"\n\n" not in data
         and not any(not ln.strip() for ln in raw_lines[-1:])
     ):
-        return raw_lines, lambda i: f"{name}:{first_line + i}", data
+        return raw_lines, FileLines(name, first_line), data
     lines: list[bytes] = []
     where: list[int] = []
     for number, raw in enumerate(raw_lines):
         for record in split_records(raw):
             lines.append(record)
             where.append(first_line + number)
-    return lines, lambda i: f"{name}:{where[i]}", None
+    return lines, FileLines(name, first_line, where), None
 
 
 @dataclass

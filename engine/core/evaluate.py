@@ -56,6 +56,17 @@ class Emitted:
     usage: list[dict[str, Any]] = field(default_factory=list)  # period usage (§6.1.7)
     scorecards: list[dict[str, Any]] = field(default_factory=list)  # Table A.2, §7
 
+    def lengths(self) -> tuple[int, ...]:
+        return tuple(len(getattr(self, name)) for name in _EMITTED)
+
+    def truncate(self, lengths: tuple[int, ...]) -> None:
+        """Forget what was emitted after :meth:`lengths` (a contract whose closing raised)."""
+        for name, n in zip(_EMITTED, lengths, strict=True):
+            del getattr(self, name)[n:]
+
+
+_EMITTED = ("metrics", "breaches", "compensations", "warnings", "usage", "scorecards")
+
 
 @dataclass
 class MinuteData:

@@ -53,4 +53,4 @@ def origin_column(origin: Origin, seq: pl.Series) -> pl.Series:
     column = getattr(origin, "column", None)
     if column is not None:
         return column(seq).alias("_origin")  # type: ignore[no-any-return]
-    return seq.map_elements(origin, return_dtype=pl.String).alias("_origin")
+    return pl.Series("_origin", [origin(i) for i in seq.to_list()], dtype=pl.String)

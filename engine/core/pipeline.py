@@ -9,6 +9,7 @@ depend on how the input was cut into batches.  Pure: the caller passes the time.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,10 +54,13 @@ class Outputs:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     scorecards: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    # contracts quarantined in this step → why (engine.core.pipeline._quarantine)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
     def extend(self, other: Outputs) -> None:
         for name in OUTPUT_NAMES:
             getattr(self, name).extend(getattr(other, name))
+        self.quarantined.update(other.quarantined)
         for key, value in other.stats.items():
             self.stats[key] = self.stats.get(key, 0) + value
 
@@ -213,6 +217,9 @@ def step(
     partition may own that contract's state.
     """
     out = Outputs()
+    for cid, (_, fingerprint) in list(state.quarantined.items()):
+        if rules_fingerprint(ruleset, cid) != fingerprint:
+            del state.quarantined[cid]  # its rules changed: evaluate it afresh
     decoded = decode(lines, origin, block)
     out.dead.extend(
         {"record": "deadletter", "raw": d.raw, "error": d.error, "origin": d.origin}
@@ -240,12 +247,21 @@ def step(
     future = pl.col("event_ms") > now_ms + MAX_FUTURE_MS
     stranger = pl.col("provider_id") != pl.col("_provider")
     uncounted = (pl.col("_counting") & _source_kind_bit()) == 0
-    refused = unknown | outside | future | stranger | uncounted
+    held = pl.col("contract_id").is_in(list(state.quarantined))
+    refused = unknown | held | outside | future | stranger | uncounted
     rejected = events.filter(refused)
     if rejected.height:
         reason = (
             pl.when(unknown)
             .then(pl.format("unknown contract '{}': no rule file defines it", "contract_id"))
+            .when(held)
+            .then(
+                pl.format(
+                    "contract '{}' is quarantined (evaluating it raised); its events are dead "
+                    "letters until its rule file changes",
+                    "contract_id",
+                )
+            )
             .when(future)
             .then(pl.lit("event_time is more than 10 minutes ahead of the engine clock"))
             .when(outside)
@@ -413,7 +429,13 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     )
     state.buffer = state.buffer.filter(~closing_mask)
     tz_of = {cid: _revision(ruleset, cid, state.contracts[cid]).tz for cid in targets}
-    state.usage, out.usage = usage_step(state.usage, closing, targets, tz_of)  # Annex B
+    failed: dict[str, str] = {}
+
+    def annex_b(part: pl.DataFrame, these: dict[str, int]) -> None:
+        state.usage, usage = usage_step(state.usage, part, these, tz_of)
+        out.usage.extend(usage)
+
+    targets = _isolated(state, targets, closing, annex_b, failed, "Annex B usage")
 
     data: dict[str, MinuteData] = {cid: MinuteData() for cid in targets}
     probes = (
@@ -460,21 +482,39 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     for cid, target in targets.items():
         cs, contract = state.contracts[cid], _revision(ruleset, cid, state.contracts[cid])
         assert cs.closed_until_ms is not None
-        segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
+        try:
+            segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
+        except Exception as exc:
+            failed[cid] = f"control events: {type(exc).__name__}: {exc}"
+    targets = {c: t for c, t in targets.items() if c not in failed}
     # phase 2: latency histograms, vectorised
     evaluated: dict[str, list[iv.Interval]] = {}  # per contract, laid once for both
-    _latency(state, ruleset, targets, closing, data, evaluated)
-    _gauges(state, ruleset, targets, closing, data, evaluated)
+
+    def histograms(part: pl.DataFrame, these: dict[str, int]) -> None:
+        _latency(state, ruleset, these, part, data, evaluated)
+        _gauges(state, ruleset, these, part, data, evaluated)
+
+    targets = _isolated(state, targets, closing, histograms, failed, "latency and gauges")
     # phase 3: objectives, windows, periods
     emitted = Emitted()
     for cid, target in targets.items():
         cs = state.contracts[cid]
         contract = _revision(ruleset, cid, cs)
         assert cs.closed_until_ms is not None
-        close_range(
-            Closing(cs, contract, data[cid], segments[cid], emitted), cs.closed_until_ms, target
-        )
+        marks = emitted.lengths()
+        try:
+            close_range(
+                Closing(cs, contract, data[cid], segments[cid], emitted),
+                cs.closed_until_ms,
+                target,
+            )
+        except Exception as exc:
+            emitted.truncate(marks)
+            failed[cid] = f"objectives: {type(exc).__name__}: {exc}"
+            continue
         cs.closed_until_ms = target
+    for cid, reason in failed.items():
+        _quarantine(state, ruleset, out, cid, reason)
     out.metrics, out.breaches, out.compensations = (
         emitted.metrics,
         emitted.breaches,
@@ -484,6 +524,74 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     out.usage.extend(emitted.usage)
     out.scorecards = emitted.scorecards
     return out
+
+
+_PARTIAL_FRAMES = ("usage", "lat_windows", "lat_periods", "gauge_windows", "gauge_periods")
+
+
+def _isolated(
+    state: EngineState,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    run: Callable[[pl.DataFrame, dict[str, int]], None],
+    failed: dict[str, str],
+    what: str,
+) -> dict[str, int]:
+    """Run a vectorised phase over all ``targets``; if it raises, put the partial frames back
+    and run it contract by contract, so only the contracts that raise fail (into ``failed``).
+    Returns the targets that went through."""
+    if failed:
+        closing = closing.filter(pl.col("contract_id").is_in(list(targets)))
+    saved = [getattr(state, name) for name in _PARTIAL_FRAMES]
+    try:
+        run(closing, targets)
+        return targets
+    except Exception:
+        for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
+            setattr(state, name, frame)
+    passed = {}
+    for cid, target in targets.items():
+        saved = [getattr(state, name) for name in _PARTIAL_FRAMES]
+        try:
+            run(closing.filter(pl.col("contract_id") == cid), {cid: target})
+            passed[cid] = target
+        except Exception as exc:
+            for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
+                setattr(state, name, frame)
+            failed[cid] = f"{what}: {type(exc).__name__}: {exc}"
+    return passed
+
+
+def rules_fingerprint(ruleset: Ruleset, cid: str) -> str:
+    """What the rules of ``cid`` say, as a digest: a quarantine lasts until it changes."""
+    digest = hashlib.sha256()
+    for revision in ruleset.revisions.get(cid, ()):
+        digest.update(revision.spec.model_dump_json().encode())
+    return digest.hexdigest()[:16]
+
+
+def _quarantine(state: EngineState, ruleset: Ruleset, out: Outputs, cid: str, reason: str) -> None:
+    """Evaluating ``cid`` raised: keep nothing of it, dead-letter its events from now on
+    until its rule file changes, and say so once (a dead letter and ``out.quarantined``)."""
+    held = state.buffer.filter(pl.col("contract_id") == cid).height
+    state.contracts.pop(cid, None)
+    state.buffer = state.buffer.filter(pl.col("contract_id") != cid)
+    for name in _PARTIAL_FRAMES:
+        frame = getattr(state, name)
+        setattr(state, name, frame.filter(pl.col("contract_id") != cid))
+    state.quarantined[cid] = [reason, rules_fingerprint(ruleset, cid)]
+    out.quarantined[cid] = reason
+    out.dead.append(
+        {
+            "record": "deadletter",
+            "raw": "",
+            "error": f"contract '{cid}' quarantined: evaluating it raised ({reason}); its "
+            f"state and {held} buffered event(s) are dropped, and its events are dead letters "
+            "until its rule file changes",
+            "origin": f"contract:{cid}",
+        }
+    )
+    out.count("quarantined", 1)
 
 
 def _selected_probes(

@@ -158,6 +158,8 @@ class EngineState:
     usage: pl.DataFrame  # Annex B usage partials of open hourly windows
     gauge_windows: pl.DataFrame = field(default_factory=_empty_gauge_windows)
     gauge_periods: pl.DataFrame = field(default_factory=_empty_gauge_periods)
+    # contract → [why, digest of its rules]: evaluating it raised; lifted when its rules change
+    quarantined: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> EngineState:
@@ -174,6 +176,7 @@ class EngineState:
             "v": 1,
             "contracts": {k: asdict(v) for k, v in sorted(self.contracts.items())},
             "frames": frames,
+            "quarantined": dict(sorted(self.quarantined.items())),
         }
         return orjson.dumps(payload)
 
@@ -188,6 +191,7 @@ class EngineState:
         contracts = {k: ContractState.from_dict(v) for k, v in payload["contracts"].items()}
         state = cls.empty()
         state.contracts = contracts
+        state.quarantined = payload.get("quarantined", {})
         for name in _FRAMES:
             if name in frames:  # a snapshot of an older engine lacks the newer frames
                 setattr(state, name, _conform(frames[name], getattr(state, name)))

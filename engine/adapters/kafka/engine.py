@@ -27,13 +27,19 @@ import orjson
 
 from engine.adapters.kafka.checkpoint import CheckpointReader, PartitionState, encode_checkpoint
 from engine.adapters.kafka.clients import bootstrap_servers, client_options, internal_topics
-from engine.adapters.kafka.delivery import failed_record_dead_letter, fit_record, record_error
+from engine.adapters.kafka.delivery import (
+    dead_letter,
+    failed_record_dead_letter,
+    fit_record,
+    record_error,
+)
 from engine.adapters.kafka.gate import CommitGate
 from engine.adapters.kafka.metrics import WorkerMetrics
 from engine.adapters.kafka.outage import BrokerHealth
 from engine.adapters.kafka.router import Router
 from engine.adapters.kafka.routing import decode_routed, empty_message_error, split_origin
 from engine.core.contract import Ruleset
+from engine.core.origins import Listed
 from engine.core.pipeline import Outputs, advance, step
 from engine.dashboard import Feed
 from engine.ruleset import load_rules_dir, merge_with_previous
@@ -294,7 +300,7 @@ class Engine:
         t0 = time.perf_counter()
         step_routed = functools.partial(step, routed_to=routed_to)
         state, out = await self._in_core_thread(
-            step_routed, ps.state, lines, origins.__getitem__, self.ruleset, now
+            step_routed, ps.state, lines, Listed(origins), self.ruleset, now
         )
         t1 = time.perf_counter()
         source = (self.by_contract_topic, partition)
@@ -341,8 +347,7 @@ class Engine:
                 return msg.key.decode(), lines, runs
             except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
                 error = f"not a routed message: {exc}"
-        raw = (value or b"").decode(errors="replace")
-        invalid.append({"record": "deadletter", "origin": origin, "error": error, "raw": raw})
+        invalid.append(dead_letter(origin, error, value))
         return None
 
     def _log_batch(self, partition: int, messages: list[Any], out: Outputs) -> None:
