@@ -191,12 +191,11 @@ def yaml_issue(text: str, source: str) -> RuleIssue | None:
     or not YAML at all, which the file's own reader reports)."""
     if size := size_issue(source, len(text.encode("utf-8", "surrogatepass"))):
         return size
+    loader = getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)
     try:
         if depth_bound(text) > _SAFE_COMPOSE_DEPTH:
-            check_events(libyaml.parse(text, Loader=libyaml.SafeLoader))
-        check_nodes(
-            libyaml.compose(text, Loader=getattr(libyaml, "CSafeLoader", libyaml.SafeLoader))
-        )
+            check_events(libyaml.parse(text, Loader=loader))
+        check_nodes(libyaml.compose(text, Loader=loader))
     except LimitExceeded as exc:
         return exc.issue(source)
     except libyaml.YAMLError:
