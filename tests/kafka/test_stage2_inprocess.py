@@ -8,6 +8,7 @@ worker when the broker refuses one.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,3 +246,28 @@ def test_a_connection_error_is_not_one_records_fault() -> None:
 def test_fit_record_leaves_records_that_fit_alone() -> None:
     record = {"record": "metric", "contract_id": "c"}
     assert fit_record("t", b"c", record, 65_536, "dead") == ("t", b"c", orjson.dumps(record), False)
+
+
+def test_a_keyed_message_of_other_bytes_keeps_them_in_base64() -> None:
+    producer = Producer()
+    engine = make_engine(producer)
+    asyncio.run(engine._evaluate_partition(0, [Msg(0, 0, KNOWN.encode(), b"\xff\xfe junk")]))  # type: ignore[list-item]
+    (dead,) = [orjson.loads(v) for _, v in producer.to("csla.deadletter")]
+    assert base64.b64decode(dead["raw_base64"]) == b"\xff\xfe junk"
+    assert dead["raw"] == "\ufffd\ufffd junk" and dead["error"].startswith("not a routed message")
+
+
+def test_a_dead_letter_of_escapes_is_cut_until_it_fits() -> None:
+    record = {
+        "record": "deadletter",
+        "raw": "\x01" * 100_000,  # 6 bytes each in JSON
+        "raw_base64": "A" * 100_000,
+        "error": "bad",
+        "origin": "t[0]@1",
+    }
+    topic, _, value, replaced = fit_record("dead", None, record, 65_536, "dead")
+    assert (topic, replaced) == ("dead", True)
+    assert len(value) <= 65_536 - RECORD_OVERHEAD_BYTES
+    out = orjson.loads(value)
+    assert "raw_base64" not in out and "raw_base64 dropped" in out["error"]
+    assert out["raw"] and set(out["raw"]) == {"\x01"}

@@ -12,12 +12,14 @@ fault: they are raised as before (the broker being away is handled by retrying a
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
 
 __all__ = [
     "RECORD_OVERHEAD_BYTES",
+    "dead_letter",
     "failed_record_dead_letter",
     "fit_record",
     "record_error",
@@ -63,6 +65,20 @@ def _cut(text: str, limit: int) -> str:
     return text if len(data) <= limit else data[:limit].decode(errors="ignore")
 
 
+def dead_letter(origin: str, error: str, value: bytes | None) -> dict[str, Any]:
+    """A dead letter of a Kafka message the worker cannot read, its bytes kept as the core
+    keeps a line's: ``raw`` as text, and ``raw_base64`` when they are not UTF-8."""
+    record: dict[str, Any] = {"record": "deadletter"}
+    data = value or b""
+    try:
+        record["raw"] = data.decode()
+    except UnicodeDecodeError:
+        record["raw"] = data.decode(errors="replace")
+        record["raw_base64"] = base64.b64encode(data).decode("ascii")
+    record.update(error=error, origin=origin)
+    return record
+
+
 def failed_record_dead_letter(
     topic: str, key: bytes | None, value: bytes, reason: str, max_bytes: int
 ) -> dict[str, Any]:
@@ -99,11 +115,18 @@ def fit_record(
         return topic, key, value, False
     raw = record.get("raw")
     if record.get("record") == "deadletter" and isinstance(raw, str):
-        room = max(0, limit - (len(value) - len(raw.encode())) - 200)
-        cut = _cut(raw, room)
-        error = f"{record.get('error', '')} (raw of {len(raw.encode())} bytes cut to {len(cut.encode())})"
-        trimmed = {**record, "raw": cut, "error": error}
-        return topic, key, orjson.dumps(trimmed), True
+        # raw_base64 (bytes that are not UTF-8) goes: the cut raw says what the line was
+        trimmed = {k: v for k, v in record.items() if k != "raw_base64"}
+        room = max(0, limit - len(orjson.dumps({**trimmed, "raw": ""})) - 200)
+        dropped = ", raw_base64 dropped" if "raw_base64" in record else ""
+        while True:  # escapes may make the cut text longer in JSON: halve until it fits
+            cut = _cut(raw, room)
+            note = f" (raw of {len(raw.encode())} bytes cut to {len(cut.encode())}{dropped})"
+            trimmed.update(raw=cut, error=f"{record.get('error', '')}{note}")
+            data = orjson.dumps(trimmed)
+            if len(data) <= limit or not room:
+                return topic, key, data, True
+            room //= 2
     reason = f"{len(value)} bytes exceed max.message.bytes {max_bytes}"
     dead = failed_record_dead_letter(topic, key, value, reason, max_bytes)
     return dead_topic, None, orjson.dumps(dead), True

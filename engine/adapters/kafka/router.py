@@ -35,7 +35,7 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 
-from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES, fit_record
+from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES, dead_letter, fit_record
 from engine.adapters.kafka.routing import (
     RoutePlan,
     empty_message_error,
@@ -239,20 +239,17 @@ class Router:
     async def _dead_letter(self, plan: RoutePlan) -> tuple[int, list[Awaitable[Any]]]:
         """Lines without a contract: the core's decoder names the reason (same as replay);
         messages without a line (null, empty): that. (How many, the sends.)"""
-        records: list[dict[str, Any]] = [
-            {
-                "record": "deadletter",
-                "origin": origin,
-                "error": empty_message_error(value),
-                "raw": (value or b"").decode(errors="replace"),
-            }
-            for origin, value in plan.empty
-        ]
+        records = [dead_letter(o, empty_message_error(v), v) for o, v in plan.empty]
         index = plan.unroutable
         if index:
             decoded = decode([p[1] for p in index], lambda j: index[j][2])
             for dead in decoded.dead:
-                record = {"record": "deadletter", "raw": dead.raw, "error": dead.error}
+                # the core's record, field for field (raw_base64: bytes that are not UTF-8)
+                record = {"record": "deadletter", "raw": dead.raw}
+                raw_base64 = getattr(dead, "raw_base64", None)
+                if raw_base64 is not None:
+                    record["raw_base64"] = raw_base64
+                record["error"] = dead.error
                 record["origin"] = dead.origin
                 records.append(record)
             # Whatever the decoder accepts after all (polars could not read a contract_id
