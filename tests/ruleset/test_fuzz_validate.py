@@ -32,6 +32,7 @@ _RAW_YAML = [
     "0o777777777777777777777777", "1_000_000_000_000_000_000_000", "!!binary aGVsbG8=",
     "!!python/object:os.system ls", "2026-02-30", "2026-01-01T25:00:00+08:00", "~", "{}", "[]",
     "&x [1, *x]", "[" * 100 + "]" * 100, "!!set {a, b}", "!!omap [a: 1]", "12:30:45",
+    "9999-12-31", "0001-01-01", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00",
 ]  # fmt: skip
 
 scalars = (
@@ -42,7 +43,7 @@ scalars = (
     | st.sampled_from([0, -1, -20, 1e300, -1e300, 2**63, 2**64, 10**18, 0.5, 100, 101])
     | st.text(max_size=12)
     | st.sampled_from(_ODD_TEXT)
-    | st.sampled_from(_RAW_YAML).map(lambda raw: f"{RAW}{_RAW_YAML.index(raw)}")
+    | st.sampled_from(_RAW_YAML).map(lambda raw: f"{RAW}{_RAW_YAML.index(raw)}__")
 )
 values = st.recursive(
     scalars,
@@ -95,7 +96,7 @@ def mutated(draw: st.DrawFn) -> str:
             parent[last] = value
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=10_000)
     for number, raw in enumerate(_RAW_YAML):
-        text = text.replace(f"'{RAW}{number}'", raw).replace(f"{RAW}{number}", raw)
+        text = text.replace(f"'{RAW}{number}__'", raw).replace(f"{RAW}{number}__", raw)
     lines = text.splitlines()
     if lines and draw(st.booleans()):  # a duplicated line: duplicate keys, odd indentation
         at = draw(st.integers(0, len(lines) - 1))
