@@ -16,7 +16,11 @@ and counts, maxima, minima), so any split of the events into closings gives the 
   its minutes to per-minute call counts and the partial keeps, per window, the number of
   minutes with calls and the max / min of their counts;
 * utilisation ratios are summed as integer nano-units (``round(x · 10⁹)``), never as floats,
-  whose sum would depend on the order of the additions.
+  whose sum would depend on the order of the additions;
+* token and nano-unit sums never wrap (issue 11): within one closing they are Int64 sums of at
+  most 2³² − 1 rows (a polars frame) of values ≤ 2·10⁹ (tokens, ``TOKENS_MAX`` in
+  ``engine.models.events``) or ≤ 10⁹ (a ratio in nano-units), below 2⁶³ − 1; across closings
+  the partial keeps them as Int128 (2¹²⁷: no realistic count of events reaches it).
 
 Figures of a window (``window_minutes = (window_end − window_start) / 1 min``, 60 except on a
 day cut short by a DST shift that is not a whole hour):
@@ -65,13 +69,16 @@ _SUMS = [
 _MAXES = ["calls_minute_max", *(f"{m}_max" for m in METRICS)]
 _MINS = ["calls_minute_min"]
 
+_WIDE = {"tokens_in", "tokens_out", *(f"{m}_nano" for m in METRICS)}
+"""Sums of the partial that could pass 2⁶³ over many closings: kept as Int128."""
+
 SCHEMA: dict[str, pl.DataType] = {
     "contract_id": pl.String(),
     "tenant_id": pl.String(),
     "project_id": pl.String(),
     "window_start": pl.Int64(),
     "window_end": pl.Int64(),
-    **{name: pl.Int64() for name in _SUMS},
+    **{name: pl.Int128() if name in _WIDE else pl.Int64() for name in _SUMS},
     "calls_minute_max": pl.Int64(),
     "calls_minute_min": pl.Int64(),
     **{f"{m}_max": pl.Float64() for m in METRICS},
@@ -80,6 +87,9 @@ SCHEMA: dict[str, pl.DataType] = {
 that had calls (null if none); ``call_minutes``: how many minutes had calls; ``token_calls``:
 calls that reported ``tokens_in`` or ``tokens_out``; ``<metric>_n`` / ``_nano`` / ``_max``:
 samples, their sum in nano-units, their maximum."""
+
+
+_SCHEMA = pl.Schema(SCHEMA)
 
 
 def empty_usage() -> pl.DataFrame:
@@ -171,9 +181,10 @@ def _partials(closing: pl.DataFrame, tz_of: dict[str, str]) -> pl.DataFrame:
 
 
 def _merge(*frames: pl.DataFrame) -> pl.DataFrame:
-    """Merge partial frames: sums add, maxima take the max, minima the min."""
+    """Merge partial frames: sums add, maxima take the max, minima the min.  A frame of an
+    older snapshot (Int64 token sums) is cast to :data:`SCHEMA` first."""
     return (
-        pl.concat(frames, how="vertical")
+        pl.concat([f if f.schema == _SCHEMA else f.cast(_SCHEMA) for f in frames])
         .group_by(KEYS)
         .agg(
             *(pl.col(c).sum() for c in _SUMS),

@@ -97,11 +97,56 @@ class LateEvent(Output):
     raw: str
 
 
+class DiscrepancyMeasured(Output):
+    sources: list[str] = Field(description="Whose probes the objective counts.")
+    unavailable_minutes: int
+    available_minutes: int
+
+
+class DiscrepancyReported(Output):
+    down_minutes: float = Field(description="Minutes of the window a report says down.")
+    nodes_down: list[str]
+    incidents: list[str]
+
+
+class Discrepancy(Output):
+    """A closed probe-availability window where the probes and the reports disagree (§6.2.6):
+    ``platform_down_unreported`` (probes saw unavailable minutes, no node-down or incident
+    report overlaps) or ``reported_down_platform_up`` (a report says down, every judged minute
+    was available). Evidence only: it changes no number."""
+
+    record: Literal["discrepancy"] = "discrepancy"
+    discrepancy_id: str
+    contract_id: str
+    contract_version: int
+    objective_id: str
+    sli: str
+    kind: Literal["platform_down_unreported", "reported_down_platform_up"]
+    window_start: str
+    window_end: str
+    measured: DiscrepancyMeasured
+    reported: DiscrepancyReported
+
+
 class DeadLetter(Output):
+    """A line or message that is not a valid event, with its reason and origin."""
+
     record: Literal["deadletter"] = "deadletter"
     origin: str = Field(description="topic[partition]@offset or file:line")
     error: str
-    raw: str
+    raw: str = Field(
+        description=(
+            "The line as text.  When its bytes are not valid UTF-8, a lossy rendering (U+FFFD "
+            "for each invalid sequence) and raw_base64 holds the exact bytes."
+        )
+    )
+    raw_base64: str | None = Field(
+        default=None,
+        description=(
+            "Only when the line's bytes are not valid UTF-8: the exact bytes, standard base64 "
+            "with padding (RFC 4648 §4).  Absent otherwise."
+        ),
+    )
 
 
 class Usage(Output):
@@ -248,4 +293,5 @@ OUTPUT_MODELS: dict[str, type[Output]] = {
     "period_usage": PeriodUsage,
     "warning": BudgetWarning,
     "scorecard": Scorecard,
+    "discrepancy": Discrepancy,
 }
