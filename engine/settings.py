@@ -28,9 +28,17 @@ class Topics(BaseSettings):
     scorecards: str = Field(
         default="csla.scorecards", description="Output: Table A.2 scorecards per contract/period."
     )
+    discrepancies: str = Field(
+        default="csla.discrepancies",
+        description="Output: windows where the platform's probes and the reports disagree.",
+    )
     contracts: str = Field(
         default="csla.contracts", description="Optional: rule files (compacted)."
     )
+
+    def output(self, kind: str) -> str:
+        """The topic of an output kind of the core (``engine.core.pipeline.OUTPUT_NAMES``)."""
+        return str(getattr(self, "deadletter" if kind == "dead" else kind))
 
 
 class Settings(BaseSettings):

@@ -26,6 +26,7 @@ from engine.core.compensation import (
 )
 from engine.core.contract import Contract, ObjectiveRule
 from engine.core.control import evaluated_intervals, split_failures
+from engine.core.discrepancy import window_discrepancy
 from engine.core.gauges import GAUGES
 from engine.core.reliability import failure_stats, failures_as_of, node_piece, reliability_value
 from engine.core.scoring import scorecard
@@ -55,6 +56,7 @@ class Emitted:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)  # period usage (§6.1.7)
     scorecards: list[dict[str, Any]] = field(default_factory=list)  # Table A.2, §7
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)  # §6.2.6 evidence
 
     def lengths(self) -> tuple[int, ...]:
         return tuple(len(getattr(self, name)) for name in _EMITTED)
@@ -65,7 +67,9 @@ class Emitted:
             del getattr(self, name)[n:]
 
 
-_EMITTED = ("metrics", "breaches", "compensations", "warnings", "usage", "scorecards")
+_EMITTED = (
+    "metrics", "breaches", "compensations", "warnings", "usage", "scorecards", "discrepancies"
+)  # fmt: skip
 
 
 @dataclass
@@ -481,6 +485,8 @@ def _close_window(
         _open_period_breach(
             closing, objective, state, value, acc.end, {"failures": failures_as_of(cs, acc.end)}
         )
+    if sli in PROBE_AVAILABILITY and (found := window_discrepancy(contract, objective, cs, acc)):
+        closing.out.discrepancies.append(found)
 
 
 def _period_counts(objective: ObjectiveRule, period: WindowAcc) -> tuple[int | None, int | None]:

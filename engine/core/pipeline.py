@@ -39,7 +39,8 @@ _DEDUP = ["contract_id", "provider_id", "source", "event_id"]
 
 
 OUTPUT_NAMES = (
-    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards"
+    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards",
+    "discrepancies",
 )  # fmt: skip
 
 
@@ -53,6 +54,7 @@ class Outputs:
     usage: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     scorecards: list[dict[str, Any]] = field(default_factory=list)
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     # contracts quarantined in this step → why (engine.core.pipeline._quarantine)
     quarantined: dict[str, str] = field(default_factory=dict)
@@ -523,6 +525,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
     out.warnings = emitted.warnings
     out.usage.extend(emitted.usage)
     out.scorecards = emitted.scorecards
+    out.discrepancies = emitted.discrepancies
     return out
 
 

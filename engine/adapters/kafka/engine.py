@@ -40,7 +40,7 @@ from engine.adapters.kafka.router import Router
 from engine.adapters.kafka.routing import decode_routed, empty_message_error, split_origin
 from engine.core.contract import Ruleset
 from engine.core.origins import Listed
-from engine.core.pipeline import Outputs, advance, step
+from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
 from engine.dashboard import Feed
 from engine.ruleset import load_rules_dir, merge_with_previous
 from engine.settings import Settings
@@ -129,17 +129,7 @@ class Engine:
             bootstrap=bootstrap_servers(settings),
             fatal=fatal,
         )
-        t = settings.topics
-        self.output_topics = {
-            "metrics": t.metrics,
-            "breaches": t.breaches,
-            "compensations": t.compensations,
-            "late": t.late,
-            "dead": t.deadletter,
-            "usage": t.usage,
-            "warnings": t.warnings,
-            "scorecards": t.scorecards,
-        }
+        self.output_topics = {kind: settings.topics.output(kind) for kind in OUTPUT_NAMES}
 
     # -- sending ------------------------------------------------------------------------
 
