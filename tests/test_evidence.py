@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import html5lib
 import orjson
 import pytest
 import typer
@@ -187,6 +188,77 @@ def test_html_is_self_contained(pack: str, request: pytest.FixtureRequest) -> No
         for text in ("p95 of 15 samples", "80 ms", "exact nearest rank"):
             assert text in page, text
     assert "matches the recorded value" in page
+
+
+def test_discrepancies_of_the_span_are_listed(availability: Pack, latency: Pack) -> None:
+    """The golden day's probe failures 10:00-10:30 and 14:30-14:40 have no report of a node
+    down or an incident: two windows where the platform saw an outage nobody reported."""
+    evidence, _, html_path = availability
+    found = evidence["discrepancies"]
+    assert found["by_kind"] == {"platform_down_unreported": 2, "reported_down_platform_up": 0}
+    rows = [
+        (r["window_start_local"], r["unavailable_minutes"], r["probe_sources"], r["incidents"])
+        for r in found["records"]
+    ]
+    assert rows == [
+        ("2026-10-12T10:00:00+08:00", 30, ["platform"], []),
+        ("2026-10-12T14:00:00+08:00", 10, ["platform"], []),
+    ]
+    page = html_path.read_text("utf-8")
+    assert "2026-10-12 10:00 → 2026-10-12 11:00</td><td>platform_down_unreported</td>" in page
+    # a latency objective has no probe-availability windows: the section says none
+    assert latency[0]["discrepancies"]["records"] == []
+    assert "None: in the span explained" in latency[2].read_text("utf-8")
+
+
+def _reported(n: str, t: str, kind: str, **fields: Any) -> bytes:
+    event = {"schema_version": 1, "event_id": n, "event_time": t, "kind": kind,
+             "provider_id": "guizhou-cloud", "contract_id": "storage-001",
+             "resource_id": "pool-a", "source": "provider", **fields}  # fmt: skip
+    return orjson.dumps(event)
+
+
+def test_reports_of_down_while_probes_saw_up(ruleset: Any, tmp_path: Path) -> None:
+    """An incident 12:10-12:25 and a node down 17:05-17:20, while every probe succeeded: two
+    windows where a report says down and the platform was up; no number changes."""
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    at: dict[str, int] = {}  # local HH:MM → the first line of that minute (its probe)
+    for n, line in enumerate(lines[1:-4], 1):  # the notice, the day, not the odd lines at the end
+        at.setdefault(orjson.loads(line)["event_time"][11:16], n)
+    reports = {
+        "12:10": _reported("inc-o", "2026-10-12T12:10:00+08:00", "incident", incident_id="INC-7",
+                           status="opened", impact=2, urgency=2),
+        "12:25": _reported("inc-r", "2026-10-12T12:25:00+08:00", "incident", incident_id="INC-7",
+                           status="resolved"),
+        "17:05": _reported("n-d", "2026-10-12T17:05:00+08:00", "node_state",
+                           resource_id="node-7", state="down"),
+        "17:20": _reported("n-u", "2026-10-12T17:20:00+08:00", "node_state",
+                           resource_id="node-7", state="up"),
+    }  # fmt: skip
+    for hm in sorted(reports, reverse=True):  # before the probe of that minute
+        lines.insert(at[hm], reports[hm])
+    mixed = tmp_path / "reported.ndjson"
+    mixed.write_bytes(b"\n".join(lines) + b"\n")
+    evidence, _, html_path = _pack(ruleset, COMP, tmp_path / "pack", mixed)
+    [value] = evidence["recomputation"]["values"]
+    assert (value["good"], value["total"]) == (650, 690)
+    assert evidence["matches"] is True and _failed(evidence) == []
+    found = evidence["discrepancies"]
+    assert found["by_kind"] == {"platform_down_unreported": 2, "reported_down_platform_up": 2}
+    up = [r for r in found["records"] if r["kind"] == "reported_down_platform_up"]
+    rows = [
+        (r["window_start_local"], r["reported_down_minutes"], r["nodes_down"], r["incidents"])
+        for r in up
+    ]
+    assert rows == [
+        ("2026-10-12T12:00:00+08:00", 15.0, [], ["INC-7"]),
+        ("2026-10-12T17:00:00+08:00", 15.0, ["node-7"], []),
+    ]
+    assert {(r["unavailable_minutes"], r["available_minutes"]) for r in up} == {(0, 60)}
+    page = html_path.read_text("utf-8")
+    html5lib.HTMLParser(strict=True).parse(page)
+    assert "<td>reported_down_platform_up</td>" in page and "<td>node-7</td>" in page
+    assert "<td>INC-7</td>" in page
 
 
 def test_json_pack_round_trips(availability: Pack) -> None:

@@ -8,7 +8,8 @@ transitions and failures, the latency samples and their exact nearest-rank perce
 requests of the window, and for a compensation the fee, tier, credit and cap in ``Decimal``.
 None of the engine's accumulators are read.  Two of the engine's decisions about the input are
 taken as facts and shown: which lines were dead letters (their ``origin``), and — recomputed
-here and compared — which events were late.
+here and compared — which events were late.  The pack also lists the engine's discrepancy
+records of the objective in that span (windows where the probes and the reports disagree).
 """
 
 from engine.evidence.html import render_html

@@ -6,6 +6,7 @@ import html
 import json
 from typing import Any
 
+from engine.evidence.discrepancies import _discrepancies_html
 from engine.evidence.html_facts import _exemptions_html, _facts_html
 from engine.evidence.markup import _CSS, _e, _pairs, _short, _table
 
@@ -136,6 +137,7 @@ def render_html(ev: dict[str, Any]) -> str:
     )
     parts.append(_exemptions_html(ev["exemptions"]))
     parts.append(_facts_html(ev))
+    parts.append(_discrepancies_html(ev["discrepancies"]))
     parts.append("<h2>Recomputation checks</h2>")
     parts.append(
         _table(

@@ -16,6 +16,7 @@ import typer
 
 from engine.evidence.checks import _best_possible, _check, _record_checks
 from engine.evidence.compensation import _compensation
+from engine.evidence.discrepancies import _discrepancies, _discrepancy_facts
 from engine.evidence.facts import _Facts
 from engine.evidence.html import render_html
 from engine.evidence.instants import _span, _utc
@@ -37,7 +38,7 @@ def build_evidence(
     ruleset: Ruleset, input_path: str, record_id: str, now_ms: int, until_ms: int | None = None
 ) -> dict[str, Any]:
     """The facts behind breach or compensation ``record_id`` and their recomputation."""
-    from engine.adapters.files import open_input, read_chunks, replay
+    from engine.adapters.files import OUTPUT_FILES, open_input, read_chunks, replay
     from engine.adapters.manifest import require_manifest
 
     with tempfile.TemporaryDirectory(prefix="csla-evidence-") as tmp:
@@ -52,8 +53,9 @@ def build_evidence(
         target = _locate(
             ruleset, result.outputs.breaches, result.outputs.compensations, record_id, input_path
         )
-        dead = _dead_letters(out / "deadletter.jsonl", target.contract.id)
-        engine_late = _count_late(out / "late.jsonl", target.contract.id)
+        dead = _dead_letters(out / OUTPUT_FILES["dead"], target.contract.id)
+        engine_late = _count_late(out / OUTPUT_FILES["late"], target.contract.id)
+        disputed = _discrepancies(out / OUTPUT_FILES["discrepancies"], target)
         facts = _Facts(ruleset, target, now_ms, dead)
         with open_input(source) as stream:
             for lines, origin, _ in read_chunks(stream, source):
@@ -63,7 +65,8 @@ def build_evidence(
                     facts.feed(line, where, shown)
         facts.finish()
     read = {"path": input_path, "bytes": stored.bytes, "sha256": stored.sha256}
-    return _assemble(facts, target, record_id, read, until_ms, engine_late)
+    disagreements = _discrepancy_facts(disputed, target.contract.tz)
+    return _assemble(facts, target, record_id, read, until_ms, engine_late, disagreements)
 
 
 def _dead_letters(path: Path, cid: str) -> dict[tuple[str, str], str]:
@@ -100,6 +103,7 @@ def _assemble(
     read: dict[str, Any],
     until_ms: int | None,
     engine_late: int,
+    discrepancies: dict[str, Any],
 ) -> dict[str, Any]:
     contract, objective = target.contract, target.objective
     tz = contract.tz
@@ -184,6 +188,7 @@ def _assemble(
         "evaluation": _evaluation_facts(facts),
         "exemptions": exemptions,
         "facts": _sli_facts(facts),
+        "discrepancies": discrepancies,
         "input_quality": {
             **{k: facts.stats[k] for k in _QUALITY},
             "late_recorded_by_engine": engine_late,

@@ -1,0 +1,121 @@
+"""The discrepancy records behind a pack (§6.2.6): windows of the objective, within the span the
+pack explains, where the platform's probes and the reports (node down, incident open) disagree.
+
+They come from the replay the pack runs (its ``discrepancies.jsonl``), as the engine wrote them;
+they change no number of the pack, they say what a dispute about the span is about.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.evidence.instants import _instant, _local, _need
+from engine.evidence.markup import _e, _hm, _table
+from engine.evidence.target import _Target
+
+KINDS = ("platform_down_unreported", "reported_down_platform_up")
+_MEANING = {
+    "platform_down_unreported": "the probes saw unavailable minutes; no report of a node down "
+    "or an incident open overlaps the window",
+    "reported_down_platform_up": "a report says down for part of the window; every judged "
+    "minute was available to the probes",
+}
+
+
+def _discrepancies(path: Path, target: _Target) -> list[dict[str, Any]]:
+    """The engine's discrepancy records of the target's contract and objective whose window
+    overlaps a span the pack explains, in window order."""
+    cid, oid = target.contract.id, target.objective.id
+    found = []
+    needle = cid.encode()
+    with open(path, "rb") as handle:
+        for line in handle:
+            if needle not in line:
+                continue
+            record = orjson.loads(line)
+            if record.get("contract_id") != cid or record.get("objective_id") != oid:
+                continue
+            lo, hi = _instant(record.get("window_start")), _instant(record.get("window_end"))
+            if lo is None or hi is None:
+                continue
+            if any(lo < end and hi > start for start, end in target.spans):
+                found.append(record)
+    return sorted(found, key=lambda r: (_instant(r["window_start"]), r["discrepancy_id"]))
+
+
+def _discrepancy_facts(records: list[dict[str, Any]], tz: str) -> dict[str, Any]:
+    """The pack's ``discrepancies`` section: counts by kind and one row per record."""
+    rows = []
+    for r in records:
+        measured, reported = r["measured"], r["reported"]
+        rows.append(
+            {
+                "discrepancy_id": r["discrepancy_id"],
+                "kind": r["kind"],
+                "contract_version": r["contract_version"],
+                "window_start": r["window_start"],
+                "window_end": r["window_end"],
+                "window_start_local": _local(_need(r["window_start"]), tz),
+                "window_end_local": _local(_need(r["window_end"]), tz),
+                "unavailable_minutes": measured["unavailable_minutes"],
+                "available_minutes": measured["available_minutes"],
+                "probe_sources": measured["sources"],
+                "reported_down_minutes": reported["down_minutes"],
+                "nodes_down": reported["nodes_down"],
+                "incidents": reported["incidents"],
+            }
+        )
+    return {
+        "about": "Windows of this objective in the span explained where the platform's probes "
+        "and the reports disagree (§6.2.6), as the engine recorded them; they change no number.",
+        "kinds": dict(_MEANING),
+        "count": len(rows),
+        "by_kind": {kind: sum(1 for r in rows if r["kind"] == kind) for kind in KINDS},
+        "records": rows,
+    }
+
+
+def _discrepancies_html(d: dict[str, Any]) -> str:
+    parts = ["<h2>Discrepancies: probes and reports disagree (§6.2.6)</h2>"]
+    if not d["records"]:
+        parts.append(
+            '<p class="muted" data-test="discrepancies">None: in the span explained, no window '
+            "of this objective where the probes and the reports disagree.</p>"
+        )
+        return "".join(parts)
+    counts = "; ".join(f"{kind}: {n}" for kind, n in d["by_kind"].items())
+    summary = f"{d['count']} window(s) — {counts}. {d['about']}"
+    parts.append(f'<p data-test="discrepancies">{_e(summary)}</p>')
+    parts.append(
+        "<ul>"
+        + "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in d["kinds"].items())
+        + "</ul>"
+    )
+    rows = [
+        [
+            f"{_hm(r['window_start_local'])} → {_hm(r['window_end_local'])}",
+            r["kind"],
+            r["unavailable_minutes"],
+            r["available_minutes"],
+            ", ".join(r["probe_sources"]) or "–",
+            r["reported_down_minutes"],
+            ", ".join(r["nodes_down"]) or "–",
+            ", ".join(r["incidents"]) or "–",
+        ]
+        for r in d["records"]
+    ]
+    headers = [
+        "window (local)",
+        "kind",
+        "unavailable minutes (probes)",
+        "available minutes (probes)",
+        "whose probes",
+        "reported down minutes",
+        "nodes down",
+        "incidents",
+    ]
+    parts.append(_table(headers, rows))
+    return "".join(parts)
