@@ -44,6 +44,14 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\bCRITICAL\b|Agent 
 # --------------------------------------------------------------------------- telemetry
 
 
+#: Each example contract's ``parties.provider.id``: the only ``provider_id`` it accepts.
+PROVIDERS = {
+    "maas-api-001": "beijing-zhiyuan-model-cloud-technology-co-ltd",
+    "storage-001": "guizhou-cloud",
+    "gpu-train-001": "ningxia-western-cloud-computility-co-ltd",
+}
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -76,7 +84,7 @@ class Telemetry:
                     "schema_version": 1,
                     "event_id": f"{cid}-{n:07d}",
                     "event_time": _iso(t),
-                    "provider_id": "prov-1",
+                    "provider_id": PROVIDERS[cid],
                     "contract_id": cid,
                     "resource_id": fields.pop("resource_id", "endpoint-1"),
                     "source": "platform",
@@ -124,7 +132,14 @@ class Telemetry:
             if s in (45 * 60, 118 * 60):
                 add("gpu-train-001", t, "node_state", state="up", resource_id="node-07")
         if close_october:
+            # Into November: one event moves a contract's clock by at most max_skew (2 min,
+            # README "The watermark"), so the platform's probes walk there every 115 s.
             closing = datetime(2026, 11, 2, 10, 0, tzinfo=CST)
+            t = self.start + timedelta(seconds=seconds)
+            while t < closing:
+                for cid in sorted(self.events):
+                    add(cid, t, "probe", ok=True, resource_id="api")
+                t += timedelta(seconds=115)
             for i, cid in enumerate(sorted(self.events)):
                 add(cid, closing + timedelta(seconds=i), "probe", ok=True, resource_id="api")
         return self
