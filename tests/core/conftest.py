@@ -279,6 +279,7 @@ class Csla:
             "usage": sorted(out.usage, key=lambda r: r["usage_id"]),
             "warnings": sorted(out.warnings, key=lambda r: (r["warning_id"], r["status"])),
             "scorecards": sorted(out.scorecards, key=lambda r: r["scorecard_id"]),
+            "discrepancies": sorted(out.discrepancies, key=lambda r: r["discrepancy_id"]),
             "stats": dict(sorted(out.stats.items())),
         }
 

@@ -152,6 +152,7 @@ def test_the_stream_exercises_every_path(csla: Any) -> None:
     assert {b["objective_id"] for b in got["breaches"]} >= {"avail", "fc", "na"}
     assert {w["status"] for w in got["warnings"]} == {"fired", "cleared"}
     assert len(got["scorecards"]) == 1
+    assert {d["kind"] for d in got["discrepancies"]} >= {"platform_down_unreported"}
     (period,) = [u for u in got["usage"] if u["record"] == "period_usage"]
     assert {o["tenant_id"] for o in period["by_owner"]} >= {"t1", "t2"}  # t3: next period
     gauges = {m["objective_id"] for m in got["metrics"] if m["value"] is not None}
