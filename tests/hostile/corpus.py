@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from engine.core.calendar import parse_instant, utc_iso
+from engine.models.events import EVENT_ADAPTER
 
 MINUTE_MS = 60_000
 GPU, MAAS, STORAGE = "gpu-train-001", "maas-api-001", "storage-001"
@@ -75,13 +77,13 @@ class Stream:
 
     def __post_init__(self) -> None:
         self.events = []
-        for line in self.lines:
+        for line in self.lines:  # the simulator's own malformed lines are no anchors
             try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                event = None
-            ok = isinstance(event, dict) and isinstance(event.get("event_time"), str)
-            self.events.append(event if ok else None)
+                EVENT_ADAPTER.validate_json(line)
+            except ValidationError:
+                self.events.append(None)
+            else:
+                self.events.append(orjson.loads(line))
 
     def ms(self, i: int) -> int:
         event = self.events[i]
@@ -227,14 +229,22 @@ def ratios(s: Stream) -> Case:
     return b.case()
 
 
+def _night_requests(s: Stream) -> list[int]:
+    """maas-api-001 requests outside its 5×8 service time (metered, never judged): at 03:xx
+    local time, else on a weekend (the simulator writes local times with their offset)."""
+    weekend = ("2026-10-31", "2026-11-01", "2026-11-07", "2026-11-08")
+    night = s.find(MAAS, "request", frac=0.0, where=lambda e: "T03:" in e["event_time"])
+    return night or s.find(
+        MAAS, "request", frac=0.0, where=lambda e: e["event_time"][:10] in weekend
+    )
+
+
 def many_owners(s: Stream, owners: int = 20_000) -> Case:
     """20,000 distinct tenant/project ids in one period: one huge per-owner usage record.
     Valid requests, at night outside maas-api-001's 5×8 service time (metered, not judged), so
     only its usage may change."""
     b = _Builder(s, "many_owners", targets={MAAS}, note="accepted: metering only")
-    night = s.find(MAAS, "request", frac=0.0, where=lambda e: "T03:" in e["event_time"])
-    night = night or s.find(MAAS, "request", frac=0.0)
-    anchor = night[0]
+    anchor = _night_requests(s)[0]
     for k in range(owners):
         event = _fresh(b, anchor, tenant_id=f"t-{k:05d}", project_id=f"p-{k:05d}-hostile")
         b.add(_dumps(event), anchor, "accepted")
@@ -375,11 +385,11 @@ def deep_nesting(s: Stream) -> Case:
     return b.case()
 
 
-def long_strings(s: Stream) -> Case:
+def long_strings(s: Stream, size: int = 1 << 20) -> Case:
     """Megabyte strings: in typed fields (dead), in unknown fields of a copy (a duplicate)."""
     b = _Builder(s, "long_strings")
     i = s.find(STORAGE, "probe", source="platform", frac=0.5)[2]
-    big = "x" * (1 << 20)
+    big = "x" * size
     b.add(_dumps(_fresh(b, i, event_time=s.event(i)["event_time"] + big)), i, reason="event_time")
     b.add(_dumps(_fresh(b, i, kind=big)), i, reason="unknown kind")
     b.add(_dumps(_fresh(b, i, source=big)), i, reason="source")
@@ -389,12 +399,12 @@ def long_strings(s: Stream) -> Case:
     return b.case()
 
 
-def long_ids(s: Stream) -> Case:
+def long_ids(s: Stream, size: int = 1 << 20) -> Case:
     """Identifiers longer than the 256 characters the v1 schema allows (``Ident``)."""
     b = _Builder(s, "long_ids")
     i = s.find(STORAGE, "probe", source="platform", frac=0.5)[3]
-    req = s.find(MAAS, "request", frac=0.0, where=lambda e: "T03:" in e["event_time"])[0]
-    big = "y" * (1 << 20)
+    req = _night_requests(s)[0]
+    big = "y" * size
     b.add(_dumps(_fresh(b, i, event_id=f"long-{big}")), i, reason="event_id")
     b.add(_dumps(_fresh(b, i, resource_id=f"{STORAGE}/{big}")), i, reason="resource_id")
     b.add(_dumps(_fresh(b, req, tenant_id=big)), req, reason="tenant_id")
@@ -452,7 +462,7 @@ def wrong_types_in_strings(s: Stream) -> Case:
     the v1 schema types as strings (``Ident``, ``str``)."""
     b = _Builder(s, "wrong_types_in_strings")
     i = s.find(STORAGE, "probe", source="platform", frac=0.5)[5]
-    req = s.find(MAAS, "request", frac=0.0, where=lambda e: "T03:" in e["event_time"])[1]
+    req = _night_requests(s)[1]
     for anchor, names in (
         (i, ("event_id", "resource_id")),
         (req, ("tenant_id", "project_id", "model")),
@@ -463,14 +473,15 @@ def wrong_types_in_strings(s: Stream) -> Case:
     return b.case()
 
 
-def cases(clean: Sequence[bytes], now_ms: int) -> list[Case]:
-    """Every class of hostile input against ``clean`` (a stream of ``csla simulate``)."""
+def cases(clean: Sequence[bytes], now_ms: int, *, big: int = 1 << 20) -> list[Case]:
+    """Every class of hostile input against ``clean`` (a stream of ``csla simulate``);
+    ``big``: the length of the very long strings."""
     s = Stream(clean)
     return [
         non_finite(s), huge_gauges(s), huge_tokens(s), negative(s), ratios(s), many_owners(s),
         provider_probes_ahead(s), provider_io_ahead(s), dated_now(s, now_ms), customer_nodes(s),
         wrong_provider(s), empty_lines(s), non_utf8(s), conflicting_duplicates(s),
-        unknown_contracts(s), deep_nesting(s), long_strings(s), long_ids(s), wrong_types(s),
+        unknown_contracts(s), deep_nesting(s), long_strings(s, big), long_ids(s, big), wrong_types(s),
         wrong_types_in_strings(s),
     ]  # fmt: skip
 

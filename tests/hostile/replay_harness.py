@@ -46,8 +46,8 @@ def load(name: str) -> ModuleType:
     return module
 
 
-def ruleset() -> Any:
-    report = load_rules_dir(RULES)
+def ruleset(rules: Path = RULES) -> Any:
+    report = load_rules_dir(rules)
     assert report.ok, report.format()
     return report.ruleset
 
