@@ -208,7 +208,8 @@ def test_discrepancies_of_the_span_are_listed(availability: Pack, latency: Pack)
     assert "2026-10-12 10:00 → 2026-10-12 11:00</td><td>platform_down_unreported</td>" in page
     # a latency objective has no probe-availability windows: the section says none
     assert latency[0]["discrepancies"]["records"] == []
-    assert "None: in the span explained" in latency[2].read_text("utf-8")
+    assert latency[0]["discrepancies"]["compared"] is False
+    assert "None: only probe-availability objectives" in latency[2].read_text("utf-8")
 
 
 def _reported(n: str, t: str, kind: str, **fields: Any) -> bytes:

@@ -15,6 +15,7 @@ import orjson
 from engine.evidence.instants import _instant, _local, _need
 from engine.evidence.markup import _e, _hm, _table
 from engine.evidence.target import _Target
+from engine.models.contract import PROBE_AVAILABILITY
 
 KINDS = ("platform_down_unreported", "reported_down_platform_up")
 _MEANING = {
@@ -46,8 +47,9 @@ def _discrepancies(path: Path, target: _Target) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: (_instant(r["window_start"]), r["discrepancy_id"]))
 
 
-def _discrepancy_facts(records: list[dict[str, Any]], tz: str) -> dict[str, Any]:
+def _discrepancy_facts(records: list[dict[str, Any]], target: _Target) -> dict[str, Any]:
     """The pack's ``discrepancies`` section: counts by kind and one row per record."""
+    tz = target.contract.tz
     rows = []
     for r in records:
         measured, reported = r["measured"], r["reported"]
@@ -71,6 +73,7 @@ def _discrepancy_facts(records: list[dict[str, Any]], tz: str) -> dict[str, Any]
     return {
         "about": "Windows of this objective in the span explained where the platform's probes "
         "and the reports disagree (§6.2.6), as the engine recorded them; they change no number.",
+        "compared": target.objective.sli in PROBE_AVAILABILITY,
         "kinds": dict(_MEANING),
         "count": len(rows),
         "by_kind": {kind: sum(1 for r in rows if r["kind"] == kind) for kind in KINDS},
@@ -81,10 +84,14 @@ def _discrepancy_facts(records: list[dict[str, Any]], tz: str) -> dict[str, Any]
 def _discrepancies_html(d: dict[str, Any]) -> str:
     parts = ["<h2>Discrepancies: probes and reports disagree (§6.2.6)</h2>"]
     if not d["records"]:
-        parts.append(
-            '<p class="muted" data-test="discrepancies">None: in the span explained, no window '
-            "of this objective where the probes and the reports disagree.</p>"
+        why = (
+            "in the span explained, no window of this objective where the probes and the "
+            "reports (a node down, an incident open) disagree"
+            if d["compared"]
+            else "only probe-availability objectives (service, storage or network availability) "
+            "are compared with the reports, and this objective is not one"
         )
+        parts.append(f'<p class="muted" data-test="discrepancies">None: {_e(why)}.</p>')
         return "".join(parts)
     counts = "; ".join(f"{kind}: {n}" for kind, n in d["by_kind"].items())
     summary = f"{d['count']} window(s) — {counts}. {d['about']}"

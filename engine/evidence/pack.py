@@ -65,7 +65,7 @@ def build_evidence(
                     facts.feed(line, where, shown)
         facts.finish()
     read = {"path": input_path, "bytes": stored.bytes, "sha256": stored.sha256}
-    disagreements = _discrepancy_facts(disputed, target.contract.tz)
+    disagreements = _discrepancy_facts(disputed, target)
     return _assemble(facts, target, record_id, read, until_ms, engine_late, disagreements)
 
 
