@@ -5,8 +5,8 @@ asked for (in the contract's time zone; a calendar-month contract has exactly on
 rule file, those whose middle falls in the month, in UTC) and folds
 that period's records into: the objectives with their measured period value and verdict,
 availability per day, latency over time, outages, breaches, burn-rate warnings, the error-budget
-burn-down, the compensation with its arithmetic and cap (§6.1.16), and the scorecard and grade
-when one was written. The HTML page (``engine.report.html``) shows exactly these numbers.
+burn-down, the compensation with its arithmetic and cap (§6.1.16), the windows where probes and
+reports disagree (§6.2.6), and the scorecard and grade when one was written. The HTML page (``engine.report.html``) shows exactly these numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from engine.core.calendar import local_iso, parse_instant
 from engine.report import series
 from engine.report.contracts import ContractInfo, ObjectiveInfo, contract_info
+from engine.report.discrepancies import discrepancy_section
 from engine.report.records import Record
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def build_report(
             "objectives_met": sum(s["summary"]["met"] for s in sections),
             "objectives_not_met": sum(s["summary"]["not_met"] for s in sections),
             "breaches": sum(len(s["breaches"]) for s in sections),
+            "discrepancies": sum(s["discrepancies"]["count"] for s in sections),
             "credit_totals": {c: str(v) for c, v in sorted(totals.items())},
         },
         "contracts": sections,
@@ -286,6 +288,9 @@ def _contract_section(
     ]
     scorecard = _scorecard(scorecards[-1]) if scorecards else None
     breaches = _breach_rows(breach_records)
+    disagreements = discrepancy_section(
+        outputs.get("discrepancies", []), cid, start_ms, end_ms, objectives
+    )
     return {
         "contract_id": cid,
         "title": info.title,
@@ -308,6 +313,7 @@ def _contract_section(
             "not_judged": len(objectives) - met - not_met,
             "breaches": len(breaches),
             "warnings": len(warnings),
+            "discrepancies": disagreements["count"],
             "credit_total": compensation["total_credit"],
             "currency": compensation["currency"],
             "extension_hours": compensation["total_extension_hours"],
@@ -321,6 +327,7 @@ def _contract_section(
         "outages": outage_rows,
         "breaches": breaches,
         "warnings": warnings,
+        "discrepancies": disagreements,
         "burn_down": burn,
         "compensation": compensation,
         "scorecard": scorecard,

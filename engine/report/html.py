@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from engine.report.discrepancies import discrepancies_html
 from engine.report.markup import _card, _e, _local, _table, fmt
 from engine.report.sections import (
     _breaches,
@@ -60,7 +61,8 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>CSLA assessment report — {html.escape(report['period'])}</h1>",
         '<p class="sub">Periodic assessment of service levels (§6.2.7): per contract, the '
         "objectives with their measured values and verdicts, availability, latency, outages, "
-        "breaches, the error budget, compensation (§6.1.16) and the scorecard. Every number "
+        "breaches, discrepancies between probes and reports (§6.2.6), the error budget, "
+        "compensation (§6.1.16) and the scorecard. Every number "
         "comes from the engine's output records; the JSON file beside this page holds the same "
         "numbers.</p>",
         '<div class="cards">',
@@ -99,12 +101,21 @@ def _contents(report: dict[str, Any]) -> str:
                 html.escape(c["title"] or ""),
                 f"{sm['met']} / {sm['objectives']}",
                 str(sm["breaches"]),
+                str(sm["discrepancies"]),
                 html.escape(credit.strip()),
                 _e(sm["grade"]),
             ]
         )
-    headers = ["contract", "title", "objectives met", "breaches", "credit", "grade"]
-    return _table(headers, rows, {2, 3, 4, 5})
+    headers = [
+        "contract",
+        "title",
+        "objectives met",
+        "breaches",
+        "discrepancies",
+        "credit",
+        "grade",
+    ]
+    return _table(headers, rows, {2, 3, 4, 5, 6})
 
 
 def _contract(c: dict[str, Any], anchor: str) -> str:
@@ -176,6 +187,7 @@ def _contract(c: dict[str, Any], anchor: str) -> str:
     out.append(_breaches(c))
     if c["warnings"]:
         out.append(_warnings(c))
+    out.append(discrepancies_html(c))
     out.append(_burn(c, anchor))
     out.append(_compensation(comp))
     out.append("<h3>Scorecard and grade</h3>")

@@ -1,7 +1,7 @@
 """Reading a replay output directory: the JSONL files of ``csla replay`` and the worker.
 
-Metrics, breaches, compensations, and — when another stage wrote them — burn-rate warnings and
-scorecards. A file that is absent or empty gives no records; ``read_outputs`` never fails on a
+Metrics, breaches, compensations, discrepancies, and — when another stage wrote them —
+burn-rate warnings and scorecards. A file that is absent or empty gives no records; ``read_outputs`` never fails on a
 missing kind, only on a line that is not JSON (an output file is ours: a bad line is a bug).
 """
 
@@ -22,6 +22,9 @@ OUTPUT_FILES: dict[str, str] = {
     kind: ALL_OUTPUT_FILES[kind]
     for kind in ("metrics", "breaches", "compensations", "warnings", "scorecards")
 }
+#: What a report reads: those and the discrepancy records (§6.2.6), which the dashboard does
+#: not show.
+REPORT_FILES: dict[str, str] = {**OUTPUT_FILES, "discrepancies": ALL_OUTPUT_FILES["discrepancies"]}
 
 
 def read_jsonl(path: Path) -> list[Record]:
@@ -43,7 +46,7 @@ def read_jsonl(path: Path) -> list[Record]:
 
 
 def read_outputs(directory: Path) -> dict[str, list[Record]]:
-    """The records of each kind of ``OUTPUT_FILES`` in ``directory``."""
+    """The records of each kind of ``REPORT_FILES`` in ``directory``."""
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a directory of replay outputs")
-    return {kind: read_jsonl(directory / name) for kind, name in OUTPUT_FILES.items()}
+    return {kind: read_jsonl(directory / name) for kind, name in REPORT_FILES.items()}

@@ -101,6 +101,26 @@ def warning(**changes: Any) -> dict[str, Any]:
     return record
 
 
+def discrepancy(**changes: Any) -> dict[str, Any]:
+    """A ``reported_down_platform_up`` record of storage-001: an incident and a node down
+    during 2026-10-12 12:00-13:00 local while every probe of the hour succeeded."""
+    record: dict[str, Any] = {
+        "record": "discrepancy",
+        "discrepancy_id": "discrepancy:storage-001:availability:2026-10-12T04:00:00Z:r1",
+        "contract_id": "storage-001",
+        "contract_version": 1,
+        "objective_id": "availability",
+        "sli": "service_availability",
+        "kind": "reported_down_platform_up",
+        "window_start": "2026-10-12T04:00:00Z",
+        "window_end": "2026-10-12T05:00:00Z",
+        "measured": {"sources": ["platform"], "unavailable_minutes": 0, "available_minutes": 60},
+        "reported": {"down_minutes": 15.5, "nodes_down": ["node-7"], "incidents": ["INC-7"]},
+    }
+    record.update(changes)
+    return record
+
+
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
 

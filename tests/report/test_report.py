@@ -11,6 +11,7 @@ Error budget: 0.1 % of 690 minutes = 0.69 minutes, 40 spent → (1 − 40/0.69) 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,17 @@ from engine.report import ReportError, build_report, read_outputs, series
 from engine.report.build import month_bounds_ms
 from engine.ruleset import load_rules_dir
 
-from .conftest import GOLDEN_INPUT, ROOT, UNTIL, cli, scorecard, warning, write_jsonl
+from .conftest import (
+    GOLDEN_INPUT,
+    ROOT,
+    UNTIL,
+    cli,
+    discrepancy,
+    load_browser_module,
+    scorecard,
+    warning,
+    write_jsonl,
+)
 
 
 def _report(outputs: Path, out: Path, *extra: str) -> dict[str, Any]:
@@ -117,6 +128,58 @@ def test_scorecard_and_warnings_when_present(storage_day_scored: Path, tmp_path:
         "2026-10-12T02:40:00Z",
     )
     assert [p["grade"] for p in report["provider_scorecards"]] == [4]
+
+
+def test_discrepancies_of_the_period(storage_day: Path, tmp_path: Path) -> None:
+    """The golden day's probe failures have no report: two platform_down_unreported windows
+    (10:00 and 14:00 local); a hand-made reported_down_platform_up joins them, and records of
+    another contract or another period stay out."""
+    outputs = tmp_path / "o"
+    shutil.copytree(storage_day, outputs)
+    engine_written = (outputs / "discrepancies.jsonl").read_bytes()
+    november = discrepancy(window_start="2026-11-02T04:00:00Z", window_end="2026-11-02T05:00:00Z")
+    write_jsonl(outputs / "extra.jsonl", [discrepancy(), november, discrepancy(contract_id="x")])
+    (outputs / "discrepancies.jsonl").write_bytes(
+        engine_written + (outputs / "extra.jsonl").read_bytes()
+    )
+    report = _report(outputs, tmp_path / "r")
+    d = _storage(report)["discrepancies"]
+    assert d["objectives_compared"] == ["availability"]
+    assert d["by_kind"] == {"platform_down_unreported": 2, "reported_down_platform_up": 1}
+    assert report["summary"]["discrepancies"] == 3 == _storage(report)["summary"]["discrepancies"]
+    rows = [
+        (w["window_start"], w["kind"], w["unavailable_minutes"], w["reported_down_minutes"])
+        for w in d["windows"]
+    ]
+    assert rows == [
+        ("2026-10-12T02:00:00Z", "platform_down_unreported", 30, 0.0),
+        ("2026-10-12T04:00:00Z", "reported_down_platform_up", 0, 15.5),
+        ("2026-10-12T06:00:00Z", "platform_down_unreported", 10, 0.0),
+    ]
+    assert (d["windows"][1]["nodes_down"], d["windows"][1]["incidents"]) == (["node-7"], ["INC-7"])
+    page = (tmp_path / "r" / "report-2026-10.html").read_text()
+    load_browser_module().assert_offline_html(page)
+    assert "3 window(s): 2 platform_down_unreported, 1 reported_down_platform_up." in page
+    assert (
+        "<td>2026-10-12 12:00 → 2026-10-12 13:00</td><td>reported_down_platform_up</td>"
+        '<td class="n">0</td><td>platform</td><td class="n">15.5</td><td>node-7</td>'
+        "<td>INC-7</td>"
+    ) in page
+
+
+def test_no_discrepancies_says_none(storage_day: Path, tmp_path: Path) -> None:
+    from engine.report import render_html
+
+    records = read_outputs(storage_day)
+    assert len(records["discrepancies"]) == 2
+    records["discrepancies"] = []
+    rules = load_rules_dir(ROOT / "rules").ruleset
+    report = build_report(records, "2026-10", ruleset=rules, contract="storage-001")
+    d = _storage(report)["discrepancies"]
+    assert (d["count"], d["windows"], d["by_kind"]["platform_down_unreported"]) == (0, [], 0)
+    page = render_html(report)
+    load_browser_module().assert_offline_html(page)
+    assert "None: in no window of this period did the probes and the reports" in page
 
 
 def test_absent_and_empty_new_files_are_fine(storage_day: Path, tmp_path: Path) -> None:
@@ -271,4 +334,6 @@ def test_reliability_and_gauge_objectives_get_small_multiples() -> None:
     (entry,) = c["other_series"]
     assert entry["points"] == [["2026-10-12T02:00:00Z", 0.05], ["2026-10-12T03:00:00Z", 0.3]]
     assert {o["objective_id"]: o["verdict"] for o in c["objectives"]} == {"loss": "not judged"}
-    assert "Other objectives over time" in render_html(report)
+    page = render_html(report)
+    assert "Other objectives over time" in page
+    assert "None: this contract has no probe-availability objective" in page
