@@ -572,7 +572,8 @@ class ContractHeader(Spec):
 
 
 class RuleFile(Spec):
-    """One rule file: ``version: csla/v1`` and the contract."""
+    """One rule file: ``version: csla/v1`` and the contract. At most 1 MiB of YAML, nested at
+    most 64 levels, with aliases adding at most 10,000 nodes (``engine.ruleset.limits``)."""
 
     version: Literal["csla/v1"]
     contract: ContractHeader
