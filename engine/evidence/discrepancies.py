@@ -103,7 +103,7 @@ def _discrepancies_html(d: dict[str, Any]) -> str:
     )
     rows = [
         [
-            f"{_hm(r['window_start_local'])} → {_hm(r['window_end_local'])}",
+            _window(_hm(r["window_start_local"]), _hm(r["window_end_local"])),
             r["kind"],
             r["unavailable_minutes"],
             r["available_minutes"],
@@ -126,3 +126,8 @@ def _discrepancies_html(d: dict[str, Any]) -> str:
     ]
     parts.append(_table(headers, rows))
     return "".join(parts)
+
+
+def _window(start: str, end: str) -> str:
+    """``2026-10-07 11:00 → 12:00`` within one day, both dates otherwise."""
+    return f"{start} → {end[11:] if end[:10] == start[:10] else end}"

@@ -6,7 +6,8 @@ rule file, those whose middle falls in the month, in UTC) and folds
 that period's records into: the objectives with their measured period value and verdict,
 availability per day, latency over time, outages, breaches, burn-rate warnings, the error-budget
 burn-down, the compensation with its arithmetic and cap (§6.1.16), the windows where probes and
-reports disagree (§6.2.6), and the scorecard and grade when one was written. The HTML page (``engine.report.html``) shows exactly these numbers.
+reports disagree (§6.2.6), and the scorecard and grade when one was written. The HTML page
+(``engine.report.html``) shows exactly these numbers.
 """
 
 from __future__ import annotations

@@ -94,9 +94,10 @@ def discrepancies_html(c: dict[str, Any]) -> str:
     rows = [
         [
             html.escape(str(r["objective_id"])),
-            f"{_local(r['window_start'], tz)} → {_local(r['window_end'], tz)}",
+            _window(r["window_start"], r["window_end"], tz),
             html.escape(str(r["kind"])),
             html.escape(fmt(r["unavailable_minutes"])),
+            html.escape(fmt(r["available_minutes"])),
             html.escape(", ".join(r["probe_sources"]) or "–"),
             html.escape(fmt(r["reported_down_minutes"], "count")),
             html.escape(", ".join(r["nodes_down"]) or "–"),
@@ -108,15 +109,22 @@ def discrepancies_html(c: dict[str, Any]) -> str:
         "objective",
         "window",
         "kind",
-        "unavailable min (probes)",
+        "probes: down min",
+        "probes: up min",
         "whose probes",
-        "reported down min",
+        "reports: down min",
         "nodes down",
         "incidents",
     ]
-    out.append(_table(headers, rows, {3, 5}))
+    out.append(_table(headers, rows, {3, 4, 6}))
     if len(d["windows"]) > len(shown):
         out.append(
             f'<p class="muted">{len(d["windows"]) - len(shown)} more window(s) in the JSON.</p>'
         )
     return "\n".join(out)
+
+
+def _window(start_utc: str, end_utc: str, tz: str) -> str:
+    """``2026-10-07 11:00 → 12:00`` (local) within one day, both dates otherwise; unbroken."""
+    start, end = _local(start_utc, tz), _local(end_utc, tz)
+    return f'<span class="nowrap">{start} → {end[11:] if end[:10] == start[:10] else end}</span>'

@@ -43,6 +43,7 @@ th{background:#f1f3f5;font-weight:600}td.n{text-align:right;font-variant-numeric
 .nj{color:#868e96}.grade{font-size:34px;font-weight:700;color:#1864ab}
 svg{display:block;width:100%;height:auto;margin:4px 0 8px}
 details{margin:4px 0 12px}summary{cursor:pointer;color:#1864ab}
+.nowrap{white-space:nowrap}
 .arith{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 @media print{body{background:#fff}main{padding:0}section.contract{break-before:page}}
 """

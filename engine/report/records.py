@@ -1,8 +1,9 @@
 """Reading a replay output directory: the JSONL files of ``csla replay`` and the worker.
 
 Metrics, breaches, compensations, discrepancies, and — when another stage wrote them —
-burn-rate warnings and scorecards. A file that is absent or empty gives no records; ``read_outputs`` never fails on a
-missing kind, only on a line that is not JSON (an output file is ours: a bad line is a bug).
+burn-rate warnings and scorecards. A file that is absent or empty gives no records;
+``read_outputs`` never fails on a missing kind, only on a line that is not JSON (an output file
+is ours: a bad line is a bug).
 """
 
 from __future__ import annotations

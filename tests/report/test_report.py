@@ -161,9 +161,9 @@ def test_discrepancies_of_the_period(storage_day: Path, tmp_path: Path) -> None:
     load_browser_module().assert_offline_html(page)
     assert "3 window(s): 2 platform_down_unreported, 1 reported_down_platform_up." in page
     assert (
-        "<td>2026-10-12 12:00 → 2026-10-12 13:00</td><td>reported_down_platform_up</td>"
-        '<td class="n">0</td><td>platform</td><td class="n">15.5</td><td>node-7</td>'
-        "<td>INC-7</td>"
+        '<td><span class="nowrap">2026-10-12 12:00 → 13:00</span></td>'
+        '<td>reported_down_platform_up</td><td class="n">0</td><td class="n">60</td>'
+        '<td>platform</td><td class="n">15.5</td><td>node-7</td><td>INC-7</td>'
     ) in page
 
 
