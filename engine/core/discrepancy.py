@@ -24,6 +24,14 @@ from engine.core.contract import Contract, ObjectiveRule
 from engine.core.state import ContractState, WindowAcc
 
 MINUTE_MS = 60_000
+MEANING = {
+    "platform_down_unreported": "the probes saw unavailable minutes; no report of a node down "
+    "or an incident open overlaps the window",
+    "reported_down_platform_up": "a report says down for part of the window; every judged "
+    "minute was available to the probes",
+}
+"""Each kind of discrepancy, in a sentence (evidence packs and reports show it)."""
+KINDS = tuple(MEANING)
 
 
 def reported_down(cs: ContractState, start: int, end: int) -> tuple[int, list[str], list[str]]:

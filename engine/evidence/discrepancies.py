@@ -12,18 +12,12 @@ from typing import Any
 
 import orjson
 
+from engine.core.discrepancy import KINDS
+from engine.core.discrepancy import MEANING as _MEANING
 from engine.evidence.instants import _instant, _local, _need
 from engine.evidence.markup import _e, _hm, _table
 from engine.evidence.target import _Target
 from engine.models.contract import PROBE_AVAILABILITY
-
-KINDS = ("platform_down_unreported", "reported_down_platform_up")
-_MEANING = {
-    "platform_down_unreported": "the probes saw unavailable minutes; no report of a node down "
-    "or an incident open overlaps the window",
-    "reported_down_platform_up": "a report says down for part of the window; every judged "
-    "minute was available to the probes",
-}
 
 
 def _discrepancies(path: Path, target: _Target) -> list[dict[str, Any]]:

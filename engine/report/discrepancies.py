@@ -12,17 +12,12 @@ import html
 from typing import Any
 
 from engine.core.calendar import parse_instant
+from engine.core.discrepancy import KINDS
+from engine.core.discrepancy import MEANING as MEANING
 from engine.models.contract import PROBE_AVAILABILITY
 from engine.report.markup import _local, _table, fmt
 from engine.report.records import Record
 
-KINDS = ("platform_down_unreported", "reported_down_platform_up")
-MEANING = {
-    "platform_down_unreported": "the probes saw unavailable minutes; no report of a node down "
-    "or an incident open overlaps the window",
-    "reported_down_platform_up": "a report says down for part of the window; every judged "
-    "minute was available to the probes",
-}
 MAX_ROWS = 60
 
 
