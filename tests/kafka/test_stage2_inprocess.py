@@ -271,3 +271,18 @@ def test_a_dead_letter_of_escapes_is_cut_until_it_fits() -> None:
     out = orjson.loads(value)
     assert "raw_base64" not in out and "raw_base64 dropped" in out["error"]
     assert out["raw"] and set(out["raw"]) == {"\x01"}
+
+
+def test_marks_of_unknown_contracts_in_an_old_checkpoint_are_dropped_on_restore() -> None:
+    producer = Producer()
+    engine = make_engine(producer)
+    del engine.partitions[0]
+    old = {KNOWN: {"csla.telemetry[0]": 5}, "nobody-1": {"csla.telemetry[0]": 7}}
+
+    async def restore(partition: int, now_ms: int) -> PartitionState:
+        return PartitionState(EngineState.empty(), 10, restored=True, sources=dict(old))
+
+    engine.checkpoints.restore = restore  # type: ignore[method-assign]
+    message = Msg(0, 10, KNOWN.encode(), routed(KNOWN, probe(KNOWN, 9), 9))
+    asyncio.run(engine._evaluate_partition(0, [message]))  # type: ignore[list-item]
+    assert engine.partitions[0].sources == {KNOWN: {"csla.telemetry[0]": 9}}

@@ -228,7 +228,7 @@ class Engine:
 
     # -- stage 2 ------------------------------------------------------------------------
 
-    async def evaluate(self, events: Sequence[EventT]) -> None:
+    async def evaluate(self, events: Sequence[EventT[Any]]) -> None:
         started = time.perf_counter()
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for event in events:
@@ -247,6 +247,8 @@ class Engine:
         ps = self.partitions.get(partition)
         if ps is None:
             ps = self.partitions[partition] = await self.checkpoints.restore(partition, _wall_ms())
+            # (a checkpoint of an older version may hold marks of unknown contracts: not kept)
+            ps.sources = {c: s for c, s in ps.sources.items() if c in self.ruleset.revisions}
         fresh = [m for m in messages if m.offset >= ps.next_offset]
         if not fresh:
             return
