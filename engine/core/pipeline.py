@@ -22,7 +22,7 @@ from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
 from engine.core.contract import EVENT_KINDS, SOURCES, Contract, Ruleset
 from engine.core.control import apply_control, evaluated_intervals
-from engine.core.decode import decode
+from engine.core.decode import decode, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
 from engine.core.state import ContractState, EngineState
@@ -77,10 +77,6 @@ def _by_contract(values: dict[str, int | None]) -> pl.Expr:
     return pl.col("contract_id").replace_strict(
         list(values), list(values.values()), default=None, return_dtype=pl.Int64
     )
-
-
-def raw_fields(line: bytes) -> dict[str, str]:
-    return {"raw": line.decode("utf-8", "replace")}
 
 
 def _counting_mask(contract: Contract) -> int:
@@ -223,10 +219,7 @@ def step(
         if rules_fingerprint(ruleset, cid) != fingerprint:
             del state.quarantined[cid]  # its rules changed: evaluate it afresh
     decoded = decode(lines, origin, block)
-    out.dead.extend(
-        {"record": "deadletter", "raw": d.raw, "error": d.error, "origin": d.origin}
-        for d in decoded.dead
-    )
+    out.dead.extend(d.record() for d in decoded.dead)
     out.count("events_in", len(lines))
     events = decoded.events
     if routed_to is not None and events.height:

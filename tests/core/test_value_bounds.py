@@ -544,10 +544,6 @@ def test_token_sums_at_the_limit_are_exact(csla: Any) -> None:
     assert tok["value"] == 2 * 10**12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/core/gauges.py sums micro-units in Int64: PARTIAL_SCHEMA sx/sy need Int128",
-)
 def test_the_tokens_gauge_sums_past_2_to_the_63(csla: Any) -> None:
     """5,000 requests of 10⁹ + 10⁹ tokens: 10¹³ tokens, 10¹⁹ micro-units (> 2⁶³ − 1)."""
     rules = csla.ruleset(OBJECTIVES, **RULE)
