@@ -33,6 +33,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from engine.adapters.kafka.clients import _topic_specs
 from engine.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -453,7 +454,9 @@ def test_compose_env_are_valid_settings(name: str, monkeypatch: pytest.MonkeyPat
     settings_from_env(monkeypatch, merged)  # raises if a value does not validate
 
 
-def test_compose_topics_init_creates_the_engines_topics(tmp_path: Path) -> None:
+def test_compose_topics_init_creates_the_engines_topics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     topics = service("topics")
     assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
     for name in ("worker", "simulator"):
@@ -490,7 +493,8 @@ def test_compose_topics_init_creates_the_engines_topics(tmp_path: Path) -> None:
     assert set(created) == set(defaults.values())
     broker = service_env("worker")["CSLA_BROKER"].removeprefix("kafka://")
     partitions = service_env("worker").get("CSLA_PARTITIONS", str(default("partitions")))
-    retention_ms = str(default("retention_hours") * 3_600_000)
+    # The configuration the worker's ensure_topics would give them (max.message.bytes explicit).
+    specs = _topic_specs(settings_from_env(monkeypatch, service_env("worker")))
     for name, opts in created.items():
         assert opts["--bootstrap-server"] == broker
         assert opts["--partitions"] == partitions
@@ -498,7 +502,7 @@ def test_compose_topics_init_creates_the_engines_topics(tmp_path: Path) -> None:
         if name == defaults["contracts"]:
             assert opts["config"] == {"cleanup.policy": "compact"}
         else:
-            assert opts["config"] == {"retention.ms": retention_ms}
+            assert opts["config"] == specs[name], name
 
 
 def test_docker_compose_config() -> None:
