@@ -286,3 +286,39 @@ def test_marks_of_unknown_contracts_in_an_old_checkpoint_are_dropped_on_restore(
     message = Msg(0, 10, KNOWN.encode(), routed(KNOWN, probe(KNOWN, 9), 9))
     asyncio.run(engine._evaluate_partition(0, [message]))  # type: ignore[list-item]
     assert engine.partitions[0].sources == {KNOWN: {"csla.telemetry[0]": 9}}
+
+
+def test_a_contract_whose_evaluation_raises_is_quarantined_on_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core quarantines a contract whose closing raises (fault injected): the worker
+    counts it in csla_contract_errors_total, shows it on the gauge, /health and the dashboard,
+    and goes on with the next batch (its lines then dead letters with the reason)."""
+    import engine.core.pipeline as pipeline
+
+    real = pipeline.close_range
+
+    def failing(closing: Any, *args: Any) -> None:
+        if closing.contract.id == KNOWN:
+            raise ZeroDivisionError("injected")
+        real(closing, *args)
+
+    monkeypatch.setattr(pipeline, "close_range", failing)
+    producer = Producer()
+    engine = make_engine(producer)
+    # a probe a minute from 07:00 to 07:34: the watermark passes window ends, closings run
+    lines = [probe(KNOWN, m).replace(b"07:00:20", f"07:{m:02d}:20".encode()) for m in range(35)]
+
+    async def run() -> None:
+        msgs = [Msg(0, n, KNOWN.encode(), routed(KNOWN, line, n)) for n, line in enumerate(lines)]
+        for batch in (msgs[:20], msgs[20:30], msgs[30:]):
+            await engine._evaluate_partition(0, batch)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    registry = engine.metrics.registry
+    assert registry.get_sample_value("csla_contract_errors_total", {"contract_id": KNOWN}) == 1
+    assert registry.get_sample_value("csla_contracts_quarantined") == 1
+    assert "ZeroDivisionError: injected" in engine.dashboard.quarantined[KNOWN]
+    errors = [orjson.loads(v)["error"] for _, v in producer.to("csla.deadletter")]
+    assert any("quarantined: evaluating it raised" in e for e in errors)
+    assert any(f"contract '{KNOWN}' is quarantined" in e for e in errors), errors

@@ -224,6 +224,10 @@ class Engine:
             if still:  # the dead-letter topic refuses them too: not one record's fault
                 raise still[0][1]
         self.metrics.count_outputs(out)
+        for cid in out.quarantined:
+            self.metrics.contract_errors.labels(cid).inc()
+        if out.quarantined:
+            log.error("contracts quarantined (evaluating them raised): %s", out.quarantined)
         self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
 
     # -- stage 2 ------------------------------------------------------------------------
@@ -306,6 +310,7 @@ class Engine:
             if cs is not None:
                 ps.last_seen[cid] = (now, cs.max_event_ms)
         ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
+        self._show_quarantine()
         t2 = time.perf_counter()
         await self._checkpoint(partition, ps, source)
         t3 = time.perf_counter()
@@ -418,6 +423,18 @@ class Engine:
         for tp in revoked:
             if tp.topic == self.by_contract_topic and self.partitions.pop(tp.partition, None):
                 log.info("partition=%d revoked", tp.partition)
+        self._show_quarantine()
+
+    def _show_quarantine(self) -> None:
+        """The contracts quarantined in this worker's partitions, on the gauge, /health and
+        the dashboard."""
+        held = {
+            cid: why
+            for ps in self.partitions.values()
+            for cid, (why, _) in ps.state.quarantined.items()
+        }
+        self.metrics.contracts_quarantined.set(len(held))
+        self.dashboard.set_quarantined(held)
 
     def assigned(self) -> list[int]:
         try:

@@ -243,15 +243,8 @@ class Router:
         index = plan.unroutable
         if index:
             decoded = decode([p[1] for p in index], lambda j: index[j][2])
-            for dead in decoded.dead:
-                # the core's record, field for field (raw_base64: bytes that are not UTF-8)
-                record = {"record": "deadletter", "raw": dead.raw}
-                raw_base64 = getattr(dead, "raw_base64", None)
-                if raw_base64 is not None:
-                    record["raw_base64"] = raw_base64
-                record["error"] = dead.error
-                record["origin"] = dead.origin
-                records.append(record)
+            # the core's record, field for field (raw_base64: bytes that are not UTF-8)
+            records.extend(dead.record() for dead in decoded.dead)
             # Whatever the decoder accepts after all (polars could not read a contract_id
             # that pydantic can) goes on to its contract like any other line.
             for seq, cid in decoded.events.select("seq", "contract_id").iter_rows():
