@@ -71,12 +71,22 @@ class Outputs:
             self.stats[key] = self.stats.get(key, 0) + n
 
 
-def _by_contract(values: dict[str, int | None]) -> pl.Expr:
-    """A column looked up by ``contract_id`` (null where absent): a join without copying the
-    batch's other columns."""
+def _contract_index(ruleset: Ruleset) -> pl.Expr:
+    """``_cidx``: the position of the event's contract in ``ruleset.revisions`` (null for an
+    unknown contract), looked up once per batch; :func:`_by_contract` gathers by it."""
     return pl.col("contract_id").replace_strict(
-        list(values), list(values.values()), default=None, return_dtype=pl.Int64
-    )
+        list(ruleset.revisions), list(range(len(ruleset.revisions))), default=None,
+        return_dtype=pl.UInt32,
+    )  # fmt: skip
+
+
+def _by_contract(
+    ruleset: Ruleset, values: dict[str, Any], dtype: pl.DataType | None = None
+) -> pl.Expr:
+    """A column of per-contract ``values`` (null where absent), gathered by ``_cidx``: a join
+    without copying the batch's other columns."""
+    column = pl.Series([values.get(c) for c in ruleset.revisions], dtype=dtype or pl.Int64)
+    return pl.lit(column).gather(pl.col("_cidx"))
 
 
 def _counting_mask(contract: Contract) -> int:
@@ -111,29 +121,40 @@ def _dedup(
     (contract, producer, source, event_id) is counted once, buffered or in this batch.  A
     repeat whose payload differs from the first copy's is a dead letter naming where the first
     copy came from (it is not the same event: someone reused an id)."""
-    payload = [c for c in state.buffer.columns if c not in ("_hash", "_origin")]
-    events = events.with_columns(_hash=pl.struct(payload).hash())
+    payload = [c for c in state.buffer.columns if c != "_origin"]
     before = events.height
-    repeat = ~pl.struct(_DEDUP).is_first_distinct()
-    if events.select(repeat.any()).item():
-        firsts = events.filter(~repeat).select(*_DEDUP, _first_hash="_hash", _first_seq="seq")
+    repeat = events.select(~pl.struct(_DEDUP).is_first_distinct()).to_series()
+    if repeat.any():
+        # the payload is hashed only where a key repeats: rare, and the bulk goes untouched
+        firsts = events.filter(~repeat).select(*_DEDUP, _first_seq="seq")
         repeats = events.filter(repeat).join(firsts, on=_DEDUP, how="left")
-        conflicting = repeats.filter(pl.col("_hash") != pl.col("_first_hash"))
+        hashes = _payload_hash(events, payload, pl.concat([repeats["seq"], repeats["_first_seq"]]))
+        conflicting = repeats.filter(
+            pl.col("seq").replace_strict(hashes) != pl.col("_first_seq").replace_strict(hashes)
+        )
         first = origin_column(origin, conflicting.get_column("_first_seq"))
         _conflicts(out, conflicting.with_columns(first), lines, origin, pl.col("_origin"))
         events = events.filter(~repeat)
     if state.buffer.height:
-        buffered = state.buffer.select(*_DEDUP, _first_hash="_hash", _first_origin="_origin")
-        seen = events.select(*_DEDUP, "seq", "_hash").join(buffered, on=_DEDUP, how="inner")
+        keys = events.select(*_DEDUP, _seq="seq")
+        seen = state.buffer.join(keys, on=_DEDUP, how="inner")  # buffered first copies
         if seen.height:
-            conflicting = seen.filter(
-                pl.col("_first_hash").is_not_null() & (pl.col("_hash") != pl.col("_first_hash"))
-            )
-            _conflicts(out, conflicting, lines, origin, pl.col("_first_origin"))
-            events = events.filter(~pl.col("seq").is_in(seen.get_column("seq").implode()))
+            mine = _payload_hash(events, payload, seen["_seq"])
+            theirs = seen.select("_seq", "_origin", _first_hash=pl.struct(payload).hash())
+            conflicting = theirs.filter(
+                pl.col("_seq").replace_strict(mine) != pl.col("_first_hash")
+            ).join(events, left_on="_seq", right_on="seq")
+            _conflicts(out, conflicting.rename({"_seq": "seq"}), lines, origin, pl.col("_origin"))
+            events = events.filter(~pl.col("seq").is_in(seen.get_column("_seq").implode()))
     out.count("duplicates", before - events.height - out.stats.get("_conflicts", 0))
     out.stats.pop("_conflicts", None)
     return events.with_columns(origin_column(origin, events.get_column("seq")))
+
+
+def _payload_hash(events: pl.DataFrame, payload: list[str], seqs: pl.Series) -> dict[int, int]:
+    """``seq`` → hash of the decoded payload, for the rows ``seqs`` of ``events``."""
+    rows = events.filter(pl.col("seq").is_in(seqs.implode()))
+    return dict(rows.select("seq", pl.struct(payload).hash()).iter_rows())
 
 
 def _conflicts(
@@ -226,14 +247,12 @@ def step(
         events = _drop_misrouted(out, events, lines, origin, routed_to)
     revisions = ruleset.revisions
     latest = {c: r[-1] for c, r in revisions.items()}
-    events = events.with_columns(
-        _grace=_by_contract({c: r[-1].grace_ms for c, r in revisions.items()}),
-        _term_start=_by_contract({c: r[0].term_start_ms for c, r in revisions.items()}),
-        _term_end=_by_contract({c: r[-1].term_end_ms for c, r in revisions.items()}),
-        _provider=pl.col("contract_id").replace_strict(
-            list(latest), [c.provider_id for c in latest.values()], default=None
-        ),
-        _counting=_by_contract({c: _counting_mask(k) for c, k in latest.items()}),
+    events = events.with_columns(_cidx=_contract_index(ruleset)).with_columns(
+        _grace=_by_contract(ruleset, {c: r[-1].grace_ms for c, r in revisions.items()}),
+        _term_start=_by_contract(ruleset, {c: r[0].term_start_ms for c, r in revisions.items()}),
+        _term_end=_by_contract(ruleset, {c: r[-1].term_end_ms for c, r in revisions.items()}),
+        _provider=_by_contract(ruleset, {c: k.provider_id for c, k in latest.items()}, pl.String()),
+        _counting=_by_contract(ruleset, {c: _counting_mask(k) for c, k in latest.items()}),
     )
     unknown = pl.col("_grace").is_null()
     outside = (pl.col("event_ms") < pl.col("_term_start")) | (
@@ -290,7 +309,7 @@ def step(
         events, latest, {cid: cs.progress for cid, cs in contracts.items()}
     )
     events = events.with_columns(
-        _closed=_by_contract({cid: cs.closed_until_ms for cid, cs in contracts.items()}),
+        _closed=_by_contract(ruleset, {cid: cs.closed_until_ms for cid, cs in contracts.items()}),
         _mark=marks,
     ).with_columns(_wm=pl.max_horizontal(pl.col("_mark") // MINUTE_MS * MINUTE_MS, "_closed"))
     is_late = ((pl.col("event_ms") // MINUTE_MS + 1) * MINUTE_MS <= pl.col("_wm")).fill_null(False)

@@ -97,13 +97,8 @@ _NOT_BUFFERED = (
 
 
 def _empty_buffer() -> pl.DataFrame:
-    # _hash: the decoded payload's hash, _origin: where the event came from (a conflicting
-    # duplicate names its first copy's origin)
-    return (
-        decode([], str)
-        .events.drop(_NOT_BUFFERED)
-        .with_columns(_hash=pl.lit(None, pl.UInt64), _origin=pl.lit(None, pl.String))
-    )
+    # _origin: where the event came from (a conflicting duplicate names its first copy's)
+    return decode([], str).events.drop(_NOT_BUFFERED).with_columns(_origin=pl.lit(None, pl.String))
 
 
 def _empty_lat() -> pl.DataFrame:

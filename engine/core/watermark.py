@@ -27,7 +27,7 @@ outputs do not depend on how the input was cut into batches.  Pure: polars and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -92,33 +92,37 @@ def arrival_watermarks(
     maximum per source); a contract where some event would be held back is scanned event by
     event with :func:`scan`.
     """
-    cids = events.get_column("contract_id").unique().to_list()
-    masks = {c: sum(1 << EVENT_KINDS.index(k) for k in contracts[c].progress_kinds) for c in cids}
-    frame = events.select(
-        "contract_id",
-        "source",
-        "event_ms",
-        _moves=(_lookup(masks) & kind_bit() != 0).fill_null(False),
+    cids = events.get_column("contract_id").unique(maintain_order=True).to_list()
+    # per-contract parameters by index (one lookup of the string column, then gathers)
+    index = pl.col("contract_id").replace_strict(
+        cids, list(range(len(cids))), default=None, return_dtype=pl.UInt32
     )
-    prior = {s: {cid: progress.get(cid, {}).get(s) for cid in cids} for s in SOURCES}
+    frame = events.select("contract_id", "source", "event_ms", kind_bit(), _c=index)
+
+    def param(values: Sequence[int | None]) -> pl.Expr:
+        return pl.lit(pl.Series(values, dtype=pl.Int64)).gather(pl.col("_c"))
+
+    contract = [contracts[c] for c in cids]
+    masks = [sum(1 << EVENT_KINDS.index(k) for k in c.progress_kinds) for c in contract]
+    frame = frame.with_columns(_moves=((param(masks) & pl.col("kind")) != 0).fill_null(False))
     running = []
     for s in SOURCES:
+        prior = param([progress.get(c, {}).get(s) for c in cids])
         t_s = pl.when(pl.col("_moves") & (pl.col("source") == s)).then(pl.col("event_ms"))
         before = t_s.cum_max().forward_fill().shift(1).over("contract_id")
-        running.append(pl.max_horizontal(before, _lookup(prior[s])).alias(f"_p_{s}"))
+        running.append(pl.max_horizontal(before, prior).alias(f"_p_{s}"))
     frame = frame.with_columns(running)
-    skew = _lookup({c: contracts[c].max_skew_ms for c in cids})
-    idle = _lookup({c: contracts[c].source_idle_ms for c in cids})
-    grace = _lookup({c: contracts[c].grace_ms for c in cids})
-    platform_ref = _lookup({c: int(contracts[c].counts_any("platform")) for c in cids}) == 1
+    skew = param([c.max_skew_ms for c in contract])
+    idle = param([c.source_idle_ms for c in contract])
+    grace = param([c.grace_ms for c in contract])
+    platform_ref = param([int(c.counts_any("platform")) for c in contract]) == 1
     p = {s: pl.col(f"_p_{s}") for s in SOURCES}
     leader = pl.max_horizontal(*p.values())
-    reference = (
-        pl.when(platform_ref & p["platform"].is_not_null()).then(p["platform"]).otherwise(leader)
-    )
+    platform = platform_ref & p["platform"].is_not_null()
+    reference = pl.when(platform).then(p["platform"]).otherwise(leader)
     own = pl.coalesce(*(pl.when(pl.col("source") == s).then(p[s]) for s in SOURCES))
     bound = (
-        pl.when((pl.col("source") != "platform") & platform_ref & p["platform"].is_not_null())
+        pl.when((pl.col("source") != "platform") & platform)
         .then(p["platform"])
         .otherwise(pl.coalesce(leader, own))
     )
@@ -157,12 +161,6 @@ def kind_bit() -> pl.Expr:
     """``1 << index of kind`` in :data:`EVENT_KINDS` (null for an unknown kind)."""
     return pl.col("kind").replace_strict(
         EVENT_KINDS, [1 << i for i in range(len(EVENT_KINDS))], default=None, return_dtype=pl.Int64
-    )
-
-
-def _lookup(values: Mapping[str, int | None]) -> pl.Expr:
-    return pl.col("contract_id").replace_strict(
-        list(values), list(values.values()), default=None, return_dtype=pl.Int64
     )
 
 
