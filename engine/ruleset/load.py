@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engine.core.contract import Contract, Ruleset
@@ -121,6 +121,8 @@ class _DecimalText(float):
         return self
 
 
+#: What PyYAML's and ruamel's constructors raise on a value they cannot read.
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
 #: A YAML integer longer than this stays text (Python refuses ints over 4,300 digits, and no
 #: field wants one): validation then says "must be a whole number".
 _MAX_INT_TEXT = 40
@@ -134,6 +136,17 @@ class _Constructor(RoundTripConstructor):
         if len(str(node.value)) > _MAX_INT_TEXT:
             return str(node.value)
         return super().construct_yaml_int(node)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        """Any value the constructors cannot read (``2026-02-30``, ``!!int abc``, ``!!map [1]``)
+        becomes a YAML error at its node, not a traceback."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except YAMLError:
+            raise
+        except _UNREADABLE as exc:
+            message = f"cannot read this value ({_short(str(exc), 120)})"
+            raise ConstructorError(None, None, message, node.start_mark) from None
 
 
 _Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
@@ -483,6 +496,8 @@ def _parse(
         root = _yaml().load(text)
     except LimitExceeded as exc:
         return None, None, [exc.issue(source)]
+    except _UNREADABLE as exc:  # not met so far: construct_object turns these into YAML errors
+        return None, None, [RuleIssue(source, 0, 0, "", f"cannot read the YAML ({exc})")]
     except MarkedYAMLError as exc:
         return None, None, [_syntax_issue(exc, source)]
     except YAMLError as exc:
@@ -572,8 +587,8 @@ def _load_fast(
         root = compose_checked(text, _FastLoader)
     except LimitExceeded as exc:
         return FileResult(source, None, (exc.issue(source),)), None
-    except _DuplicateKey:
-        raise _SlowPath(checked=True) from None
+    except (_DuplicateKey, *_UNREADABLE):
+        raise _SlowPath(checked=True) from None  # ruamel says where
     except libyaml.YAMLError:
         raise _SlowPath(checked=False) from None
     if not isinstance(root, dict) or root.get("version") != SPEC_VERSION:

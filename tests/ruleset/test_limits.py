@@ -122,3 +122,24 @@ def test_the_platform_scoring_file_has_the_same_limits(tmp_path: Path) -> None:
     [error] = report.errors
     assert error.path.endswith("table-a2.yaml") and "aliases would add" in error.message
     assert report.ruleset.contract_ids == ["storage-001"]  # the rule files are still read
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-01T25:00:00+08:00", "cannot read this value (hour must be in 0..23)"),
+        ("2026-02-30", "cannot read this value (day is out of range for month)"),
+        ("!!int abc", "cannot read this value (invalid literal for int()"),
+        ("!!bool maybe", "cannot read this value ('maybe')"),
+        ("!!map [1]", "expected a mapping node, but found sequence"),
+    ],
+)
+def test_values_the_yaml_constructors_cannot_read_are_placed_errors(
+    value: str, expected: str
+) -> None:
+    text = (RULES / "maas-api-001.yaml").read_text()
+    old = "  effective_from: 2026-01-01T00:00:00+08:00"
+    assert old in text
+    message = _only_error(text.replace(old, f"  effective_from: {value}", 1))
+    assert message.startswith("hostile.yaml:7:19: error: YAML syntax error: ")
+    assert expected in message
