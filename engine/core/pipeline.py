@@ -123,29 +123,37 @@ def _dedup(
     copy came from (it is not the same event: someone reused an id)."""
     payload = [c for c in state.buffer.columns if c != "_origin"]
     before = events.height
-    repeat = events.select(~pl.struct(_DEDUP).is_first_distinct()).to_series()
-    if repeat.any():
+    keys = events.select(*_DEDUP, "seq", _first=pl.struct(_DEDUP).is_first_distinct())
+    dropped: list[pl.Series] = []
+    repeats = keys.filter(~pl.col("_first"))
+    if repeats.height:
         # the payload is hashed only where a key repeats: rare, and the bulk goes untouched
-        firsts = events.filter(~repeat).select(*_DEDUP, _first_seq="seq")
-        repeats = events.filter(repeat).join(firsts, on=_DEDUP, how="left")
+        firsts = keys.filter("_first").select(*_DEDUP, _first_seq="seq")
+        repeats = repeats.join(firsts, on=_DEDUP, how="left")
         hashes = _payload_hash(events, payload, pl.concat([repeats["seq"], repeats["_first_seq"]]))
         conflicting = repeats.filter(
             pl.col("seq").replace_strict(hashes) != pl.col("_first_seq").replace_strict(hashes)
         )
         first = origin_column(origin, conflicting.get_column("_first_seq"))
         _conflicts(out, conflicting.with_columns(first), lines, origin, pl.col("_origin"))
-        events = events.filter(~repeat)
+        dropped.append(repeats["seq"])
+        keys = keys.filter("_first")
     if state.buffer.height:
-        keys = events.select(*_DEDUP, _seq="seq")
-        seen = state.buffer.join(keys, on=_DEDUP, how="inner")  # buffered first copies
+        seen = state.buffer.join(  # buffered first copies
+            keys.select(*_DEDUP, _seq="seq"), on=_DEDUP, how="inner"
+        )
         if seen.height:
             mine = _payload_hash(events, payload, seen["_seq"])
-            theirs = seen.select("_seq", "_origin", _first_hash=pl.struct(payload).hash())
+            theirs = seen.select(
+                "_seq", "_origin", "event_id", _first_hash=pl.struct(payload).hash()
+            )
             conflicting = theirs.filter(
                 pl.col("_seq").replace_strict(mine) != pl.col("_first_hash")
-            ).join(events, left_on="_seq", right_on="seq")
+            )
             _conflicts(out, conflicting.rename({"_seq": "seq"}), lines, origin, pl.col("_origin"))
-            events = events.filter(~pl.col("seq").is_in(seen.get_column("_seq").implode()))
+            dropped.append(seen["_seq"])
+    if dropped:
+        events = events.filter(~pl.col("seq").is_in(pl.concat(dropped).implode()))
     out.count("duplicates", before - events.height - out.stats.get("_conflicts", 0))
     out.stats.pop("_conflicts", None)
     return events.with_columns(origin_column(origin, events.get_column("seq")))
