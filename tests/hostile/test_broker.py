@@ -108,15 +108,7 @@ def _offline(sent: Sequence[Any], ruleset: Any, now_ms: int) -> dict[str, dict[A
         lines.extend(s.lines)
         origins.extend([s.origin] * len(s.lines))
     _, out = step(EngineState.empty(), lines, origins.__getitem__, ruleset, now_ms)
-    return {kind: wh.dedup(kind, _plain(kind, getattr(out, OUT_ATTR[kind]))) for kind in KINDS}
-
-
-def _plain(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Dead letters without ``raw_base64`` (the worker's stage 1 adds it where the core's
-    ``step`` does not yet: tests/hostile/test_replay_open.py)."""
-    if kind != "deadletter":
-        return records
-    return [{k: v for k, v in r.items() if k != "raw_base64"} for r in records]
+    return {kind: wh.dedup(kind, getattr(out, OUT_ATTR[kind])) for kind in KINDS}
 
 
 def _env(broker: LocalKafka, root: Path, rules: Path, topics: dict[str, str], app: str) -> dict:
@@ -174,10 +166,7 @@ def test_worker_survives_the_corpus(kafka_broker: LocalKafka, tmp_path: Path) ->
         )
         reader.read_to_end(PARTITIONS)
         worker.check_alive()
-        got = {
-            kind: wh.dedup(kind, _plain(kind, [r for _k, r in reader.records[kind]]))
-            for kind in KINDS
-        }
+        got = {kind: wh.dedup(kind, [r for _k, r in reader.records[kind]]) for kind in KINDS}
 
         # messages without an event: dead letters of their own origin
         odd = {s.origin for s, (_k, value, _l) in zip(sent, [*messages, *empties], strict=True)

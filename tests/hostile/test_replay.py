@@ -93,7 +93,7 @@ def test_rejecting_run_finishes_and_balances(rejecting_run: Any, clean_run: Any)
 @pytest.mark.parametrize("name", CLASSES)
 def test_each_poison_line_meets_its_fate(rejecting_run: Any, name: str) -> None:
     rh.assert_finished(rejecting_run)
-    rh.assert_fates(rejecting_run, rejecting_run.placed, name)
+    rh.assert_fates(rejecting_run, rejecting_run.placed, name, keep_bytes=True)
 
 
 @pytest.mark.parametrize("kind", [k for k in rh.KINDS if k not in ("late", "deadletter")])
