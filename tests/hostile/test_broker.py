@@ -217,6 +217,13 @@ def test_worker_survives_the_corpus(kafka_broker: LocalKafka, tmp_path: Path) ->
         parts = [r for r in got["usage"].values() if r.get("record") == "period_usage"]
         assert max(r["parts"] for r in parts if r["contract_id"] == corpus.MAAS) > 1
 
+        # the worker's own books: every line in is counted, each dead or late one once
+        lines_in = sum(len(s.lines) or 1 for s in sent)  # a message without events: 1 line
+        counters = _counters(worker.metrics_text())
+        assert counters["csla_events_in_total"] == lines_in, counters
+        assert counters["csla_dead_letters_total"] == len(reader.records["deadletter"])
+        assert counters["csla_late_events_total"] == len(reader.records["late"])
+
         health = worker.health()
         assert health is not None and health["ready"], health
         assert worker.proc is not None and worker.proc.poll() is None and worker.starts == 1
@@ -225,6 +232,16 @@ def test_worker_survives_the_corpus(kafka_broker: LocalKafka, tmp_path: Path) ->
             reader.close()
         worker.stop()
         worker.check_log()
+
+
+def _counters(text: str) -> dict[str, float]:
+    """Unlabelled samples of the worker's /metrics."""
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name and not line.startswith("#") and "{" not in name:
+            out[name] = float(value)
+    return out
 
 
 class _Local:
