@@ -273,6 +273,19 @@ def provider_io_ahead(s: Stream, samples: int = 60) -> Case:
     return b.case()
 
 
+def platform_probes_ahead(s: Stream, per_contract: int = 20) -> Case:
+    """Platform probes (which count) dated 9 minutes ahead, scattered through the stream: a
+    platform clock running fast. Accepted where their time says; the watermark moves by at
+    most the contract's skew, so no other event becomes late and no money moves."""
+    b = _Builder(s, "platform_probes_ahead", note="accepted, held back")
+    for cid in (GPU, MAAS, STORAGE):
+        found = s.find(cid, "probe", source="platform", frac=0.1)
+        for i in found[:: max(1, len(found) // per_contract)][:per_contract]:
+            t = utc_iso(s.ms(i) + 9 * MINUTE_MS)
+            b.add(_dumps(_fresh(b, i, event_time=t, ok=True)), i, "accepted")
+    return b.case()
+
+
 def dated_now(s: Stream, now_ms: int) -> Case:
     """One platform probe per contract dated "now" (the engine clock) inside the historical
     stream: accepted, but it closes nothing early."""
@@ -479,7 +492,8 @@ def cases(clean: Sequence[bytes], now_ms: int, *, big: int = 1 << 20) -> list[Ca
     s = Stream(clean)
     return [
         non_finite(s), huge_gauges(s), huge_tokens(s), negative(s), ratios(s), many_owners(s),
-        provider_probes_ahead(s), provider_io_ahead(s), dated_now(s, now_ms), customer_nodes(s),
+        provider_probes_ahead(s), provider_io_ahead(s), platform_probes_ahead(s),
+        dated_now(s, now_ms), customer_nodes(s),
         wrong_provider(s), empty_lines(s), non_utf8(s), conflicting_duplicates(s),
         unknown_contracts(s), deep_nesting(s), long_strings(s, big), long_ids(s, big), wrong_types(s),
         wrong_types_in_strings(s),
