@@ -54,8 +54,15 @@ def dashboard_command(
         static.write_text(static_page(outputs, targets), encoding="utf-8")
         typer.echo(f"dashboard snapshot of {outputs} → {static}")
         return
+    from engine.settings import Settings
+
     server = make_server(
-        OutputsFeed(outputs), host, port, targets=targets, interval_ms=round(interval * 1000)
+        OutputsFeed(outputs),
+        host,
+        port,
+        targets=targets,
+        interval_ms=round(interval * 1000),
+        token=Settings().web_token,  # CSLA_WEB_TOKEN, as on the worker
     )
     bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     typer.echo(
