@@ -145,9 +145,29 @@ def _children(node: Any) -> list[Any]:
     return []
 
 
-def check_nodes(root: Any) -> None:
-    """Check a libyaml-composed node graph (aliased nodes shared); raise ``LimitExceeded``."""
+def _check_depth(root: Any) -> None:
+    """Only the depth, for a tree without aliases (no node is shared)."""
+    collection, mapping = libyaml.CollectionNode, libyaml.MappingNode
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(node.start_mark)
+        for kid in (
+            (k for pair in node.value for k in pair) if isinstance(node, mapping) else node.value
+        ):
+            if isinstance(kid, collection):
+                stack.append((kid, depth + 1))
+
+
+def check_nodes(root: Any, *, aliases: bool = True) -> None:
+    """Check a libyaml-composed node graph (aliased nodes shared); raise ``LimitExceeded``.
+
+    ``aliases=False``: the text has no ``&``, so no anchor and no node is shared."""
     if not isinstance(root, libyaml.CollectionNode):
+        return
+    if not aliases:
+        _check_depth(root)
         return
     done: dict[int, tuple[int, int]] = {}  # id(node) → (expanded size, height)
     open_ids = {id(root)}
@@ -203,6 +223,18 @@ def yaml_issue(text: str, source: str) -> RuleIssue | None:
     return None
 
 
+def _may_anchor(text: str) -> bool:
+    """Whether ``text`` could hold an anchor: ``&`` and a name, not inside a word (``R&D`` and
+    ``a & b`` are text, ``[&a 1]`` is not). A false yes only costs the full walk."""
+    at = text.find("&")
+    while at != -1:
+        before, after = text[at - 1 : at] or " ", text[at + 1 : at + 2]
+        if not before.isalnum() and after and after not in " \t\r\n[]{},":
+            return True
+        at = text.find("&", at + 1)
+    return False
+
+
 def compose_checked(text: str, loader: type[Any]) -> Any:
     """Parse ``text`` with the libyaml ``loader`` class within the limits: the constructed
     document (None for an empty one). Raises ``LimitExceeded`` or ``yaml.YAMLError``."""
@@ -213,7 +245,7 @@ def compose_checked(text: str, loader: type[Any]) -> Any:
         node = instance.get_single_node()
         if node is None:
             return None
-        check_nodes(node)
+        check_nodes(node, aliases=_may_anchor(text))
         return instance.construct_document(node)
     finally:
         instance.dispose()
