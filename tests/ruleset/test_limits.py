@@ -143,3 +143,20 @@ def test_values_the_yaml_constructors_cannot_read_are_placed_errors(
     message = _only_error(text.replace(old, f"  effective_from: {value}", 1))
     assert message.startswith("hostile.yaml:7:19: error: YAML syntax error: ")
     assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("text", "anchor"),
+    [
+        ("R&D", False),
+        ("capacity & elasticity", False),
+        ("a: &x 1", True),
+        ('{"a":&x 1}', True),
+        ("- &a 1", True),
+        ("a: !!str &a x", True),
+    ],
+)
+def test_texts_that_may_hold_an_anchor_get_the_full_walk(text: str, anchor: bool) -> None:
+    from engine.ruleset.limits import _may_anchor
+
+    assert _may_anchor(text) is anchor
