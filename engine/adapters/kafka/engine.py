@@ -111,6 +111,7 @@ class Engine:
         self.lock = asyncio.Lock()
         self.gate = CommitGate()
         self.metrics = WorkerMetrics()
+        self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
         self.metrics.contracts.set(len(self.ruleset.revisions))
         self.dashboard = Feed()  # what this worker published, for /dashboard
         self.checkpoints = CheckpointReader(settings, self.state_topic)
