@@ -418,9 +418,33 @@ def _check_columns() -> tuple[pl.Expr, ...]:
     return tuple(c.fill_null(False).alias(f"_check{i}") for i, (c, _) in enumerate(_checks()))
 
 
+IDENT_FIELDS = (
+    "event_id", "provider_id", "contract_id", "resource_id", "tenant_id", "project_id", "model",
+    "incident_id", "maintenance_id",
+)  # fmt: skip
+"""Identifiers: at most ``IDENT_MAX`` characters (``Ident`` of engine.models.events)."""
+IDENT_MAX = 256
+TEXT_FIELDS = (
+    "event_id", "resource_id", "tenant_id", "project_id", "model", "incident_id",
+    "maintenance_id", "reason", "summary",
+)  # fmt: skip
+"""Free-form strings: polars reads a JSON number, boolean, object or array in them as its text,
+which the model refuses; rows whose text could be one are checked against the raw line.
+(``provider_id`` and ``contract_id`` are left out: each must equal its rule file's id, which
+refuses any other value; the enumerations are checked against their values.)"""
+_NOT_A_STRING = r"^(?:-?[0-9][0-9.eE+-]*|true|false|\{.*|\[.*)$"
+
+
 def _plain_checks() -> list[tuple[pl.Expr, str]]:
     kind = pl.col("kind")
     checks: list[tuple[pl.Expr, str]] = [
+        *(
+            (
+                pl.col(name).str.len_chars() > IDENT_MAX,
+                f"{name} is longer than {IDENT_MAX} characters",
+            )
+            for name in IDENT_FIELDS
+        ),
         (pl.col("schema_version").is_null(), "missing required field 'schema_version'"),
         (pl.col("schema_version") != 1, "unsupported schema_version (this engine reads 1)"),
     ]
@@ -605,7 +629,8 @@ def _validate(
         *(_ts(name).alias(_ms(name)) for name in _INSTANTS),
         status_code=pl.col("status").str.to_integer(strict=False),
     )
-    failed = frame.select(_flag()).to_series()
+    not_strings = _not_strings(frame, lines)
+    failed = frame.select(_flag() | pl.col("seq").is_in(list(not_strings))).to_series()
     bad_mask = failed | frame.get_column("_tbad")
     if bad_mask.any():
         bad = frame.filter(bad_mask)
@@ -622,7 +647,8 @@ def _validate(
         messages = [message for _, message in _checks()]
         for seq, type_error, *hits in bad.select("seq", "_type_error", *_check_columns()).rows():
             failing = (m for m, hit in zip(messages, hits, strict=True) if hit)
-            message = type_error or next(failing, "a value is out of range")
+            message = type_error or next(failing, None) or not_strings.get(seq)
+            message = message or "a value is out of range"
             dead.append(DeadLetter.of(lines[seq], f"schema violation: {message}", origin(seq)))
         frame = frame.filter(~bad_mask)
     return Decoded(
@@ -638,6 +664,31 @@ def _validate(
         ),
         dead,
     )
+
+
+def _not_strings(frame: pl.DataFrame, lines: list[bytes]) -> dict[int, str]:
+    """``seq`` → message of the rows where a text field holds a JSON number, boolean, object
+    or array (polars reads it as its text; the model refuses it): only rows whose text could
+    be one are parsed again, from their raw line."""
+    present = [name for name in TEXT_FIELDS if name in frame.columns]
+    suspect = frame.select(
+        pl.any_horizontal(pl.col(n).str.contains(_NOT_A_STRING).fill_null(False) for n in present)
+    ).to_series()
+    if not suspect.any():
+        return {}
+    wrong: dict[int, str] = {}
+    for seq in frame.get_column("seq").filter(suspect).to_list():
+        try:
+            obj = orjson.loads(lines[seq])
+        except orjson.JSONDecodeError:
+            continue  # the parse that read it decides, not this check
+        if isinstance(obj, dict):
+            for name in present:
+                value = obj.get(name)
+                if value is not None and not isinstance(value, str):
+                    wrong[seq] = f"{name} must be a string (got {type(value).__name__})"
+                    break
+    return wrong
 
 
 def _empty_typed() -> pl.DataFrame:

@@ -638,3 +638,33 @@ def test_any_json_value_in_any_field_never_makes_step_raise(csla: Any) -> None:
                 assert record.get(key) is None or record[key] >= 0
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("event_id", "e" * 257, "event_id is longer than 256 characters"),
+        ("resource_id", "r" * 300, "resource_id is longer than 256 characters"),
+        ("event_id", 123, "event_id must be a string (got int)"),
+        ("resource_id", True, "resource_id must be a string (got bool)"),
+        ("tenant_id", {"a": 1}, "tenant_id must be a string (got dict)"),
+        ("project_id", [1, 2], "project_id must be a string (got list)"),
+    ],
+)
+def test_identifiers_are_strings_of_at_most_256_characters(
+    csla: Any, field: str, value: Any, reason: str
+) -> None:
+    """The typed fast path agrees with the model (``Ident``): a JSON number, boolean, object or
+    array in a string field, or an identifier over 256 characters, is a dead letter; a
+    numeric-looking *string* and exactly 256 characters are fine."""
+    rules = csla.ruleset(OBJECTIVES, **RULE)
+    at = csla.ms(DAY.format("10:00:00"))
+    good = [
+        csla.request(at, True, 10.0, eid="e" * 256),
+        csla.request(at + 1, True, 10.0, eid="123", tenant_id="true"),
+    ]
+    body = orjson.loads(csla.request(at + 2, True, 10.0))
+    body[field] = value
+    _, out = csla.run(rules, [*good, orjson.dumps(body)])
+    assert [d["error"] for d in out.dead] == [f"schema violation: {reason}"]
+    assert out.stats["accepted"] == 2
