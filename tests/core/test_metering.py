@@ -156,11 +156,17 @@ def test_long_owner_ids_cut_parts_by_size(csla: Any) -> None:
         metering="unit: per_call\nunit_price: 0.01",
         assessment=ONE_DAY,
     )
+    # identifiers are at most 256 characters, but a character may take 4 bytes: 400 owners
+    # of 2 × 256 four-byte characters are ~800 KB of ids, more than one record's share
+    wide = "\U0001f600" * 253
     lines = [
-        csla.request(t(f"10:00:{i:02d}"), True, 5.0, tenant_id=f"{i:02d}" + "x" * 20_000)
-        for i in range(60)
-    ]
+        csla.request(
+            t(f"10:{i // 60:02d}:{i % 60:02d}"), True, 5.0, tenant_id=f"{i:03d}" + wide,
+            project_id=f"{i:03d}" + wide,
+        )
+        for i in range(400)
+    ]  # fmt: skip
     _, out = csla.run(rules, lines, until=t("00:00:00", day=11))
     parts = [u for u in out.usage if u["record"] == "period_usage"]
-    assert len(parts) > 1 and sum(len(p["by_owner"]) for p in parts) == 60
+    assert len(parts) > 1 and sum(len(p["by_owner"]) for p in parts) == 400
     assert all(len(orjson.dumps(p)) <= OWNER_BYTES_PER_RECORD + 2_000 for p in parts)
