@@ -406,7 +406,7 @@ def long_strings(s: Stream, size: int = 1 << 20) -> Case:
     b.add(_dumps(_fresh(b, i, event_time=s.event(i)["event_time"] + big)), i, reason="event_time")
     b.add(_dumps(_fresh(b, i, kind=big)), i, reason="unknown kind")
     b.add(_dumps(_fresh(b, i, source=big)), i, reason="source")
-    b.add(_dumps(_fresh(b, i, contract_id=big)), i, reason="unknown contract")
+    b.add(_dumps(_fresh(b, i, contract_id=big)), i, reason="contract_id")
     b.add(_dumps(_fresh(b, i, provider_id=big)), i, reason="provider_id")
     b.add(_dumps({**s.event(i), "comment": big}), i, "duplicate")
     return b.case()

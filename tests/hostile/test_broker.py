@@ -1,10 +1,10 @@
 """The hostile corpus through ``csla worker`` on a real Kafka broker (issue 11).
 
 Six hours of clean simulated telemetry across the end of October (so October closes and is
-compensated), with a sample of every class that must be rejected, 20,000 owners in one period
-and an event dated "now" mixed in, produced in order on one partition (NDJSON messages; lines
-that are blank, arrays or not JSON each a message of their own, plus a null and an empty
-message). The worker must stay up (alive, no CRITICAL, no traceback), its outputs must equal
+compensated), with a sample of every class that must be rejected, 20,000 owners in one period,
+platform probes dated 9 minutes ahead and an event dated "now" mixed in, produced in order on
+one partition (NDJSON messages; lines that are blank, arrays or not JSON each a message of
+their own, plus a null and an empty message). The worker must stay up (alive, no CRITICAL, no traceback), its outputs must equal
 the pure core's over the same lines (``step``, as ``tests/kafka/test_worker_e2e.py`` checks),
 the poison must be dead letters at its origin, no output record may outgrow its topic, and
 breaches, compensations and late events must equal those of the clean lines alone.
@@ -57,8 +57,8 @@ START, DAYS = "2026-10-31T20:00:00+08:00", 0.25  # a Saturday: maas-api-001 owes
 BROKER_CLASSES = (
     "non_finite", "huge_gauges", "huge_tokens", "negative", "ratios", "provider_probes_ahead",
     "customer_nodes", "wrong_provider", "empty_lines", "non_utf8", "conflicting_duplicates",
-    "unknown_contracts", "deep_nesting", "long_strings", "wrong_types", "dated_now",
-    "many_owners",
+    "unknown_contracts", "deep_nesting", "long_strings", "long_ids", "wrong_types",
+    "wrong_types_in_strings", "platform_probes_ahead", "dated_now", "many_owners",
 )  # fmt: skip
 SAMPLE = 6  # lines per class, but many_owners (all 20,000: the point is their number)
 LIMIT = 1_048_576  # CSLA_MAX_MESSAGE_BYTES default: telemetry and output topics

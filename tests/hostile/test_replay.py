@@ -24,12 +24,11 @@ corpus = rh.load("corpus")
 
 # Classes with lines accepted on purpose: each in a replay of its own
 ACCEPTING = ("many_owners", "provider_io_ahead", "platform_probes_ahead", "dated_now")
-# Classes a defence is still missing for (tests/hostile/test_replay_open.py)
-OPEN = ("long_ids", "wrong_types_in_strings")
 CLASSES = (
     "non_finite", "huge_gauges", "huge_tokens", "negative", "ratios", "provider_probes_ahead",
     "customer_nodes", "wrong_provider", "empty_lines", "non_utf8", "conflicting_duplicates",
-    "unknown_contracts", "deep_nesting", "long_strings", "wrong_types",
+    "unknown_contracts", "deep_nesting", "long_strings", "long_ids", "wrong_types",
+    "wrong_types_in_strings",
 )  # fmt: skip
 
 
@@ -60,7 +59,7 @@ def accepting_runs(
 
 
 def test_every_class_has_a_test(hostile_cases: dict[str, Any]) -> None:
-    assert set(hostile_cases) == {*CLASSES, *ACCEPTING, *OPEN}
+    assert set(hostile_cases) == {*CLASSES, *ACCEPTING}
 
 
 def test_clean_run_is_complete(clean_run: Any) -> None:

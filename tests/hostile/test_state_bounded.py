@@ -22,7 +22,8 @@ corpus = rh.load("corpus")
 REJECTED = (
     "non_finite", "huge_gauges", "huge_tokens", "negative", "ratios", "provider_probes_ahead",
     "customer_nodes", "wrong_provider", "empty_lines", "non_utf8", "conflicting_duplicates",
-    "unknown_contracts", "deep_nesting", "long_strings", "wrong_types",
+    "unknown_contracts", "deep_nesting", "long_strings", "long_ids", "wrong_types",
+    "wrong_types_in_strings",
 )  # fmt: skip
 
 
