@@ -659,6 +659,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     parser.add_argument("--keep", action="store_true", help="Keep the work dir (worker log).")
+    parser.add_argument(
+        "--drain-seconds", type=float, default=600.0,
+        help="At most this long for the worker to commit everything after the last line.",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from engine.adapters.kafka.local_broker import LocalKafka
@@ -727,7 +731,7 @@ def main() -> None:
             producer.join()
             log(f"produced {feed.lines:,} lines ({feed.hostile:,} hostile) in "
                 f"{feed.messages:,} messages; waiting for the worker to commit everything")  # fmt: skip
-            caught_up = committed_everything(kafka.bootstrap, worker, timeout=600)
+            caught_up = committed_everything(kafka.bootstrap, worker, args.drain_seconds)
             drained_s = round(time.monotonic() - t0 - seconds, 1)
             outputs = read_outputs(kafka.bootstrap, worker.topics())
             m = worker.metrics()
