@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from worktree import baseline_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,25 +66,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--pairs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="csla-ab-") as tmp:
-        base_tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), args.baseline],
-                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-        try:
-            sides = {"baseline": base_tree, "current": ROOT}
-            works = {name: Path(tmp) / f"work-{name}" for name in sides}
+    with (
+        tempfile.TemporaryDirectory(prefix="csla-ab-") as tmp,
+        baseline_tree(args.baseline) as base_tree,
+    ):
+        sides = {"baseline": base_tree, "current": ROOT}
+        works = {name: Path(tmp) / f"work-{name}" for name in sides}
+        for name, tree in sides.items():
+            works[name].mkdir()
+            generate(tree, works[name], args.events, args.contracts, args.seed)
+        cpu: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.pairs):
             for name, tree in sides.items():
-                works[name].mkdir()
-                generate(tree, works[name], args.events, args.contracts, args.seed)
-            cpu: dict[str, list[float]] = {name: [] for name in sides}
-            for _ in range(args.pairs):
-                for name, tree in sides.items():
-                    seconds, _ = replay(tree, works[name])
-                    cpu[name].append(round(seconds, 2))
-                    print(f"{name}: {seconds:.2f} CPU s", file=sys.stderr)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT,
-                           check=False, capture_output=True)  # fmt: skip
+                seconds, _ = replay(tree, works[name])
+                cpu[name].append(round(seconds, 2))
+                print(f"{name}: {seconds:.2f} CPU s", file=sys.stderr)
     median = {name: statistics.median(values) for name, values in cpu.items()}
     least = {name: min(values) for name, values in cpu.items()}
     rate = {name: round(args.events / seconds) for name, seconds in median.items()}

@@ -19,8 +19,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from worktree import baseline_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,18 +44,11 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=1, help="Alternate baseline/current runs.")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="csla-baseline-") as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline],
-                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-        try:
-            runs: dict[str, list[dict[str, object]]] = {"baseline": [], "current": []}
-            for _ in range(args.rounds):
-                runs["baseline"].append(bench(tree, args.events, args.contracts))
-                runs["current"].append(bench(ROOT, args.events, args.contracts))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
-                           check=False, capture_output=True)  # fmt: skip
+    with baseline_tree(args.baseline) as tree:
+        runs: dict[str, list[dict[str, object]]] = {"baseline": [], "current": []}
+        for _ in range(args.rounds):
+            runs["baseline"].append(bench(tree, args.events, args.contracts))
+            runs["current"].append(bench(ROOT, args.events, args.contracts))
     best = {k: max(int(str(r["events_per_s"])) for r in v) for k, v in runs.items()}
     rss = {k: max(int(str(r["peak_rss_mib"])) for r in v) for k, v in runs.items()}
     summary = {

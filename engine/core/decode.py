@@ -651,19 +651,7 @@ def _validate(
             message = message or "a value is out of range"
             dead.append(DeadLetter.of(lines[seq], f"schema violation: {message}", origin(seq)))
         frame = frame.filter(~bad_mask)
-    return Decoded(
-        frame.drop(
-            "_tbad",
-            "event_time",
-            "window_start",
-            "window_end",
-            "period_start",
-            "period_end",
-            "requested_at",
-            "completed_at",
-        ),
-        dead,
-    )
+    return Decoded(frame.drop("_tbad", *_INSTANTS), dead)
 
 
 def _not_strings(frame: pl.DataFrame, lines: list[bytes]) -> dict[int, str]:
