@@ -30,6 +30,9 @@ class WorkerMetrics:
             "csla_late_events", "Events later than the watermark.", registry=r
         )
         self.duplicates = Counter("csla_duplicate_events", "Repeated events dropped.", registry=r)
+        self.accepted = Counter(
+            "csla_events_accepted", "Events accepted for evaluation (the books).", registry=r
+        )
         self.redelivered = Counter(
             "csla_redelivered_lines", "Lines routed twice (stage-1 replay), dropped.", registry=r
         )
@@ -92,6 +95,7 @@ class WorkerMetrics:
         self.dead_letters.inc(len(out.dead))
         self.late_events.inc(len(out.late))
         self.duplicates.inc(out.stats.get("duplicates", 0))
+        self.accepted.inc(out.stats.get("accepted", 0))
         for kind in OUTPUT_NAMES:
             n = len(getattr(out, kind))
             if n:
