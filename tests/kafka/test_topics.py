@@ -10,7 +10,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from engine.adapters.kafka.clients import MAX_MESSAGE_BYTES, ensure_topics, internal_topics
+from engine.adapters.kafka.clients import (
+    CHECKPOINT_MESSAGE_BYTES,
+    MAX_MESSAGE_BYTES,
+    ensure_topics,
+    internal_topics,
+)
 from engine.adapters.kafka.delivery import record_error
 from engine.adapters.kafka.local_broker import LocalKafka
 from engine.settings import Settings, Topics
@@ -50,7 +55,8 @@ def test_created_topics_have_an_explicit_limit_and_refuse_larger_records(
     limits = _max_message_bytes(kafka_broker, [*outputs, by_contract, state])
     assert set(outputs) <= set(created)
     assert {limits[name] for name in outputs} == {LIMIT}
-    assert limits[by_contract] == limits[state] == MAX_MESSAGE_BYTES
+    assert limits[by_contract] == MAX_MESSAGE_BYTES
+    assert limits[state] == CHECKPOINT_MESSAGE_BYTES
 
     async def send_too_big() -> BaseException | None:
         producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)

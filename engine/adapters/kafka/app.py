@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka.checkpoint import decode_checkpoint, encode_checkpoint
 from engine.adapters.kafka.clients import (
+    CHECKPOINT_MESSAGE_BYTES,
     MAX_MESSAGE_BYTES,
     bootstrap_servers,
     client_options,
@@ -105,7 +106,7 @@ def make_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=float(getattr(settings, "session_timeout_seconds", 10.0)),
         broker_heartbeat_interval=float(getattr(settings, "heartbeat_seconds", 1.0)),
-        producer_max_request_size=MAX_MESSAGE_BYTES,
+        producer_max_request_size=CHECKPOINT_MESSAGE_BYTES,
         # Outputs come in bursts (a closing period emits thousands of records): big batches,
         # or aiokafka sends 16 KiB per round trip and publishing dominates the batch time.
         # (Never above the output topics' limit: a batch of small records must fit too.)

@@ -18,7 +18,11 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.kafka.clients import MAX_MESSAGE_BYTES, bootstrap_servers, client_options
+from engine.adapters.kafka.clients import (
+    CHECKPOINT_MESSAGE_BYTES,
+    bootstrap_servers,
+    client_options,
+)
 from engine.core.state import EngineState
 from engine.settings import Settings
 
@@ -135,8 +139,8 @@ class CheckpointReader:
                     if self.settings.processing_guarantee == "exactly_once"
                     else "read_uncommitted"
                 ),
-                max_partition_fetch_bytes=MAX_MESSAGE_BYTES * 2,
-                fetch_max_bytes=MAX_MESSAGE_BYTES * 4,
+                max_partition_fetch_bytes=CHECKPOINT_MESSAGE_BYTES * 2,
+                fetch_max_bytes=CHECKPOINT_MESSAGE_BYTES * 4,
                 **client_options(self.settings),
             )
             await self._reader.start()

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from engine.adapters.kafka.checkpoint import CheckpointReader, PartitionState, encode_checkpoint
-from engine.adapters.kafka.clients import bootstrap_servers, client_options, internal_topics
+from engine.adapters.kafka.clients import (
+    CHECKPOINT_MESSAGE_BYTES,
+    bootstrap_servers,
+    client_options,
+    internal_topics,
+)
 from engine.adapters.kafka.delivery import (
     dead_letter,
     failed_record_dead_letter,
@@ -393,6 +398,15 @@ class Engine:
         self, partition: int, ps: PartitionState, source: tuple[str, int]
     ) -> None:
         data = await self._in_core_thread(_checkpoint_bytes, ps)
+        if len(data) > CHECKPOINT_MESSAGE_BYTES:
+            log.error(
+                "partition=%d checkpoint of %d bytes is over the state topic's %d: the batch "
+                "is not committed (its state is too large: lower the rate per partition, add "
+                "partitions, or shorten the grace)",
+                partition,
+                len(data),
+                CHECKPOINT_MESSAGE_BYTES,
+            )
         fut = await self._send(
             self.state_topic,
             f"p{partition}".encode(),
