@@ -114,21 +114,25 @@ def _dedup(
     out: Outputs,
     state: EngineState,
     events: pl.DataFrame,
+    narrow: pl.DataFrame,
     lines: list[bytes],
     origin: Callable[[int], str],
 ) -> pl.DataFrame:
     """Duplicates, after lateness so a late copy is late whatever the batching: a repeated
     (contract, producer, source, event_id) is counted once, buffered or in this batch.  A
     repeat whose payload differs from the first copy's is a dead letter naming where the first
-    copy came from (it is not the same event: someone reused an id)."""
+    copy came from (it is not the same event: someone reused an id).
+
+    ``narrow`` holds the keys and ``seq`` of the candidates; ``events`` the decoded rows, read
+    only to hash the payload of the rare repeats.  Returns ``narrow`` without the repeats."""
     payload = [c for c in state.buffer.columns if c != "_origin"]
-    before = events.height
-    keys = events.select(*_DEDUP, "seq", _first=pl.struct(_DEDUP).is_first_distinct())
-    dropped: list[pl.Series] = []
-    repeats = keys.filter(~pl.col("_first"))
-    if repeats.height:
+    before = narrow.height
+    first_mask = narrow.select(pl.struct(_DEDUP).is_first_distinct()).to_series()
+    if not first_mask.all():
+        keys = narrow.select(*_DEDUP, "seq")
+        repeats = keys.filter(~first_mask)
         # the payload is hashed only where a key repeats: rare, and the bulk goes untouched
-        firsts = keys.filter("_first").select(*_DEDUP, _first_seq="seq")
+        firsts = keys.filter(first_mask).select(*_DEDUP, _first_seq="seq")
         repeats = repeats.join(firsts, on=_DEDUP, how="left")
         hashes = _payload_hash(events, payload, pl.concat([repeats["seq"], repeats["_first_seq"]]))
         conflicting = repeats.filter(
@@ -136,11 +140,10 @@ def _dedup(
         )
         first = origin_column(origin, conflicting.get_column("_first_seq"))
         _conflicts(out, conflicting.with_columns(first), lines, origin, pl.col("_origin"))
-        dropped.append(repeats["seq"])
-        keys = keys.filter("_first")
+        narrow = narrow.filter(first_mask)
     if state.buffer.height:
         seen = state.buffer.join(  # buffered first copies
-            keys.select(*_DEDUP, _seq="seq"), on=_DEDUP, how="inner"
+            narrow.select(*_DEDUP, _seq="seq"), on=_DEDUP, how="inner"
         )
         if seen.height:
             mine = _payload_hash(events, payload, seen["_seq"])
@@ -151,12 +154,10 @@ def _dedup(
                 pl.col("_seq").replace_strict(mine) != pl.col("_first_hash")
             )
             _conflicts(out, conflicting.rename({"_seq": "seq"}), lines, origin, pl.col("_origin"))
-            dropped.append(seen["_seq"])
-    if dropped:
-        events = events.filter(~pl.col("seq").is_in(pl.concat(dropped).implode()))
-    out.count("duplicates", before - events.height - out.stats.get("_conflicts", 0))
+            narrow = narrow.filter(~pl.col("seq").is_in(seen["_seq"].implode()))
+    out.count("duplicates", before - narrow.height - out.stats.get("_conflicts", 0))
     out.stats.pop("_conflicts", None)
-    return events.with_columns(origin_column(origin, events.get_column("seq")))
+    return narrow
 
 
 def _payload_hash(events: pl.DataFrame, payload: list[str], seqs: pl.Series) -> dict[int, int]:
@@ -270,9 +271,10 @@ def step(
     stranger = pl.col("provider_id") != pl.col("_provider")
     uncounted = (pl.col("_counting") & _source_kind_bit()) == 0
     held = pl.col("contract_id").is_in(list(state.quarantined))
-    refused = unknown | held | outside | future | stranger | uncounted
-    rejected = events.filter(refused)
-    if rejected.height:
+    refused = events.select(
+        (unknown | held | outside | future | stranger | uncounted).fill_null(True)
+    ).to_series()
+    if refused.any():
         reason = (
             pl.when(unknown)
             .then(pl.format("unknown contract '{}': no rule file defines it", "contract_id"))
@@ -308,40 +310,54 @@ def step(
                 )
             )
         )
-        _dead(out, rejected, lines, origin, reason)
-        events = events.filter(~refused)
+        _dead(out, events.filter(refused), lines, origin, reason)
 
+    # The checks below read a narrow frame (the keys, row numbers of ``events``); the wide
+    # frame of every decoded column is filtered once, at the end, to the accepted rows.
+    narrow = events.select(*_DEDUP, "kind", "event_ms", "seq", "_cidx", _row=pl.int_range(pl.len()))
+    if refused.any():
+        narrow = narrow.filter(~refused)
     # lateness, per contract in arrival order: late if its minute closed before it arrived
     contracts = state.contracts
     marks, progress = arrival_watermarks(
-        events, latest, {cid: cs.progress for cid, cs in contracts.items()}
+        narrow, latest, {cid: cs.progress for cid, cs in contracts.items()}
     )
-    events = events.with_columns(
-        _closed=_by_contract(ruleset, {cid: cs.closed_until_ms for cid, cs in contracts.items()}),
-        _mark=marks,
-    ).with_columns(_wm=pl.max_horizontal(pl.col("_mark") // MINUTE_MS * MINUTE_MS, "_closed"))
-    is_late = ((pl.col("event_ms") // MINUTE_MS + 1) * MINUTE_MS <= pl.col("_wm")).fill_null(False)
-    late = events.filter(is_late)
-    for row in late.select("seq", "contract_id", "event_id", "kind", "event_ms", "_wm").iter_rows():
-        seq, cid, eid, kind, t, wm = row
-        out.late.append(
-            {
-                "record": "late",
-                "origin": origin(seq),
-                "contract_id": cid,
-                "event_id": eid,
-                "kind": kind,
-                "event_time": utc_iso(t),
-                "watermark": utc_iso(wm),
-                "lateness_ms": wm - t,
-                **raw_fields(lines[seq]),
-            }
+    closed_until = {cid: cs.closed_until_ms for cid, cs in contracts.items()}
+    narrow = narrow.with_columns(_mark=marks).with_columns(
+        _wm=pl.max_horizontal(
+            pl.col("_mark") // MINUTE_MS * MINUTE_MS, _by_contract(ruleset, closed_until)
         )
-    out.count("late", late.height)
-    events = events.filter(~is_late)
-    events = _dedup(out, state, events, lines, origin)
+    )
+    is_late = ((pl.col("event_ms") // MINUTE_MS + 1) * MINUTE_MS <= pl.col("_wm")).fill_null(False)
+    late_mask = narrow.select(is_late).to_series()
+    if late_mask.any():
+        late = narrow.filter(late_mask)
+        for seq, cid, eid, kind, t, wm in late.select(
+            "seq", "contract_id", "event_id", "kind", "event_ms", "_wm"
+        ).iter_rows():
+            out.late.append(
+                {
+                    "record": "late",
+                    "origin": origin(seq),
+                    "contract_id": cid,
+                    "event_id": eid,
+                    "kind": kind,
+                    "event_time": utc_iso(t),
+                    "watermark": utc_iso(wm),
+                    "lateness_ms": wm - t,
+                    **raw_fields(lines[seq]),
+                }
+            )
+        narrow = narrow.filter(~late_mask)
+    out.count("late", int(late_mask.sum()))
+    narrow = _dedup(out, state, events, narrow, lines, origin)
     out.count("dead_letters", len(out.dead))
-    out.count("accepted", events.height)
+    out.count("accepted", narrow.height)
+    rows = narrow.get_column("_row")
+    if rows.len() < events.height:
+        keep_rows = pl.Series([False] * events.height).scatter(rows, True)
+        events = events.filter(keep_rows)
+    events = events.with_columns(origin_column(origin, events.get_column("seq")))
 
     for cid, max_ms in (
         events.group_by("contract_id", maintain_order=True)
