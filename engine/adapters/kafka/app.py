@@ -11,7 +11,7 @@ Stage 2, ``evaluate`` (the state: ``engine``; checkpoints: ``checkpoint``): read
 topic in micro-batches, keeps one ``EngineState`` per partition, calls ``step`` and publishes
 the outputs keyed by contract. After each partition's batch it awaits the delivery of every
 output, then writes a checkpoint to the compacted topic
-``<app_id>-csla-state`` (key ``p<partition>``): the zlib-compressed state snapshot plus the
+``<app_id>-csla-state`` (in parts, keys ``p<partition>.<slot>.<i>``): the zlib-compressed state snapshot plus the
 offset of the first message the state does not hold. Only after that does the agent ack the
 batch's messages (which Faust commits later).
 So a committed offset is never ahead of a checkpoint, and on a restart or a rebalance the new

@@ -25,9 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from engine.adapters.kafka.checkpoint import CheckpointReader, PartitionState, encode_checkpoint
+from engine.adapters.kafka.checkpoint import (
+    CheckpointReader,
+    PartitionState,
+    checkpoint_parts,
+    encode_checkpoint,
+)
 from engine.adapters.kafka.clients import (
-    CHECKPOINT_MESSAGE_BYTES,
     bootstrap_servers,
     client_options,
     internal_topics,
@@ -397,24 +401,23 @@ class Engine:
     async def _checkpoint(
         self, partition: int, ps: PartitionState, source: tuple[str, int]
     ) -> None:
+        """Write the partition's checkpoint, in parts, to the slot not holding the last one."""
         data = await self._in_core_thread(_checkpoint_bytes, ps)
-        if len(data) > CHECKPOINT_MESSAGE_BYTES:
-            log.error(
-                "partition=%d checkpoint of %d bytes is over the state topic's %d: the batch "
-                "is not committed (its state is too large: lower the rate per partition, add "
-                "partitions, or shorten the grace)",
-                partition,
-                len(data),
-                CHECKPOINT_MESSAGE_BYTES,
+        slot = 1 - ps.slot
+        parts = checkpoint_parts(partition, slot, time.time_ns(), data)
+        futures = [
+            await self._send(
+                self.state_topic,
+                key,
+                value,
+                source,
+                partition=partition % (self.checkpoints.partitions or 1),
             )
-        fut = await self._send(
-            self.state_topic,
-            f"p{partition}".encode(),
-            data,
-            source,
-            partition=partition % (self.checkpoints.partitions or 1),
-        )
-        await fut
+            for key, value in parts
+        ]
+        for fut in futures:
+            await fut
+        ps.slot = slot
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
 
