@@ -24,7 +24,11 @@ RULES = sorted(p.name for p in (ROOT / "rules").glob("*.yaml"))
 SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.schema.json"))
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+# every command runs without PYTHONPATH (nor a virtualenv's variables): nothing sees the checkout
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] = CLEAN_ENV) -> str:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, (
         f"{cmd}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
@@ -89,12 +93,12 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_in_an_empty_directory(
     python, csla = venv / "bin" / "python", venv / "bin" / "csla"
     _run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+         "--ignore-installed",  # the checkout may be installed (editable) in the system site
          "--no-index", "--disable-pip-version-check", str(wheel)],
         cwd=tmp_path,
     )  # fmt: skip
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env = CLEAN_ENV | {"PATH": f"{venv / 'bin'}{os.pathsep}{CLEAN_ENV.get('PATH', '')}"}
     env["COLUMNS"] = "200"
     empty = tmp_path / "empty"
     empty.mkdir()
