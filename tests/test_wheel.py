@@ -10,6 +10,7 @@ venv, not from the checkout (an editable install's finder comes after the venv's
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -80,7 +81,13 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_in_an_empty_directory(
     tmp_path: Path,
 ) -> None:
     dist = tmp_path / "dist"
-    sdist = _build("build_sdist", ROOT, dist)
+    egg_info = ROOT / "csla_engine.egg-info"  # setuptools writes it beside pyproject.toml
+    had_egg_info = egg_info.exists()
+    try:
+        sdist = _build("build_sdist", ROOT, dist)
+    finally:
+        if not had_egg_info:
+            shutil.rmtree(egg_info, ignore_errors=True)
     _check_sdist(sdist)
     with tarfile.open(sdist) as tar:  # the wheel is built from the sdist, as pip would
         tar.extractall(tmp_path / "src", filter="data")
