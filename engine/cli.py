@@ -18,7 +18,20 @@ from engine.evidence import evidence_command
 from engine.report import report_command
 from engine.whatif import diff_command
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# for users (--help): one line per paragraph, the terminal wraps them
+USER_HELP = "\n\n".join(
+    (
+        "CSLA Engine: checks computing-power services against their SLA contracts.",
+        "Each contract is a YAML rule file (CSLA standard). From the services' telemetry the "
+        "engine computes every objective's metrics, the breaches, the compensations that "
+        "billing pays, and scorecards: offline from a file (replay), or streaming on Kafka "
+        "(worker).",
+        "Start with: csla init (example rules and a settings file), csla demo (a simulated "
+        "month, no broker needed), csla validate rules/. Every command has --help.",
+    )
+)
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=USER_HELP)
 schema_app = typer.Typer(no_args_is_help=True, help="JSON Schema files of the wire formats.")
 app.add_typer(schema_app, name="schema")
 console = Console(stderr=True)
@@ -186,10 +199,26 @@ def simulate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the outputs.")] = Path("out/demo"),
-    rules: Annotated[Path, typer.Option(help="Rules directory.")] = Path("rules"),
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Rules directory. Default: ./rules, else the packaged examples."),
+    ] = None,
     days: Annotated[float, typer.Option(help="Days of simulated telemetry.")] = 31.5,
 ) -> None:
-    """Simulate a month of telemetry for the bundled contracts and replay it (no broker)."""
+    """Simulate a month of telemetry for the example contracts and replay it (no broker)."""
+    if rules is None:
+        rules = Path("rules")
+        if not rules.is_dir():
+            from engine.resources import example_rules_dir
+
+            rules = example_rules_dir()
+            console.print(
+                f"no rules/ here: using the example contracts that ship with csla ({rules}); "
+                "`csla init` copies them here to start from",
+                markup=False,
+                highlight=False,
+            )
+    _load_rules(rules)  # every problem now, not after simulating a month
     # beside the outputs, not in them: a replay replaces its whole output directory
     telemetry = out.parent / f"{out.name}-telemetry.ndjson.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -213,14 +242,21 @@ def schema_export(
 
 @schema_app.command("check")
 def schema_check(
-    directory: Annotated[Path, typer.Option(help="Directory to compare.")] = Path("schemas"),
+    directory: Annotated[
+        Path | None,
+        typer.Option(help="Directory to compare. Default: the schemas that ship with csla."),
+    ] = None,
 ) -> None:
-    """Exit 1 if the committed schema files differ from the models."""
-    from engine.schemas import drift
+    """Exit 1 if the schema files differ from the models."""
+    from engine.resources import schemas_dir
+    from engine.schemas import all_schemas, drift
 
+    directory = schemas_dir() if directory is None else directory
     problems = drift(directory)
     for problem in problems:
         typer.echo(problem)
+    if not problems:
+        typer.echo(f"{len(all_schemas())} schema files in {directory} match the models")
     raise typer.Exit(1 if problems else 0)
 
 
@@ -241,19 +277,145 @@ def produce(
     console.print(f"{sent:,} events sent")
 
 
-@app.command()
-def worker() -> None:
-    """Run the streaming engine as a Faust worker on Kafka (settings from CSLA_* env)."""
+def _settings_help() -> str:
+    """The worker's settings for its --help, from ``engine.settings`` (the one reference)."""
+    import textwrap
+
+    from rich.markup import escape
+
+    from engine.settings import setting_docs
+
+    lines = [
+        "[bold]Settings[/bold]: environment variables, or NAME=value lines in a file given "
+        "with --settings (csla init writes one to start from); the environment wins.",
+        "",
+    ]
+    for doc in setting_docs():
+        default = escape(doc.default) if doc.default else "unset"
+        lines.append(f"[bold]{doc.env}[/bold]  (default: {default})")
+        # wrapped here: help is at least 80 columns wide, and rich would not indent
+        lines += textwrap.wrap(
+            escape(doc.meaning),
+            76,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)
+
+
+@app.command(epilog=_settings_help())
+def worker(
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="Settings file: CSLA_NAME=value lines (.env style).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the streaming engine on Kafka: telemetry in, metrics, breaches, compensations out."""
     from engine.adapters.kafka.app import run_worker
     from engine.settings import Settings
 
-    run_worker(Settings())
+    run_worker(Settings(_env_file=settings) if settings else Settings())
 
 
-app.command("diff")(diff_command)
-app.command("evidence")(evidence_command)
-app.command("report")(report_command)
-app.command("dashboard")(dashboard_command)
+SETTINGS_FILE = "csla.env"
+
+
+def _settings_file_text() -> str:
+    """A settings file to start from: every setting commented out at its default."""
+    import textwrap
+
+    from engine.settings import setting_docs
+
+    text = [
+        "# CSLA Engine settings: NAME=value lines, the names of the environment variables.",
+        f"# Use: csla worker --settings {SETTINGS_FILE}   (or: set -a; . ./{SETTINGS_FILE}; "
+        "set +a)",
+        "# Each setting is commented out at its default: uncomment the ones to change.",
+        "# Environment variables win over this file. It may hold a password: keep it private.",
+    ]
+    for doc in setting_docs():
+        text.append("")
+        text += textwrap.wrap(
+            doc.meaning, 98, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False
+        )
+        text.append(f"# {doc.env}={doc.default}")
+    return "\n".join(text) + "\n"
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write rules/ and the settings file.")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Start here: write the example rule files and a commented settings file to edit."""
+    from engine.resources import example_rules_dir
+
+    examples = example_rules_dir()
+    files: dict[Path, bytes] = {
+        directory / "rules" / path.name: path.read_bytes()
+        for path in sorted(examples.glob("*.yaml"))
+    }
+    files[directory / SETTINGS_FILE] = _settings_file_text().encode()
+    taken = [path for path in files if path.exists()]
+    if taken and not force:
+        for path in taken:
+            console.print(f"error: {path} exists", style="red", markup=False, highlight=False)
+        console.print("nothing written: use --force to overwrite", markup=False)
+        raise typer.Exit(2)
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        typer.echo(str(path))
+    (directory / SETTINGS_FILE).chmod(0o600)
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    typer.echo(
+        f"next: {where}csla validate rules/ && csla demo, then edit rules/ and {SETTINGS_FILE}; "
+        f"stream with: csla worker --settings {SETTINGS_FILE}"
+    )
+
+
+# short_help: the line of each in the command list (their docstrings are long)
+app.command("diff", short_help="What-if: the same telemetry under two rule sets, compared.")(
+    diff_command
+)
+app.command("evidence", short_help="Evidence pack of one breach or compensation (disputes).")(
+    evidence_command
+)
+app.command("report", short_help="Monthly assessment report per contract (HTML + JSON).")(
+    report_command
+)
+app.command("dashboard", short_help="Live dashboard over replay outputs (read-only).")(
+    dashboard_command
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"csla-engine {version('csla-engine')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("csla-engine (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""JSON Schema files under ``schemas/``, exported from the pydantic models (and checked)."""
+"""JSON Schema files under ``schemas/``, exported from the pydantic models (and checked).
+
+``schemas/`` of the checkout is the committed copy; an installed wheel carries it as package
+data (``engine.resources.schemas_dir``), so ``csla schema check`` works anywhere.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from engine.models.contract import rule_file_json_schema
 from engine.models.events import event_json_schema
 from engine.models.manifest import manifest_json_schema
 from engine.models.outputs import OUTPUT_MODELS
+from engine.resources import schemas_dir
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
@@ -41,8 +46,10 @@ def export(directory: Path) -> list[Path]:
     return written
 
 
-def drift(directory: Path) -> list[str]:
-    """Names of schema files that are missing or differ from the models."""
+def drift(directory: Path | None = None) -> list[str]:
+    """Names of schema files that are missing or differ from the models (default: the
+    committed or packaged ``schemas/``)."""
+    directory = schemas_dir() if directory is None else directory
     problems = []
     for name, schema in all_schemas().items():
         path = directory / name

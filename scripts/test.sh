@@ -3,15 +3,21 @@
 # jars into the user cache (Maven Central), lint, then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+step() { printf '==> %s\n' "$*"; }
 # Headless Chromium for the report and dashboard page tests (Debian's package; never a download
 # of its own). Installed once, when missing and we are root (CI runs as root on a clean machine).
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+  step "installing chromium for the page tests (apt-get, once)…"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+step "installing the project and its test extras (pip install -e '.[test]')…"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+step "fetching the Kafka jars (Maven Central, once; then cached)…"
 python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
+step "lint: ruff, mypy, schema check…"
 python3 -m ruff check engine tests benchmarks
 python3 -m mypy
 python3 -m engine schema check
+step "pytest…"
 python3 -m pytest -q "$@"

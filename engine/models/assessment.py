@@ -34,10 +34,12 @@ from pydantic import (
     model_validator,
 )
 
+from engine.resources import scoring_defaults
+
 SCORING_VERSION = "csla-scoring/v1"
-# the packaged copy of rules/.scoring/table-a2.yaml (a test keeps them equal): an installed
-# engine has no rules/ of its own, and a rules directory without .scoring/ uses these
-DEFAULT_SCORING_PATH = Path(__file__).resolve().parents[1] / "data" / "table-a2.yaml"
+# rules/.scoring/table-a2.yaml of the checkout, or its packaged copy in a wheel (an installed
+# engine has no rules/ of its own); a rules directory without .scoring/ uses these
+DEFAULT_SCORING_PATH = scoring_defaults()
 PLATFORM_SCORING_FILE = Path(".scoring") / "table-a2.yaml"  # inside a rules directory
 
 

@@ -21,11 +21,11 @@ from engine.models.assessment import (
 
 
 def test_defaults_file_is_shipped_under_rules_and_packaged() -> None:
-    """rules/.scoring/table-a2.yaml is the data; engine/data/ carries the same bytes so an
-    installed engine (a wheel, the Docker image) has them without a rules/ checkout."""
+    """rules/.scoring/table-a2.yaml is the data, the one copy: a checkout reads it there, a
+    wheel carries it as package data (tests/test_wheel.py installs one)."""
     shipped = Path(__file__).resolve().parents[2] / "rules" / ".scoring" / "table-a2.yaml"
     assert DEFAULT_SCORING_PATH.is_file() and shipped.is_file()
-    assert shipped.read_bytes() == DEFAULT_SCORING_PATH.read_bytes()
+    assert DEFAULT_SCORING_PATH.samefile(shipped)
     assert load_scoring_defaults(DEFAULT_SCORING_PATH) == load_scoring_defaults()
 
 

@@ -1,9 +1,10 @@
 """A real single-node Apache Kafka 4.x broker (KRaft, broker + controller) on loopback.
 
 For the test suite and for developers; no Docker. The broker's jars come from Maven Central
-through ``deploy/kafka/pom.xml`` and are cached (``ensure_kafka_libs``); ``LocalKafka`` formats
-a fresh data directory, starts ``kafka.Kafka`` under Java 17+ and waits until the broker answers
-a Kafka protocol request. Everything binds and advertises 127.0.0.1 only.
+through ``deploy/kafka/pom.xml`` (package data in a wheel: ``engine.resources``) and are cached
+(``ensure_kafka_libs``); ``LocalKafka`` formats a fresh data directory, starts ``kafka.Kafka``
+under Java 17+ and waits until the broker answers a Kafka protocol request. Everything binds
+and advertises 127.0.0.1 only.
 
 Run one in the foreground::
 
@@ -37,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from engine import resources
+
 __all__ = [
     "KAFKA_VERSION",
     "KafkaUnavailableError",
@@ -50,9 +53,6 @@ __all__ = [
 KAFKA_VERSION = "4.1.2"
 MIN_JAVA_MAJOR = 17
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-_POM_RELPATH = Path("deploy/kafka/pom.xml")
-_LOG4J_RELPATH = Path("deploy/kafka/log4j2.properties")
 _MARKER_NAME = ".csla-kafka-libs.json"
 _LOG_TAIL_LINES = 50
 _MVN_TIMEOUT_S = 1800.0
@@ -67,7 +67,7 @@ class KafkaUnavailableError(RuntimeError):
 
 
 def _pom_path() -> Path:
-    return _REPO_ROOT / _POM_RELPATH
+    return resources.kafka_pom()
 
 
 def default_libs_dir() -> Path:
@@ -133,8 +133,8 @@ def ensure_kafka_libs(cache_dir: Path | None = None) -> Path:
         if pom is None:
             raise KafkaUnavailableError(
                 f"Kafka jars are missing from {libs_dir} and the POM that fetches them "
-                f"({_pom_path()}) was not found: run from a checkout of the repository, or "
-                "set CSLA_KAFKA_LIBS to a directory made by ensure_kafka_libs()."
+                f"({_pom_path()}) was not found: reinstall the package, run from a checkout of the repository, "
+                "or set CSLA_KAFKA_LIBS to a directory made by ensure_kafka_libs()."
             )
         if libs_dir.exists() and any(libs_dir.iterdir()) and _read_marker(libs_dir) is None:
             raise KafkaUnavailableError(
@@ -473,7 +473,7 @@ class LocalKafka:
             "".join(f"{key}={value}\n" for key, value in self.properties.items()), encoding="utf-8"
         )
         options = ["-Djava.awt.headless=true"]
-        log4j = _REPO_ROOT / _LOG4J_RELPATH
+        log4j = resources.kafka_log4j()
         if log4j.is_file():
             options.append(f"-Dlog4j2.configurationFile={log4j}")
         classpath = ["-cp", str(libs / "*")]
