@@ -9,6 +9,12 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# A CJK font (Debian's Noto CJK), so that the Chinese names in reports and evidence packs render
+# as glyphs, not boxes; the page tests check it. Same rule: once, when missing and root.
+if ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
+fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
 python3 -m ruff check engine tests benchmarks

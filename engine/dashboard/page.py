@@ -23,7 +23,7 @@ import orjson
 _CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f1f3f5;color:#212529;font:14px/1.45 system-ui,-apple-system,
-"Segoe UI",Roboto,"Noto Sans","PingFang SC","Microsoft YaHei",sans-serif}
+"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
 header{background:#212529;color:#f8f9fa;padding:12px 24px;display:flex;gap:16px;
 align-items:baseline;flex-wrap:wrap}
 header h1{font-size:18px;margin:0}header .meta{color:#adb5bd;font-size:12px}
@@ -178,7 +178,8 @@ _SCRIPT = r"""
       : el("p", {class: "muted", text: "None yet."}));
     $("providers").replaceChildren(d.provider_scorecards.length ? table(
       ["provider", "period", "score", "grade"], d.provider_scorecards.map((p) => ({cells: [
-        p.provider_id, when(p.period_start) + " → " + when(p.period_end), num(p.total_score),
+        p.provider_id, p.period || (when(p.period_start) + " → " + when(p.period_end)),
+        num(p.total_score),
         String(p.grade)]})), [2, 3]) : el("p", {class: "muted", text: "No scorecard."}));
     $("version").textContent = (d.served_at ? "figures as of " + when(d.served_at) + " · " : "")
       + d.version + (d.version === 1 ? " update" : " updates") + " received";

@@ -244,7 +244,11 @@ def zones_from_ruleset(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
     for cid in ruleset.contract_ids:
         contract = ruleset.latest(cid)
         if contract is not None:
-            out[cid] = {"tz": contract.tz, "calendar": contract.calendar}
+            out[cid] = {
+                "tz": contract.tz,
+                "calendar": contract.calendar,
+                "provider_id": contract.provider_id,
+            }
     return out
 
 
@@ -439,13 +443,14 @@ def view(
         judged = [o["status"] for o in objectives if o["status"] != "no data"]
         worst = max(judged, key=_RANK.__getitem__, default="no data")
         card = c["scorecard"]
-        periods = {o["period"] for o in objectives if o["period"]}
+        current = max((o for o in objectives if o["period"]), key=lambda o: o["period_start"],
+                      default=None)  # fmt: skip
         contracts.append(
             {
                 "contract_id": cid,
                 "contract_version": c["contract_version"],
                 "timezone": tz,
-                "period": sorted(periods)[-1] if len(periods) == 1 else ", ".join(sorted(periods)),
+                "period": current["period"] if current else None,
                 "as_of": c["as_of"],
                 "as_of_local": local_time(c["as_of"], tz),
                 "status": worst,
@@ -465,6 +470,9 @@ def view(
     for kind, n in (books or {}).items():
         records[kind] = records.get(kind, 0) + int(n)
     tz_of = {c["contract_id"]: c["timezone"] for c in contracts}
+    provider_tz = {
+        str(z.get("provider_id")): str(z.get("tz")) for _, z in sorted(zones.items(), reverse=True)
+    }  # a provider's scorecard in the zone of its (first) contract
     return {
         "version": state["version"],
         "records": dict(sorted(records.items())),
@@ -496,8 +504,15 @@ def view(
         ],
         "provider_scorecards": [
             {
-                k: s.get(k)
-                for k in ("provider_id", "period_start", "period_end", "total_score", "grade")
+                **{
+                    k: s.get(k)
+                    for k in ("provider_id", "period_start", "period_end", "total_score", "grade")
+                },
+                "period": period_label(
+                    s.get("period_start"),
+                    s.get("period_end"),
+                    provider_tz.get(str(s.get("provider_id")), "UTC"),
+                ),
             }
             for _, s in sorted(state["provider_scorecards"].items())
         ],

@@ -10,7 +10,7 @@ from engine.evidence.instants import _instant, _show
 
 _CSS = """
 body{margin:0;background:#f4f6f8;color:#1f2933;font:15px/1.5 system-ui,-apple-system,"Segoe UI",
-Roboto,"Noto Sans","PingFang SC","Microsoft YaHei",sans-serif}
+Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 48px;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;padding-bottom:4px;
 border-bottom:2px solid #d9e2ec}h3{font-size:15px;margin:18px 0 6px}
