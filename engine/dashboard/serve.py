@@ -113,9 +113,7 @@ def _books(manifest: bytes) -> dict[str, int]:
     }
 
 
-def static_page(
-    directory: Path, targets: Targets | None = None, zones: Zones | None = None
-) -> str:
+def static_page(directory: Path, targets: Targets | None = None, zones: Zones | None = None) -> str:
     """One self-contained HTML page with the directory's dashboard data embedded."""
     feed = OutputsFeed(directory)
     state = feed.refresh()

@@ -256,8 +256,17 @@ def _owed_units(o: Mapping[str, Any], calendar: ServiceCalendar | None) -> int:
     """The availability units still owed from the objective's last window to its period's end:
     service minutes (node-ms: times the nodes of the last window); 0 for other SLIs."""
     sli = o.get("sli")
-    if sli not in ("service_availability", "storage_availability", "network_availability",
-                   "node_availability") or not o.get("period_end") or not o.get("window_end"):
+    if (
+        sli
+        not in (
+            "service_availability",
+            "storage_availability",
+            "network_availability",
+            "node_availability",
+        )
+        or not o.get("period_end")
+        or not o.get("window_end")
+    ):
         return 0  # fmt: skip
     start, end = parse_instant(o["window_end"]), parse_instant(o["period_end"])
     if end <= start:
@@ -419,7 +428,9 @@ def view(
         for oid in sorted(c["objectives"]):
             n = sum(1 for b in c["open_breaches"].values() if b["objective_id"] == oid)
             firing = [w for w in c["warnings"].values() if w["objective_id"] == oid]
-            objectives.append(_objective_view(c["objectives"][oid], known.get(oid), firing, n, zone))
+            objectives.append(
+                _objective_view(c["objectives"][oid], known.get(oid), firing, n, zone)
+            )
         budgets = {o["objective_id"]: o["budget_remaining"] for o in objectives}
         active_warnings.extend(
             {

@@ -13,10 +13,21 @@ from zoneinfo import ZoneInfo
 
 from engine.core.calendar import parse_instant
 
+# not strftime's %B: that follows the locale
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)  # fmt: skip (not strftime's %B: that follows the locale)
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def _local(utc: str, tz: str) -> datetime:

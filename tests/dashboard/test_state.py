@@ -109,9 +109,10 @@ def test_budget_counts_the_service_still_owed_and_agrees_with_the_warnings_table
     assert w["budget_remaining"] == 0.528302  # the objective's figure, not the record's 0.4
     # With the contract's calendar (weekdays only), Saturday 31 Oct owes nothing: 1 − 5/10
     zones = {"c1": {"tz": "Asia/Shanghai", "calendar": _weekdays("Asia/Shanghai")}}
-    assert _objective(view(fold(empty_state(), records), TARGETS, zones=zones))[
-        "budget_remaining"
-    ] == 0.5
+    assert (
+        _objective(view(fold(empty_state(), records), TARGETS, zones=zones))["budget_remaining"]
+        == 0.5
+    )
 
 
 def test_an_objective_without_data_in_a_new_period_has_a_whole_budget() -> None:
