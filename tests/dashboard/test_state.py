@@ -155,7 +155,8 @@ def test_scorecards_and_other_records() -> None:
     assert (v["contracts"][0]["grade"], v["contracts"][0]["score"]) == (4, 81.5)
     assert v["provider_scorecards"] == [
         {"provider_id": "p1", "period_start": "2026-09-30T16:00:00Z",
-         "period_end": "2026-10-31T16:00:00Z", "total_score": 81.5, "grade": 3}
+         "period_end": "2026-10-31T16:00:00Z", "total_score": 81.5, "grade": 3,
+         "period": "2026-09-30 – 2026-10-31"}  # no rules: UTC, and in UTC not one month
     ]  # fmt: skip
     assert v["records"] == {"deadletter": 1, "metric": 1, "scorecard": 2, "usage": 1}
     assert [c["contract_id"] for c in v["contracts"]] == ["c1"]
@@ -195,3 +196,37 @@ def test_a_latency_objective_is_judged_by_its_last_judged_window() -> None:
     assert (o["status"], o["judged_value"], o["judged_end"]) == ("ok", 5.0, "2026-10-12T01:00:00Z")
     s = fold(s, [lat("2026-10-12T03:00:00Z", 80.0, False)])
     assert _objective(view(s, targets), oid="lat")["status"] == "failing"
+
+
+def test_the_previous_period_stays_visible_beside_the_new_one() -> None:
+    november = ("2026-10-31T16:00:00Z", "2026-11-30T16:00:00Z")
+    records = [
+        metric(pgood=985, end=PERIOD[1]),  # October's last window: 98.5 % of ≥ 99 %
+        compensation(amount="2400.00"),
+        metric(pgood=60, ptotal=60, end="2026-10-31T17:00:00Z", period_start=november[0],
+               period_end=november[1]),
+    ]  # fmt: skip
+    zones = {"c1": {"tz": "Asia/Shanghai"}}
+    v = view(fold(empty_state(), records), TARGETS, zones=zones)
+    (c,) = v["contracts"]
+    assert (c["period"], c["timezone"]) == ("November 2026", "Asia/Shanghai")
+    assert c["as_of_local"] == "2026-11-01 01:00 +08:00"
+    assert _objective(v)["period"] == "November 2026"
+    previous = c["previous"]
+    assert (previous["period"], previous["period_start"]) == ("October 2026", PERIOD[0])
+    (o,) = previous["objectives"]
+    assert (o["objective_id"], o["period_value"], o["period_compliant"]) == (
+        "availability",
+        98.5,
+        False,
+    )
+    # closed: nothing owed, 15 bad of a 10-minute budget (1 % of 1000) → 1 − 15/10 = −0.5
+    assert o["budget_remaining"] == -0.5
+    assert o["credit"] == "2400.00 CNY" and o["target"] == "≥ 99 %"
+    assert v["compensations"][0]["period"] == "October 2026"
+
+
+def test_a_contract_without_a_closed_period_has_no_previous_section() -> None:
+    (c,) = view(fold(empty_state(), [metric()]), TARGETS)["contracts"]
+    assert c["previous"] is None and c["timezone"] == "UTC"
+    assert c["period"] == "2026-09-30 – 2026-10-31"  # in UTC it is not one calendar month
