@@ -93,8 +93,6 @@ def build_evidence(
                 record_id,
                 input_path,
             )
-        if bars is not None and narrowed is not None:
-            bars.note(narrowed.note)
         (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
         dead = _dead_letters(out / OUTPUT_FILES["dead"], target.contract.id)
         engine_late = _count_late(out / OUTPUT_FILES["late"], target.contract.id)

@@ -79,8 +79,3 @@ class Bars:
             self.progress.advance(task, n)
 
         return advance
-
-    def note(self, text: str) -> None:
-        """A line above the bars (on a terminal), e.g. what part of the input is read."""
-        if not self.progress.disable:
-            self.progress.console.print(text, markup=False, highlight=False)
