@@ -21,6 +21,7 @@ listing it even when it has published nothing yet.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -252,6 +253,11 @@ def zones_from_ruleset(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Every poll of the page asks again for the same (calendar, window end, period end): a view of
+# many contracts must not lay a month of service intervals per objective each time.
+_service_ms = functools.lru_cache(maxsize=1 << 14)(service_ms_between)
+
+
 def _owed_units(o: Mapping[str, Any], calendar: ServiceCalendar | None) -> int:
     """The availability units still owed from the objective's last window to its period's end:
     service minutes (node-ms: times the nodes of the last window); 0 for other SLIs."""
@@ -271,7 +277,7 @@ def _owed_units(o: Mapping[str, Any], calendar: ServiceCalendar | None) -> int:
     start, end = parse_instant(o["window_end"]), parse_instant(o["period_end"])
     if end <= start:
         return 0
-    owed_ms = service_ms_between(calendar, start, end) if calendar is not None else end - start
+    owed_ms = _service_ms(calendar, start, end) if calendar is not None else end - start
     if sli != "node_availability":
         return owed_ms // MINUTE_MS
     window_ms = parse_instant(o["window_end"]) - parse_instant(o["window_start"])
