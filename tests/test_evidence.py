@@ -381,3 +381,14 @@ def test_a_november_breach_shows_only_novembers_windows_and_no_raw_json(
     assert "exemption(s) of other periods" in page
     assert '{"' not in page and "[{" not in page  # nested values are tables, not JSON
     assert '<table class="nested">' in page
+
+
+def test_the_service_time_lists_only_the_periods_holidays() -> None:
+    from engine.evidence.sections import _service_time_of_period
+
+    p0, p1 = parse_instant("2026-09-30T16:00:00Z"), parse_instant("2026-10-31T16:00:00Z")
+    spec = {"preset": "5x8", "holidays": ["2026-10-01", "2026-10-31", "2027-01-01"],
+            "extra_workdays": ["2026-10-10"]}  # fmt: skip
+    shown = _service_time_of_period(spec, p0, p1, "Asia/Shanghai")
+    assert shown == {"preset": "5x8", "holidays": ["2026-10-01", "2026-10-31"],
+                     "holidays in other periods": 1, "extra_workdays": ["2026-10-10"]}  # fmt: skip

@@ -40,7 +40,9 @@ def _contract_facts(facts: _Facts, contract: Contract) -> dict[str, Any]:
         "provider": spec.parties.provider.name,
         "service": spec.service.category,
         "term": _span(contract.term_start_ms, contract.term_end_ms, tz),
-        "service_time": spec.service_time.model_dump(mode="json", exclude_none=True),
+        "service_time": _service_time_of_period(
+            spec.service_time.model_dump(mode="json", exclude_none=True), p0, p1, tz
+        ),
         "metering": spec.metering.model_dump(mode="json", exclude_none=True),
         "cap_percent": str(contract.cap_percent),
         "maintenance_notice_hours": contract.maintenance_notice_ms / HOUR_MS,
@@ -54,6 +56,23 @@ def _contract_facts(facts: _Facts, contract: Contract) -> dict[str, Any]:
             for r in in_force
         ],
     }
+
+
+def _service_time_of_period(
+    service_time: dict[str, Any], p0: int, p1: int, tz: str
+) -> dict[str, Any]:
+    """The rule file's service time with only the holidays and extra workdays that fall in the
+    period (local dates); how many others the file lists is said, not shown."""
+    first, last = _local(p0, tz)[:10], _local(p1 - 1, tz)[:10]
+    out = dict(service_time)
+    for key in ("holidays", "extra_workdays"):
+        days = out.get(key)
+        if isinstance(days, list):
+            inside = [d for d in days if isinstance(d, str) and first <= d[:10] <= last]
+            out[key] = inside
+            if len(inside) < len(days):
+                out[f"{key} in other periods"] = len(days) - len(inside)
+    return out
 
 
 def _objective_facts(objective: ObjectiveRule) -> dict[str, Any]:
