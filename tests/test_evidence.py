@@ -392,3 +392,34 @@ def test_the_service_time_lists_only_the_periods_holidays() -> None:
     shown = _service_time_of_period(spec, p0, p1, "Asia/Shanghai")
     assert shown == {"preset": "5x8", "holidays": ["2026-10-01", "2026-10-31"],
                      "holidays in other periods": 1, "extra_workdays": ["2026-10-10"]}  # fmt: skip
+
+
+def test_a_breach_resolved_after_its_period_is_replayed_to_the_end(
+    ruleset: Any, tmp_path: Path
+) -> None:
+    """Storage latency 80 ms on 31 October 19:00-19:15 (a breach), then no sample until
+    5 November 10:00, when it is 5 ms again: the breach resolves a week after October. The
+    first, narrowed replay stops a day after the period with the breach still open, so the
+    evidence replays again to the end of the input and finds the resolution."""
+    from engine.adapters.files import replay
+
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    sample = orjson.loads(next(line for line in lines if b'"storage_io"' in line))
+    extra = [
+        orjson.dumps({**sample, "event_id": f"{day}-{m}", "latency_ms": ms,
+                      "event_time": f"2026-{day}T{hour}:{m:02d}:20+08:00"})
+        for day, hour, ms in (("10-31", 19, 80.0), ("11-05", 10, 5.0))
+        for m in range(15)
+    ]  # fmt: skip
+    mixed = tmp_path / "late-resolution.ndjson"
+    mixed.write_bytes(b"\n".join([*lines, *extra]) + b"\n")
+    until = parse_instant("2026-12-01T00:00:00+08:00")
+    result = replay(ruleset, str(mixed), tmp_path / "replay", NOW_MS, until_ms=until)
+    record_id = "breach:storage-001:storage-latency:2026-10-31T11:00:00Z:r1"
+    statuses = [b["status"] for b in result.outputs.breaches if b["breach_id"] == record_id]
+    assert statuses == ["opened", "resolved"]
+    evidence = build_evidence(ruleset, str(mixed), record_id, NOW_MS, until)
+    assert [r["status"] for r in evidence["records"]] == ["opened", "resolved"]
+    assert evidence["records"][1]["window_start"].startswith("2026-11-05")
+    assert "to the end of the input" in evidence["input"]["read"]
+    assert evidence["matches"] is True and _failed(evidence) == []
