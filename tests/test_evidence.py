@@ -423,3 +423,31 @@ def test_a_breach_resolved_after_its_period_is_replayed_to_the_end(
     assert evidence["records"][1]["window_start"].startswith("2026-11-05")
     assert "to the end of the input" in evidence["input"]["read"]
     assert evidence["matches"] is True and _failed(evidence) == []
+
+
+def test_reading_stops_once_the_contract_is_days_past_the_period(
+    ruleset: Any, tmp_path: Path
+) -> None:
+    """The golden October day, then 1,200 probes of 10-11 November and one more October probe:
+    after 1,000 of the contract's lines in a row dated 2 days or more past the period, nothing
+    of October could be on time any more (the watermark is 9 days past it), so reading stops;
+    the answer is the golden one, and the input is still hashed whole."""
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    probe = orjson.loads(next(line for line in lines if b'"probe"' in line))
+    november = [
+        orjson.dumps({**probe, "event_id": f"nov-{n}",
+                      "event_time": f"2026-11-{10 + n // 600}T{8 + n % 600 // 60:02d}:"
+                                    f"{n % 60:02d}:20+08:00"})
+        for n in range(1200)
+    ]  # fmt: skip
+    late = orjson.dumps({**probe, "event_id": "late-october", "ok": False})
+    mixed = tmp_path / "with-november.ndjson"
+    mixed.write_bytes(b"\n".join([*lines, *november, late]) + b"\n")
+    evidence, _, _ = _pack(ruleset, COMP, tmp_path / "pack", mixed)
+    [value] = evidence["recomputation"]["values"]
+    assert (value["good"], value["total"]) == (650, 690)
+    assert evidence["matches"] is True and _failed(evidence) == []
+    read = evidence["input"]
+    assert f"read {len(lines) + 1000:,} lines" in read["read"]
+    assert f"stopped reading at {mixed}:{len(lines) + 1000}" in read["read"]
+    assert (read["bytes"], read["sha256"]) == (mixed.stat().st_size, file_sha256(mixed))

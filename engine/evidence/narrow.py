@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 DAY_MS = 86_400_000
 LOOKBACK_MS = 4 * DAY_MS
 LOOKAHEAD_MS = DAY_MS
+#: Stop reading after this many lines in a row of the contract dated more than ``LOOKAHEAD_MS``
+#: past the end of what is kept: the watermark is then so far beyond the period that anything
+#: of the period after them could only be late (never counted), so the rest changes no figure.
+STOP_AFTER_LINES = 1_000
 HEAVY_KINDS = frozenset({b"probe", b"request", b"utilization", b"network", b"storage_io"})
 _ID = re.compile(r"^(breach|comp):(.+):([^:]+):(\d{4}-\d\d-\d\dT[0-9:.]+Z):r(\d+)$")
 _CONTRACT = re.compile(rb'"contract_id"\s*:\s*"([^"\\]*)"')
@@ -48,6 +52,7 @@ class Narrowed:
     origins: list[str] = field(default_factory=list)  # scratch line n (1-based) → origins[n-1]
     lines_read: int = 0
     cut_after: bool = False  # lines after the period were left out
+    stopped_at: str | None = None  # where reading stopped early (the rest is hashed, not read)
     bytes: int = 0
     sha256: str = ""
     note: str = ""
@@ -89,6 +94,7 @@ def narrow(
     scratch: Path,
     *,
     to_the_end: bool = False,
+    now_ms: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Narrowed | None:
     """The lines of ``input_path`` the evidence of ``record_id`` needs, in ``scratch``; None
@@ -106,20 +112,35 @@ def narrow(
     hi = None if to_the_end else p1 + contract.grace_ms + LOOKAHEAD_MS
     cid = contract.id.encode()
     out = Narrowed(scratch / "narrowed.ndjson")
-    dropped_after = 0
+    dropped_after = beyond = 0
+    # dated past this (and not so far ahead of the clock that it would be a dead letter):
+    stop = None if hi is None else hi + LOOKAHEAD_MS
+    ahead = None if now_ms is None else now_ms + 600_000
     with _tallied_input(input_path) as (stream, tally), out.path.open("wb") as sink:
         for lines, origin, _ in read_chunks(stream, input_path):
-            out.lines_read += len(lines)
             if on_chunk is not None:
                 on_chunk(sum(len(line) + 1 for line in lines))
             for index, line in enumerate(lines):
+                out.lines_read += 1
                 found = _CONTRACT.search(line)
                 if found is None or found.group(1) != cid:
                     continue  # another contract's, or no readable contract: not this evidence
+                when = _TIME.search(line)
+                t = _ms(when.group(1)) if when is not None else None
+                if (
+                    stop is not None
+                    and t is not None
+                    and t >= stop
+                    and (ahead is None or t <= ahead)
+                ):
+                    beyond += 1
+                    if beyond >= STOP_AFTER_LINES:
+                        out.stopped_at = origin(index)
+                        break
+                else:
+                    beyond = 0
                 kind = _KIND.search(line)
                 if kind is not None and kind.group(1) in HEAVY_KINDS:
-                    when = _TIME.search(line)
-                    t = _ms(when.group(1)) if when is not None else None
                     if t is not None and t < lo:
                         continue
                     if t is not None and hi is not None and t >= hi:
@@ -127,9 +148,11 @@ def narrow(
                         continue
                 sink.write(line.rstrip(b"\r\n") + b"\n")
                 out.origins.append(origin(index))
-        tally.drain()
+            if out.stopped_at is not None:
+                break
+        tally.drain()  # the input's hash: the stored bytes, not decompressed or looked at
     out.bytes, out.sha256 = tally.size, tally.digest.hexdigest()
-    out.cut_after = dropped_after > 0
+    out.cut_after = dropped_after > 0 or out.stopped_at is not None
     period = period_label(_iso(p0), _iso(p1), contract.tz)
     window = (
         "to the end of the input" if hi is None else f"to {LOOKAHEAD_MS // DAY_MS} day after it"
@@ -139,6 +162,12 @@ def narrow(
         f"of {contract.id} that {period} needs (probes, requests and samples from "
         f"{LOOKBACK_MS // DAY_MS} days before the period {window}; other contracts skipped)"
     )
+    if out.stopped_at is not None:
+        out.note += (
+            f"; stopped reading at {out.stopped_at}, after {STOP_AFTER_LINES:,} lines of the "
+            "contract in a row dated 2 days or more past the period: anything of the period "
+            "after them could only be late"
+        )
     return out
 
 

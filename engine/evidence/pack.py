@@ -62,7 +62,7 @@ def build_evidence(
         def select(to_the_end: bool) -> Narrowed | None:
             on_chunk = bars.add("select the period's lines", source) if bars else None
             return narrow(ruleset, source, record_id, Path(tmp), to_the_end=to_the_end,
-                          on_chunk=on_chunk)  # fmt: skip
+                          now_ms=now_ms, on_chunk=on_chunk)  # fmt: skip
 
         def run(path: str, name: str) -> Any:
             on_chunk = bars.add("replay", path) if bars else None
