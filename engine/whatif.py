@@ -27,6 +27,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.report.progress import Bars
+
 if TYPE_CHECKING:
     from engine.core.contract import ObjectiveRule, Ruleset
 
@@ -134,13 +136,16 @@ def diff_rulesets(
     now_ms: int,
     until_ms: int | None,
     work_dir: Path,
+    bars: Bars | None = None,
 ) -> WhatIf:
-    """Replay ``input_path`` under both rule sets (into ``work_dir/a`` and ``/b``) and compare."""
+    """Replay ``input_path`` under both rule sets (into ``work_dir/a`` and ``/b``) and compare;
+    with ``bars``, one progress bar per replay."""
     from engine.adapters.files import replay
     from engine.core.calendar import utc_iso
 
-    replay(rules_a, input_path, work_dir / "a", now_ms, until_ms=until_ms)
-    replay(rules_b, input_path, work_dir / "b", now_ms, until_ms=until_ms)
+    for side, rules in (("a", rules_a), ("b", rules_b)):
+        on_chunk = bars.add(f"replay under {side.upper()}", input_path) if bars else None
+        replay(rules, input_path, work_dir / side, now_ms, until_ms=until_ms, on_chunk=on_chunk)
     side_a, side_b = _read_side(work_dir / "a"), _read_side(work_dir / "b")
     a_only, b_only, both = _diff_breaches(side_a, side_b)
     return WhatIf(
@@ -616,9 +621,9 @@ def diff_command(
             with open(source, "wb") as copy:
                 shutil.copyfileobj(sys.stdin.buffer, copy)
         try:
-            with messages.status("replaying under A and B…"):
+            with Bars(console=messages) as bars:
                 result = diff_rulesets(
-                    ruleset_a, ruleset_b, source, time.time_ns() // 1_000_000, until_ms, base
+                    ruleset_a, ruleset_b, source, time.time_ns() // 1_000_000, until_ms, base, bars
                 )
         except (OutputDirTaken, IncompleteOutputs) as exc:
             messages.print(f"error: {exc}", style="red", markup=False, highlight=False)

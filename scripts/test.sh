@@ -11,6 +11,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# A CJK font (Debian's Noto CJK), so that the Chinese names in reports and evidence packs render
+# as glyphs, not boxes; the page tests check it. Same rule: once, when missing and root.
+if ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  step "installing the CJK font for reports (apt-get, once)…"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
+fi
 step "installing the project and its test extras (pip install -e '.[test]')…"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 step "fetching the Kafka jars (Maven Central, once; then cached)…"

@@ -94,7 +94,10 @@ def test_compensation_cites_contract_period_and_service_time(availability: Pack)
     assert contract["effective_from"] == "2026-01-01T00:00:00+08:00"
     assert contract["rule_file"].endswith("rules/storage-001.yaml")
     assert evidence["input"] == {"path": str(INPUT), "bytes": INPUT.stat().st_size,
-                                 "sha256": file_sha256(INPUT), "until": "2026-10-31T16:00:00Z"}  # fmt: skip
+                                 "sha256": file_sha256(INPUT), "until": "2026-10-31T16:00:00Z",
+                                 "read": evidence["input"]["read"]}  # fmt: skip
+    assert evidence["input"]["read"].startswith(f"read 1,686 lines of {INPUT}, kept 1,684: the "
+                                                "events of storage-001 that October 2026 needs")  # fmt: skip
     assert evidence["period"]["start_local"] == "2026-10-01T00:00:00+08:00"
     assert evidence["period"]["end_local"] == "2026-11-01T00:00:00+08:00"
     service = evidence["evaluation"]["service_time"]
@@ -288,8 +291,10 @@ def test_other_contracts_and_periods_do_not_change_the_answer(ruleset: Any, tmp_
     assert evidence["matches"] is True and _failed(evidence) == []
     [span] = evidence["facts"]["spans"]
     assert all(m["minute"].startswith("2026-10-") for m in span["minutes"])
-    # storage-001's own: the golden lines but the malformed and the nope-001 one, + November
-    assert evidence["input_quality"]["events"] == len(lines) - 2 + 1
+    # storage-001's own: the golden lines but the malformed and the nope-001 one; the November
+    # probe, a month after the period, is not even read
+    assert evidence["input_quality"]["events"] == len(lines) - 2
+    assert f"kept {len(lines) - 2:,}:" in evidence["input"]["read"]
 
 
 def test_unknown_id_is_a_clear_error(ruleset: Any) -> None:
@@ -328,3 +333,121 @@ def test_stdin_is_named_by_the_hash_of_what_was_sent(tmp_path: Path) -> None:
     (pack,) = tmp_path.glob("*.json")
     read = orjson.loads(pack.read_bytes())["input"]
     assert (read["path"], read["sha256"]) == ("-", file_sha256(INPUT))  # gzip, as sent
+
+
+def test_a_november_breach_shows_only_novembers_windows_and_no_raw_json(
+    ruleset: Any, tmp_path: Path
+) -> None:
+    """The golden October day, then Monday 2 November 09:00-10:00 with probes failing for the
+    first 40 minutes: 40 bad minutes of November's 21,600 (7×12) are more than its 0.1 % budget
+    (21.6 min), so November's availability breach opens. The record's own evidence lists every
+    maintenance notice of the term (October's mw-1012); the pack shows none of it."""
+    from engine.adapters.files import replay
+
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    probe = orjson.loads(next(line for line in lines if b'"probe"' in line))
+    november = [
+        orjson.dumps(
+            {
+                **probe,
+                "event_id": f"nov-{m}",
+                "ok": m >= 40,
+                "event_time": f"2026-11-02T09:{m:02d}:20+08:00",
+            }
+        )
+        for m in range(60)
+    ]
+    mixed = tmp_path / "october-november.ndjson"
+    mixed.write_bytes(b"\n".join([*lines, *november]) + b"\n")
+    until = parse_instant("2026-12-01T00:00:00+08:00")
+    result = replay(ruleset, str(mixed), tmp_path / "replay", NOW_MS, until_ms=until)
+    [breach_id] = {
+        b["breach_id"]
+        for b in result.outputs.breaches
+        if b["objective_id"] == "availability" and b["window_start"] == "2026-10-31T16:00:00Z"
+    }  # November's period breach: its range starts at the period's start
+    evidence = build_evidence(ruleset, str(mixed), breach_id, NOW_MS, until)
+    assert evidence["period"]["start_local"] == "2026-11-01T00:00:00+08:00"
+    issued = evidence["records"][0]["evidence"]["exemptions"]  # as the engine issued it
+    assert [x["maintenance_id"] for x in issued if "maintenance_id" in x] == ["mw-1012"]
+    exemptions = evidence["exemptions"]
+    assert exemptions["maintenance"] == [] and exemptions["recorded_in_engine_evidence"] == []
+    assert exemptions["recorded_outside_period"] == 1
+    assert evidence["matches"] is True and _failed(evidence) == []
+    assert "that November 2026 needs" in evidence["input"]["read"]
+    _, html_path = write_pack(evidence, tmp_path / "pack")
+    page = html_path.read_text("utf-8")
+    assert "mw-1012" not in page  # not in the record's table, not in the exemptions
+    assert "exemption(s) of other periods" in page
+    assert '{"' not in page and "[{" not in page  # nested values are tables, not JSON
+    assert '<table class="nested">' in page
+
+
+def test_the_service_time_lists_only_the_periods_holidays() -> None:
+    from engine.evidence.sections import _service_time_of_period
+
+    p0, p1 = parse_instant("2026-09-30T16:00:00Z"), parse_instant("2026-10-31T16:00:00Z")
+    spec = {"preset": "5x8", "holidays": ["2026-10-01", "2026-10-31", "2027-01-01"],
+            "extra_workdays": ["2026-10-10"]}  # fmt: skip
+    shown = _service_time_of_period(spec, p0, p1, "Asia/Shanghai")
+    assert shown == {"preset": "5x8", "holidays": ["2026-10-01", "2026-10-31"],
+                     "holidays in other periods": 1, "extra_workdays": ["2026-10-10"]}  # fmt: skip
+
+
+def test_a_breach_resolved_after_its_period_is_replayed_to_the_end(
+    ruleset: Any, tmp_path: Path
+) -> None:
+    """Storage latency 80 ms on 31 October 19:00-19:15 (a breach), then no sample until
+    5 November 10:00, when it is 5 ms again: the breach resolves a week after October. The
+    first, narrowed replay stops a day after the period with the breach still open, so the
+    evidence replays again to the end of the input and finds the resolution."""
+    from engine.adapters.files import replay
+
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    sample = orjson.loads(next(line for line in lines if b'"storage_io"' in line))
+    extra = [
+        orjson.dumps({**sample, "event_id": f"{day}-{m}", "latency_ms": ms,
+                      "event_time": f"2026-{day}T{hour}:{m:02d}:20+08:00"})
+        for day, hour, ms in (("10-31", 19, 80.0), ("11-05", 10, 5.0))
+        for m in range(15)
+    ]  # fmt: skip
+    mixed = tmp_path / "late-resolution.ndjson"
+    mixed.write_bytes(b"\n".join([*lines, *extra]) + b"\n")
+    until = parse_instant("2026-12-01T00:00:00+08:00")
+    result = replay(ruleset, str(mixed), tmp_path / "replay", NOW_MS, until_ms=until)
+    record_id = "breach:storage-001:storage-latency:2026-10-31T11:00:00Z:r1"
+    statuses = [b["status"] for b in result.outputs.breaches if b["breach_id"] == record_id]
+    assert statuses == ["opened", "resolved"]
+    evidence = build_evidence(ruleset, str(mixed), record_id, NOW_MS, until)
+    assert [r["status"] for r in evidence["records"]] == ["opened", "resolved"]
+    assert evidence["records"][1]["window_start"].startswith("2026-11-05")
+    assert "to the end of the input" in evidence["input"]["read"]
+    assert evidence["matches"] is True and _failed(evidence) == []
+
+
+def test_reading_stops_once_the_contract_is_days_past_the_period(
+    ruleset: Any, tmp_path: Path
+) -> None:
+    """The golden October day, then 1,200 probes of 10-11 November and one more October probe:
+    after 1,000 of the contract's lines in a row dated 2 days or more past the period, nothing
+    of October could be on time any more (the watermark is 9 days past it), so reading stops;
+    the answer is the golden one, and the input is still hashed whole."""
+    lines = gzip.decompress(INPUT.read_bytes()).splitlines()
+    probe = orjson.loads(next(line for line in lines if b'"probe"' in line))
+    november = [
+        orjson.dumps({**probe, "event_id": f"nov-{n}",
+                      "event_time": f"2026-11-{10 + n // 600}T{8 + n % 600 // 60:02d}:"
+                                    f"{n % 60:02d}:20+08:00"})
+        for n in range(1200)
+    ]  # fmt: skip
+    late = orjson.dumps({**probe, "event_id": "late-october", "ok": False})
+    mixed = tmp_path / "with-november.ndjson"
+    mixed.write_bytes(b"\n".join([*lines, *november, late]) + b"\n")
+    evidence, _, _ = _pack(ruleset, COMP, tmp_path / "pack", mixed)
+    [value] = evidence["recomputation"]["values"]
+    assert (value["good"], value["total"]) == (650, 690)
+    assert evidence["matches"] is True and _failed(evidence) == []
+    read = evidence["input"]
+    assert f"read {len(lines) + 1000:,} lines" in read["read"]
+    assert f"stopped reading at {mixed}:{len(lines) + 1000}" in read["read"]
+    assert (read["bytes"], read["sha256"]) == (mixed.stat().st_size, file_sha256(mixed))

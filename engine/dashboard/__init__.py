@@ -8,7 +8,14 @@ its script; ``routes.register_routes`` serves it from the Kafka worker's web ser
 
 from engine.dashboard.page import render_page
 from engine.dashboard.routes import register_routes
-from engine.dashboard.state import Feed, empty_state, fold, targets_from_ruleset, view
+from engine.dashboard.state import (
+    Feed,
+    empty_state,
+    fold,
+    targets_from_ruleset,
+    view,
+    zones_from_ruleset,
+)
 
 __all__ = [
     "Feed",
@@ -18,4 +25,5 @@ __all__ = [
     "render_page",
     "targets_from_ruleset",
     "view",
+    "zones_from_ruleset",
 ]

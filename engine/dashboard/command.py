@@ -31,7 +31,7 @@ def dashboard_command(
     shows up as soon as it completes."""
     from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.dashboard.serve import OutputsFeed, make_server, static_page
-    from engine.dashboard.state import targets_from_ruleset
+    from engine.dashboard.state import targets_from_ruleset, zones_from_ruleset
     from engine.ruleset import load_rules_dir
 
     if not outputs.is_dir():
@@ -42,16 +42,17 @@ def dashboard_command(
     except IncompleteOutputs as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    targets = None
+    targets = zones = None
     if rules.is_dir():
         loaded = load_rules_dir(rules)
         if not loaded.ok:
             typer.echo(f"rules in {rules} have errors; fix them first (csla validate)", err=True)
             raise typer.Exit(2)
         targets = targets_from_ruleset(loaded.ruleset)
+        zones = zones_from_ruleset(loaded.ruleset)
     if static is not None:
         static.parent.mkdir(parents=True, exist_ok=True)
-        static.write_text(static_page(outputs, targets), encoding="utf-8")
+        static.write_text(static_page(outputs, targets, zones), encoding="utf-8")
         typer.echo(f"dashboard snapshot of {outputs} → {static}")
         return
     from engine.settings import Settings
@@ -61,6 +62,7 @@ def dashboard_command(
         host,
         port,
         targets=targets,
+        zones=zones,
         interval_ms=round(interval * 1000),
         token=Settings().web_token,  # CSLA_WEB_TOKEN, as on the worker
     )

@@ -23,7 +23,7 @@ import orjson
 _CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f1f3f5;color:#212529;font:14px/1.45 system-ui,-apple-system,
-"Segoe UI",Roboto,"Noto Sans","PingFang SC","Microsoft YaHei",sans-serif}
+"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
 header{background:#212529;color:#f8f9fa;padding:12px 24px;display:flex;gap:16px;
 align-items:baseline;flex-wrap:wrap}
 header h1{font-size:18px;margin:0}header .meta{color:#adb5bd;font-size:12px}
@@ -52,6 +52,8 @@ p.quarantine{color:#c92a2a;font-weight:600;margin:0 0 6px}
 .bar{display:inline-block;width:80px;height:8px;background:#e9ecef;border-radius:4px;
 vertical-align:middle;margin-right:6px;overflow:hidden}.bar i{display:block;height:100%}
 .muted{color:#868e96}
+details.previous{margin:8px 0 2px}details.previous summary{cursor:pointer;font-weight:600;
+color:#495057;margin:0 0 4px}
 """
 
 _SCRIPT = r"""
@@ -107,14 +109,16 @@ _SCRIPT = r"""
     const items = [["contracts", s.contracts], ["objectives ok", s.ok + " / " + s.objectives],
       ["at risk", s.at_risk], ["open breaches", s.open_breaches],
       ["burn-rate warnings", s.active_warnings], ["compensations", s.compensations],
-      ["quarantined", s.quarantined || 0]];
+      ["quarantined", s.quarantined || 0], ["dead letters", s.dead_letters || 0],
+      ["late events", s.late_events || 0]];
     return items.map(([k, v]) => el("div", {class: "card"}, el("div", {class: "k", text: k}),
       el("div", {class: "v", "data-test": k.replace(/ /g, "-"), text: String(v)})));
   }
   function contract(c) {
     const rows = c.objectives.map((o) => ({attrs: {"data-objective": o.objective_id}, cells: [
       o.objective_id, o.sli, o.target || "–", num(o.period_value, o.unit),
-      o.judged_end ? num(o.judged_value, o.unit) + " (" + when(o.judged_end) + ")" : "–",
+      o.judged_end ? num(o.judged_value, o.unit) + " (" + (o.judged_end_local ||
+        when(o.judged_end)) + ")" : "–",
       budget(o.budget_remaining), o.warning || "–",
       String(o.open_breaches), badge(o.status)]}));
     const grade = c.grade === null ? "" : "grade " + c.grade + " (score " + c.score + ")";
@@ -124,13 +128,26 @@ _SCRIPT = r"""
       el("h3", {}, el("span", {text: c.contract_id}), badge(c.status),
         quarantined ? el("span", {class: "badge s-quarantined", "data-quarantined":
           c.contract_id, text: "⚠ quarantined"}) : null,
-        el("span", {class: "muted", text: "revision " + c.contract_version + " · as of " +
-          when(c.as_of) + (grade ? " · " + grade : "")})),
+        el("span", {class: "muted", "data-period": c.contract_id, text: (c.period ?
+          c.period + " · " : "") + "revision " + c.contract_version + " · as of " +
+          (c.as_of_local || when(c.as_of)) + " (" + c.timezone + ")" +
+          (grade ? " · " + grade : "")})),
       quarantined ? el("p", {class: "quarantine", text: "Quarantined: " + c.quarantined +
         " — telemetry of this contract could not be evaluated and was dead-lettered, so its " +
         "figures may be incomplete; other contracts are not affected."}) : null,
-      table(["objective", "SLI", "objective value", "period so far", "last judged window",
-        "budget left", "warning", "open breaches", "status"], rows, [3, 4, 7]));
+      table(["objective", "SLI", "target", "period so far", "last judged window",
+        "budget left", "warning", "open breaches", "status"], rows, [3, 4, 7]),
+      c.previous ? previous(c.previous) : null);
+  }
+  function previous(p) {
+    const rows = p.objectives.map((o) => ({attrs: {"data-previous-objective": o.objective_id},
+      cells: [o.objective_id, o.target || "–", num(o.period_value, o.unit),
+        o.period_compliant === null ? "–" : (o.period_compliant ? "met" : "missed"),
+        budget(o.budget_remaining), o.credit || "–"]}));
+    return el("details", {class: "previous", open: "", "data-previous": p.period},
+      el("summary", {text: "Previous period: " + p.period + " (closed)"}),
+      table(["objective", "target", "period value", "verdict", "budget left at close",
+        "credit"], rows, [2]));
   }
   function render(d) {
     $("cards").replaceChildren(...cards(d.summary));
@@ -139,28 +156,33 @@ _SCRIPT = r"""
     $("breaches").replaceChildren(d.open_breaches.length ? table(
       ["contract", "objective", "objective value", "observed", "window", "detected", "priority"],
       d.open_breaches.map((b) => ({attrs: {"data-breach": b.breach_id}, cells: [b.contract_id,
-        b.objective_id, (CMP[b.comparator] || b.comparator) + " " + b.threshold, num(b.observed), when(b.window_start) +
-        " → " + when(b.window_end), when(b.detected_at), b.priority === null ? "–" :
+        b.objective_id, (CMP[b.comparator] || b.comparator) + " " + b.threshold, num(b.observed),
+        (b.window_start_local || when(b.window_start)) + " → " + (b.window_end_local ||
+        when(b.window_end)), b.detected_local || when(b.detected_at), b.priority === null ? "–" :
         String(b.priority)]})), [3, 6]) : el("p", {class: "muted", text: "None open."}));
     $("warnings").replaceChildren(d.warnings.length ? table(
-      ["contract", "objective", "severity", "burn rate long / short", "budget left", "detected"],
+      ["contract", "objective", "severity", "burn rate long / short", "budget left (now)",
+        "detected"],
       d.warnings.map((w) => ({cells: [w.contract_id, w.objective_id, w.severity,
         num(w.burn_rate_long) + " / " + num(w.burn_rate_short), budget(w.budget_remaining),
-        when(w.detected_at)]})), [3]) : el("p", {class: "muted", text: "None firing."}));
+        w.detected_local || when(w.detected_at)]})), [3]) : el("p", {class: "muted",
+        text: "None firing."}));
     $("compensations").replaceChildren(d.compensations.length ? table(
       ["contract", "objective", "period", "observed", "tier", "credit", "extension h"],
       d.compensations.map((c) => ({attrs: {"data-compensation": c.compensation_id}, cells: [
-        c.contract_id, c.objective_id, when(c.period_start) + " → " + when(c.period_end),
+        c.contract_id, c.objective_id, c.period || (when(c.period_start) + " → " +
+        when(c.period_end)),
         num(c.observed), c.tier === null ? "–" : String(c.tier),
         c.credit_amount + " " + c.currency + " (" + c.credit_percent + " %)",
         String(c.extension_hours)]})), [3, 4, 5, 6])
       : el("p", {class: "muted", text: "None yet."}));
     $("providers").replaceChildren(d.provider_scorecards.length ? table(
       ["provider", "period", "score", "grade"], d.provider_scorecards.map((p) => ({cells: [
-        p.provider_id, when(p.period_start) + " → " + when(p.period_end), num(p.total_score),
+        p.provider_id, p.period || (when(p.period_start) + " → " + when(p.period_end)),
+        num(p.total_score),
         String(p.grade)]})), [2, 3]) : el("p", {class: "muted", text: "No scorecard."}));
-    $("version").textContent = "state " + d.version + (d.served_at ? " · served " +
-      when(d.served_at) : "");
+    $("version").textContent = (d.served_at ? "figures as of " + when(d.served_at) + " · " : "")
+      + d.version + (d.version === 1 ? " update" : " updates") + " received";
   }
   const embedded = $("csla-data");
   if (embedded) {

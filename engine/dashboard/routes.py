@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from engine.dashboard.page import render_page
-from engine.dashboard.state import Quarantined, State, Targets, targets_from_ruleset, view
+from engine.dashboard.state import (
+    Quarantined,
+    State,
+    Targets,
+    Zones,
+    targets_from_ruleset,
+    view,
+    zones_from_ruleset,
+)
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -80,26 +88,35 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def targets_of(get_ruleset: Callable[[], Ruleset | None] | None) -> Callable[[], Targets | None]:
-    """``get_ruleset`` as targets, recomputed only when the rule set object changes."""
-    memo: dict[str, Any] = {"ruleset": None, "targets": None}
+def targets_of(
+    get_ruleset: Callable[[], Ruleset | None] | None,
+) -> Callable[[], tuple[Targets | None, Zones | None]]:
+    """``get_ruleset`` as (targets, zones), recomputed only when the rule set object changes."""
+    memo: dict[str, Any] = {"ruleset": None, "targets": None, "zones": None}
 
-    def get() -> Targets | None:
+    def get() -> tuple[Targets | None, Zones | None]:
         ruleset = get_ruleset() if get_ruleset else None
         if ruleset is None:
-            return None
+            return None, None
         if memo["ruleset"] is not ruleset:
-            memo["ruleset"], memo["targets"] = ruleset, targets_from_ruleset(ruleset)
-        targets: Targets = memo["targets"]
-        return targets
+            memo.update(
+                ruleset=ruleset,
+                targets=targets_from_ruleset(ruleset),
+                zones=zones_from_ruleset(ruleset),
+            )
+        return memo["targets"], memo["zones"]
 
     return get
 
 
 def dashboard_json(
-    state: State, targets: Targets | None, quarantined: Quarantined | None = None
+    state: State,
+    targets: Targets | None,
+    quarantined: Quarantined | None = None,
+    zones: Zones | None = None,
+    books: dict[str, int] | None = None,
 ) -> bytes:
-    data = view(state, targets, quarantined)
+    data = view(state, targets, quarantined, zones, books)
     data["served_at"] = utc_now()
     return orjson.dumps(data)
 
@@ -141,5 +158,6 @@ def register_routes(
         if not authorized(expected, request.headers.get("Authorization")):
             return denied(web)
         quarantined = get_quarantined() if get_quarantined else None
-        body = dashboard_json(get_state(), targets(), quarantined)
+        known, zones = targets()
+        body = dashboard_json(get_state(), known, quarantined, zones)
         return web.bytes(body, content_type="application/json", headers=dict(NO_STORE))

@@ -30,7 +30,7 @@ from engine.dashboard.routes import (
     dashboard_json,
     token_bytes,
 )
-from engine.dashboard.state import Record, State, Targets, empty_state, fold, view
+from engine.dashboard.state import Record, State, Targets, Zones, empty_state, fold, view
 from engine.report.records import OUTPUT_FILES
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ class OutputsFeed:
         self._offsets: dict[str, int] = {}
         self._manifest: bytes | None = None
         self._lock = threading.Lock()
+        #: the replay's counts of what the dashboard does not read line by line (dead letters,
+        #: late events), from its manifest: keyed as the records' kinds
+        self.books: dict[str, int] = {}
 
     def refresh(self) -> State:
         with self._lock:
@@ -57,6 +60,7 @@ class OutputsFeed:
                 manifest = b""
             if manifest != self._manifest:  # a new replay took the directory's place
                 self.state, self._offsets, self._manifest = empty_state(), {}, manifest
+                self.books = _books(manifest)
             sizes = {}
             for name in OUTPUT_FILES.values():
                 try:
@@ -94,10 +98,27 @@ class OutputsFeed:
         return records
 
 
-def static_page(directory: Path, targets: Targets | None = None) -> str:
+def _books(manifest: bytes) -> dict[str, int]:
+    """Dead letters and late events of every stage of the replay, from its manifest."""
+    try:
+        books = orjson.loads(manifest).get("books", {}) if manifest else {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return {}
+    if not isinstance(books, dict):
+        return {}
+    return {
+        kind: int(books[key])
+        for kind, key in (("deadletter", "dead_letters"), ("late", "late"))
+        if isinstance(books.get(key), int)
+    }
+
+
+def static_page(directory: Path, targets: Targets | None = None, zones: Zones | None = None) -> str:
     """One self-contained HTML page with the directory's dashboard data embedded."""
     feed = OutputsFeed(directory)
-    return render_page(view(feed.refresh(), targets), title="CSLA dashboard (snapshot)")
+    state = feed.refresh()
+    data = view(state, targets, None, zones, feed.books)
+    return render_page(data, title="CSLA dashboard (snapshot)")
 
 
 def make_server(
@@ -106,6 +127,7 @@ def make_server(
     port: int = 8050,
     *,
     targets: Targets | None = None,
+    zones: Zones | None = None,
     interval_ms: int = 2000,
     token: SecretStr | str | None = None,
 ) -> ThreadingHTTPServer:
@@ -128,7 +150,9 @@ def make_server(
             elif path == "/dashboard":
                 self._send(page, "text/html; charset=utf-8")
             else:
-                self._send(dashboard_json(feed.refresh(), targets), "application/json")
+                state = feed.refresh()
+                body = dashboard_json(state, targets, None, zones, feed.books)
+                self._send(body, "application/json")
 
         def _authorized(self, path: str, query: str) -> bool:
             given = None

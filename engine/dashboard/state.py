@@ -21,11 +21,14 @@ listing it even when it has published nothing yet.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.report.series import budget_fraction, meets
+from engine.core.calendar import ServiceCalendar, parse_instant, service_ms_between
+from engine.report.display import local_time, period_label, target_text
+from engine.report.series import budget_left, meets
 
 if TYPE_CHECKING:
     from engine.core.contract import Ruleset
@@ -34,10 +37,13 @@ Record = dict[str, Any]
 State = dict[str, Any]
 Targets = Mapping[str, Mapping[str, Mapping[str, Any]]]
 Quarantined = Mapping[str, str]  # contract id → the reason it was quarantined
+#: contract id → {"tz": IANA zone, "calendar": its ServiceCalendar}: what the rules say about
+#: reading a contract's times (without it, times are UTC and service is owed around the clock)
+Zones = Mapping[str, Mapping[str, Any]]
+MINUTE_MS = 60_000
 
 log = logging.getLogger(__name__)
 RECENT_COMPENSATIONS = 25
-_SYMBOL = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 _RANK = {"breached": 4, "failing": 3, "at risk": 2, "no data": 1, "ok": 0}
 
 
@@ -63,6 +69,7 @@ def _empty_contract(cid: str) -> dict[str, Any]:
         "last_warning": {},
         "targets": {},
         "scorecard": None,
+        "previous": {},
     }
 
 
@@ -97,6 +104,7 @@ def fold(state: State, records: Iterable[Record]) -> State:
                 "warnings": dict(old["warnings"]),
                 "last_warning": dict(old["last_warning"]),
                 "targets": dict(old["targets"]),
+                "previous": dict(old.get("previous", {})),
             }
             touched.add(cid)
         entry: dict[str, Any] = contracts[cid]
@@ -129,6 +137,9 @@ def _metric(c: dict[str, Any], m: Record, _: State) -> None:
             "period_start", "period_end", "period_value", "period_good", "period_total",
         )
     }  # fmt: skip
+    if old is not None and old["period_start"] != m.get("period_start"):
+        # A new period: the last window of the one before keeps its final figures.
+        c["previous"][oid] = old
     if m.get("compliant") is not None:
         entry["judged"] = {k: m.get(k) for k in ("window_end", "value", "compliant")}
     elif old is not None and old["period_start"] == m.get("period_start"):
@@ -228,12 +239,75 @@ def targets_from_ruleset(ruleset: Ruleset) -> dict[str, dict[str, dict[str, Any]
     return out
 
 
+def zones_from_ruleset(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
+    """Each contract's time zone and service calendar (latest revision)."""
+    out: dict[str, dict[str, Any]] = {}
+    for cid in ruleset.contract_ids:
+        contract = ruleset.latest(cid)
+        if contract is not None:
+            out[cid] = {
+                "tz": contract.tz,
+                "calendar": contract.calendar,
+                "provider_id": contract.provider_id,
+            }
+    return out
+
+
+# Every poll of the page asks again for the same (calendar, window end, period end): a view of
+# many contracts must not lay a month of service intervals per objective each time.
+_service_ms = functools.lru_cache(maxsize=1 << 14)(service_ms_between)
+
+
+def _owed_units(o: Mapping[str, Any], calendar: ServiceCalendar | None) -> int:
+    """The availability units still owed from the objective's last window to its period's end:
+    service minutes (node-ms: times the nodes of the last window); 0 for other SLIs."""
+    sli = o.get("sli")
+    if (
+        sli
+        not in (
+            "service_availability",
+            "storage_availability",
+            "network_availability",
+            "node_availability",
+        )
+        or not o.get("period_end")
+        or not o.get("window_end")
+    ):
+        return 0  # fmt: skip
+    start, end = parse_instant(o["window_end"]), parse_instant(o["period_end"])
+    if end <= start:
+        return 0
+    owed_ms = _service_ms(calendar, start, end) if calendar is not None else end - start
+    if sli != "node_availability":
+        return owed_ms // MINUTE_MS
+    window_ms = parse_instant(o["window_end"]) - parse_instant(o["window_start"])
+    nodes = round(int(o.get("total") or 0) / window_ms) if window_ms > 0 else 0
+    return owed_ms * max(nodes, 1)
+
+
+def _budget(
+    o: Mapping[str, Any], target: Mapping[str, Any] | None, calendar: ServiceCalendar | None
+) -> float | None:
+    """``budget_left`` (the one definition, ``engine.report.series``) of an objective's period
+    so far, counting the service still owed until the period ends."""
+    if not target or target.get("threshold") is None or not target.get("comparator"):
+        return None
+    return budget_left(
+        o["sli"],
+        str(target["comparator"]),
+        float(target["threshold"]),
+        o.get("period_good"),
+        o.get("period_total"),
+        _owed_units(o, calendar),
+    )
+
+
 def _objective_view(
     o: dict[str, Any],
     target: Mapping[str, Any] | None,
-    last_warning: Record | None,
     firing: list[Record],
     breaches: int,
+    zone: Mapping[str, Any],
 ) -> dict[str, Any]:
     value = o["period_value"]
     comparator = target.get("comparator") if target else None
@@ -241,17 +315,8 @@ def _objective_view(
     period_ok = None
     if value is not None and comparator and threshold is not None:
         period_ok = meets(comparator, float(threshold), float(value))
-    budget = None
-    share = (
-        budget_fraction(o["sli"], comparator, float(threshold))
-        if comparator and threshold is not None
-        else None
-    )
-    if share is not None and o.get("period_total"):
-        bad = int(o["period_total"]) - int(o.get("period_good") or 0)
-        budget = round(1 - bad / (share * int(o["period_total"])), 6)
-    elif last_warning is not None and last_warning.get("budget_remaining") is not None:
-        budget = float(last_warning["budget_remaining"])
+    tz = str(zone.get("tz") or "UTC")
+    budget = _budget(o, target, zone.get("calendar"))
     severities = {w.get("severity") for w in firing}
     active = "page" if "page" in severities else ("ticket" if severities else None)
     judged = o.get("judged")
@@ -271,17 +336,18 @@ def _objective_view(
         "objective_id": o["objective_id"],
         "sli": o["sli"],
         "unit": o["unit"],
-        "target": f"{_SYMBOL.get(comparator, comparator)} {threshold:g}"
-        if comparator and threshold is not None
-        else None,
+        "target": target_text(comparator, threshold, o["unit"]),
         "period_value": value,
         "period_start": o["period_start"],
         "period_end": o["period_end"],
+        "period": period_label(o["period_start"], o["period_end"], tz),
         "window_value": o["value"],
         "window_end": o["window_end"],
+        "window_end_local": local_time(o["window_end"], tz),
         "window_compliant": o["compliant"],
         "judged_value": judged["value"] if judged else None,
         "judged_end": judged["window_end"] if judged else None,
+        "judged_end_local": local_time(judged["window_end"], tz) if judged else None,
         "period_compliant": period_ok,
         "budget_remaining": budget,
         "warning": active,
@@ -290,38 +356,120 @@ def _objective_view(
     }
 
 
+def _previous_view(
+    c: Mapping[str, Any], known: Mapping[str, Any], zone: Mapping[str, Any], state: State
+) -> dict[str, Any] | None:
+    """The period before the current one, as its last windows left it: each objective's final
+    value, verdict, budget left and credit. None before a contract has closed a period."""
+    previous = c.get("previous") or {}
+    if not previous:
+        return None
+    tz = str(zone.get("tz") or "UTC")
+    latest = max(o["period_start"] for o in previous.values())
+    credits = {
+        x["objective_id"]: x
+        for x in state["compensations"]
+        if x["contract_id"] == c["contract_id"] and x["period_start"] == latest
+    }
+    rows = []
+    for oid in sorted(previous):
+        o = previous[oid]
+        if o["period_start"] != latest:
+            continue
+        target = known.get(oid)
+        comp = credits.get(oid)
+        value = comp["observed"] if comp and o["period_value"] is None else o["period_value"]
+        ok = None
+        if value is not None and target and target.get("threshold") is not None:
+            ok = meets(str(target["comparator"]), float(target["threshold"]), float(value))
+        rows.append(
+            {
+                "objective_id": oid,
+                "sli": o["sli"],
+                "unit": o["unit"],
+                "target": target_text(
+                    target.get("comparator") if target else None,
+                    target.get("threshold") if target else None,
+                    o["unit"],
+                ),
+                "period_value": value,
+                "period_compliant": ok,
+                "budget_remaining": _budget({**o, "window_end": o["period_end"]}, target, None),
+                "credit": f"{comp['credit_amount']} {comp['currency']}" if comp else None,
+            }
+        )
+    end = max(o["period_end"] for o in previous.values() if o["period_start"] == latest)
+    return {
+        "period_start": latest,
+        "period_end": end,
+        "period": period_label(latest, end, tz),
+        "objectives": rows,
+    }
+
+
 def view(
-    state: State, targets: Targets | None = None, quarantined: Quarantined | None = None
+    state: State,
+    targets: Targets | None = None,
+    quarantined: Quarantined | None = None,
+    zones: Zones | None = None,
+    books: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """What ``/dashboard.json`` serves: contracts, compliance, open breaches, budgets, credits,
-    and each contract's quarantine reason (``None`` unless it is quarantined)."""
+    each contract's quarantine reason (``None`` unless it is quarantined) and the period before
+    the current one; times also in each contract's zone (``zones``, else UTC). ``books`` are
+    counts of the stages that write no records here (the replay's manifest): each is added to
+    the counts of the records folded."""
     targets = targets or {}
+    zones = zones or {}
     quarantined = {str(k): str(v) for k, v in (quarantined or {}).items()}
     contracts: list[dict[str, Any]] = []
     open_breaches: list[Record] = []
     active_warnings: list[Record] = []
     for cid in sorted(state["contracts"].keys() | quarantined.keys()):
         c = state["contracts"].get(cid) or _empty_contract(cid)
+        zone = zones.get(cid, {})
+        tz = str(zone.get("tz") or "UTC")
         known = {**targets.get(cid, {}), **c["targets"]}
         objectives = []
         for oid in sorted(c["objectives"]):
             n = sum(1 for b in c["open_breaches"].values() if b["objective_id"] == oid)
             firing = [w for w in c["warnings"].values() if w["objective_id"] == oid]
             objectives.append(
-                _objective_view(
-                    c["objectives"][oid], known.get(oid), c["last_warning"].get(oid), firing, n
-                )
+                _objective_view(c["objectives"][oid], known.get(oid), firing, n, zone)
             )
-        active_warnings.extend({"contract_id": cid, **w} for w in c["warnings"].values())
-        open_breaches.extend(c["open_breaches"].values())
+        budgets = {o["objective_id"]: o["budget_remaining"] for o in objectives}
+        active_warnings.extend(
+            {
+                "contract_id": cid,
+                **w,
+                "detected_local": local_time(w.get("detected_at"), tz),
+                # the objective's budget now, by the same definition as its row
+                "budget_remaining": budgets.get(str(w.get("objective_id"))),
+            }
+            for w in c["warnings"].values()
+        )
+        open_breaches.extend(
+            {
+                **b,
+                "window_start_local": local_time(b.get("window_start"), tz),
+                "window_end_local": local_time(b.get("window_end"), tz),
+                "detected_local": local_time(b.get("detected_at"), tz),
+            }
+            for b in c["open_breaches"].values()
+        )
         judged = [o["status"] for o in objectives if o["status"] != "no data"]
         worst = max(judged, key=_RANK.__getitem__, default="no data")
         card = c["scorecard"]
+        current = max((o for o in objectives if o["period"]), key=lambda o: o["period_start"],
+                      default=None)  # fmt: skip
         contracts.append(
             {
                 "contract_id": cid,
                 "contract_version": c["contract_version"],
+                "timezone": tz,
+                "period": current["period"] if current else None,
                 "as_of": c["as_of"],
+                "as_of_local": local_time(c["as_of"], tz),
                 "status": worst,
                 "open_breaches": len(c["open_breaches"]),
                 "breaches_opened": c["breaches_opened"],
@@ -329,14 +477,22 @@ def view(
                 "score": card["total_score"] if card else None,
                 "quarantined": quarantined.get(cid),
                 "objectives": objectives,
+                "previous": _previous_view(c, known, zone, state),
             }
         )
     all_objectives = [o for c in contracts for o in c["objectives"]]
     open_breaches.sort(key=lambda b: (str(b.get("detected_at")), b["breach_id"]), reverse=True)
     active_warnings.sort(key=lambda w: (str(w.get("detected_at")), w["warning_id"]), reverse=True)
+    records = dict(state["records"])
+    for kind, n in (books or {}).items():
+        records[kind] = records.get(kind, 0) + int(n)
+    tz_of = {c["contract_id"]: c["timezone"] for c in contracts}
+    provider_tz = {
+        str(z.get("provider_id")): str(z.get("tz")) for _, z in sorted(zones.items(), reverse=True)
+    }  # a provider's scorecard in the zone of its (first) contract
     return {
         "version": state["version"],
-        "records": dict(sorted(state["records"].items())),
+        "records": dict(sorted(records.items())),
         "summary": {
             "contracts": len(contracts),
             "objectives": len(all_objectives),
@@ -347,16 +503,33 @@ def view(
             "active_warnings": len(active_warnings),
             "compensations": len(state["compensations"]),
             "quarantined": len(quarantined),
+            "dead_letters": records.get("deadletter", 0),
+            "late_events": records.get("late", 0),
         },
         "quarantined": dict(sorted(quarantined.items())),
         "contracts": contracts,
         "open_breaches": open_breaches,
         "warnings": active_warnings,
-        "compensations": list(state["compensations"]),
+        "compensations": [
+            {
+                **x,
+                "period": period_label(
+                    x["period_start"], x["period_end"], tz_of.get(x["contract_id"], "UTC")
+                ),
+            }
+            for x in state["compensations"]
+        ],
         "provider_scorecards": [
             {
-                k: s.get(k)
-                for k in ("provider_id", "period_start", "period_end", "total_score", "grade")
+                **{
+                    k: s.get(k)
+                    for k in ("provider_id", "period_start", "period_end", "total_score", "grade")
+                },
+                "period": period_label(
+                    s.get("period_start"),
+                    s.get("period_end"),
+                    provider_tz.get(str(s.get("provider_id")), "UTC"),
+                ),
             }
             for _, s in sorted(state["provider_scorecards"].items())
         ],

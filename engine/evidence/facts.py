@@ -67,7 +67,19 @@ class _Facts:
             if revision is not None:
                 self.service += service_intervals(revision.calendar, lo, hi)
         self.service = _merge(self.service)
-        self._service_starts = [s for s, _ in self.service]
+        # Minutes are judged over the period and over any judged range beyond it (a breach
+        # resolved in the next period): ``service`` stays the period's, for its figures.
+        judged = list(self.service)
+        lo = min([p0, *(a for a, _ in target.spans)])
+        hi = max([p1, *(b for _, b in target.spans)])
+        for a, b in ((lo, p0), (p1, hi)):
+            edges = sorted({a, b, *(x for x in self._starts if a < x < b)})
+            for x, y in itertools.pairwise(edges) if a < b else ():
+                revision = self.rev_at(x)
+                if revision is not None:
+                    judged += service_intervals(revision.calendar, x, y)
+        self._judged_service = _merge(judged)
+        self._service_starts = [s for s, _ in self._judged_service]
         # streaming state
         self.max_seen: int | None = None
         self.first_ms: int | None = None
@@ -138,7 +150,7 @@ class _Facts:
         if not revision.term_start_ms <= m < revision.term_end_ms:
             return NOT_EVALUATED
         index = bisect.bisect_right(self._service_starts, m) - 1
-        if index < 0 or m >= self.service[index][1]:
+        if index < 0 or m >= self._judged_service[index][1]:
             return OUTSIDE
         if any(s <= m < e for s, e in self.exempt_spans(revision, as_of)):
             return EXEMPT
@@ -270,7 +282,8 @@ class _Facts:
             self._notice(event, t, origin)
         elif kind == "incident" and t < p1:
             self._incident(event, t)
-        if in_period and kind in self._kinds and event.get("latency_ms") is not None:
+        judged = in_period or self._in_spans(t)  # a range may reach past the period
+        if judged and kind in self._kinds and event.get("latency_ms") is not None:
             latency = float(event["latency_ms"])
             item = (t, str(kind), latency, str(event.get("event_id")), origin)
             self._pending.setdefault(minute, []).append(item)
@@ -362,7 +375,7 @@ class _Facts:
                     for index, (lo, hi) in enumerate(target.ranges):
                         if lo <= minute < hi:
                             self.range_counts[index][latency] += 1
-            if counted:
+            if counted and self.period[0] <= minute < self.period[1]:
                 for objective in target.contract.objectives:
                     if objective.id in self.period_counts and objective.source == kind:
                         self.period_counts[objective.id][latency] += 1

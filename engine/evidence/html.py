@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from engine.evidence.discrepancies import _discrepancies_html
 from engine.evidence.html_facts import _exemptions_html, _facts_html
-from engine.evidence.markup import _CSS, _e, _pairs, _short, _table
+from engine.evidence.instants import _instant
+from engine.evidence.markup import _CSS, _e, _nested, _pairs, _table
+from engine.evidence.sections import _overlaps
 
 
 def render_html(ev: dict[str, Any]) -> str:
@@ -59,9 +60,19 @@ def render_html(ev: dict[str, Any]) -> str:
             f"{_e(comp['fee_rule'])})</p>"
         )
     parts.append("<h2>The record(s) as issued by the engine</h2>")
+    p0, p1 = _instant(ev["period"]["start"]), _instant(ev["period"]["end"])
     for record in ev["records"]:
         items = [(k, v) for k, v in record.items() if k != "evidence"]
-        items.append(("evidence", json.dumps(record.get("evidence", {}), ensure_ascii=False)))
+        evidence = dict(record.get("evidence", {}))
+        if "exemptions" in evidence and p0 is not None and p1 is not None:
+            kept = [x for x in evidence["exemptions"] if _overlaps(x, p0, p1)]
+            left_out = len(evidence["exemptions"]) - len(kept)
+            evidence["exemptions"] = kept
+            if left_out:
+                evidence["exemptions outside the period"] = (
+                    f"{left_out} not shown (in the JSON pack's record)"
+                )
+        items.append(("evidence", evidence))
         parts.append(_pairs(items))
     parts.append("<h2>Contract</h2>")
     parts.append(
@@ -72,8 +83,8 @@ def render_html(ev: dict[str, Any]) -> str:
                 ("effective from", c["effective_from"]),
                 ("service", c["service"]),
                 ("term", f"{c['term']['start_local']} → {c['term']['end_local']}"),
-                ("service time (§6.1.6)", json.dumps(c["service_time"], ensure_ascii=False)),
-                ("metering (§6.1.7)", json.dumps(c["metering"], ensure_ascii=False)),
+                ("service time (§6.1.6)", c["service_time"]),
+                ("metering (§6.1.7)", c["metering"]),
                 ("credit cap", f"{c['cap_percent']} % of the period fee"),
                 (
                     "planned maintenance (§6.1.13)",
@@ -146,8 +157,8 @@ def render_html(ev: dict[str, Any]) -> str:
                 [
                     ch["record"],
                     ch["quantity"] + (" (informational)" if ch["informational"] else ""),
-                    _short(ch["recorded"]),
-                    _short(ch["recomputed"]),
+                    ch["recorded"],
+                    ch["recomputed"],
                     ch["tolerance"],
                     "✓" if ch["matches"] else "✗",
                 ]
@@ -158,9 +169,8 @@ def render_html(ev: dict[str, Any]) -> str:
     if comp:
         parts.append("<h3>Credits of the period in rule-file order, against the cap</h3>")
         parts.append(
-            f"<p>Usage: {_e(json.dumps(comp['usage']))}. Fee: {_e(comp['fee_rule'])}. "
-            f"Cap {_e(comp['cap_percent'])} % = {_e(comp['cap_amount'])} "
-            f"{_e(comp['currency'])}.</p>"
+            f"<p>Fee: {_e(comp['fee_rule'])}. Cap {_e(comp['cap_percent'])} % = "
+            f"{_e(comp['cap_amount'])} {_e(comp['currency'])}. Usage:</p>" + _nested(comp["usage"])
         )
         parts.append(
             _table(
@@ -197,6 +207,7 @@ def _input_html(read: dict[str, Any], q: dict[str, Any]) -> str:
             [
                 ("input replayed", f"{read['path']}: {read['bytes']:,} bytes"),
                 ("… its sha256", read["sha256"]),
+                ("… what was read", read.get("read", "the whole input")),
                 ("events of the contract in the input", q["events"]),
                 ("accepted (valid, on time, first copy)", q["accepted"]),
                 ("late: arrived after their minute had closed; never counted", q["late"]),

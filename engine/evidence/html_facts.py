@@ -55,6 +55,12 @@ def _exemptions_html(ex: dict[str, Any]) -> str:
         )
     else:
         parts.append("<p>No force-majeure interval in the rule file overlaps this period.</p>")
+    if ex.get("recorded_outside_period"):
+        parts.append(
+            f'<p class="muted">The record\'s own evidence also lists '
+            f"{ex['recorded_outside_period']} exemption(s) of other periods (the engine logs "
+            "every notice of the term); they do not touch this period and are left out.</p>"
+        )
     if ex["recorded_in_engine_evidence"]:
         parts.append(
             _table(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from engine.evidence.instants import _instant, _show
 
 _CSS = """
 body{margin:0;background:#f4f6f8;color:#1f2933;font:15px/1.5 system-ui,-apple-system,"Segoe UI",
-Roboto,"Noto Sans","PingFang SC","Microsoft YaHei",sans-serif}
+Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 48px;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;padding-bottom:4px;
 border-bottom:2px solid #d9e2ec}h3{font-size:15px;margin:18px 0 6px}
@@ -25,6 +24,7 @@ tr.available td:first-child{border-left:4px solid #31b237}
 tr.unavailable td:first-child{border-left:4px solid #e12d39}
 tr.exempt td:first-child{border-left:4px solid #4c63b6}
 tr.nodata td:first-child{border-left:4px solid #f0b429}
+table.nested{margin:0;font-size:12px}table.nested th{background:#f7f9fb}
 details{margin:6px 0}summary{cursor:pointer;color:#334e68}
 @media print{body{background:#fff}main{padding:0}details{display:block}}
 """
@@ -48,7 +48,7 @@ def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None 
         cells = "".join(
             f'<td class="n">{_e(c)}</td>'
             if isinstance(c, int | float) and not isinstance(c, bool)
-            else f"<td>{_e(c)}</td>"
+            else f"<td>{_nested(c)}</td>"
             for c in row
         )
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -56,15 +56,32 @@ def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None 
 
 
 def _pairs(items: list[tuple[str, Any]]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_nested(v)}</td></tr>" for k, v in items)
     return f"<table><tbody>{rows}</tbody></table>"
 
 
-def _short(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) < 300 else text[:297] + "…"
-    return value
+def _nested(value: Any) -> str:
+    """A value as HTML for a person: a mapping as a table of its fields, a list of mappings as
+    a table with a column per field, a list of plain values joined; never raw JSON."""
+    if isinstance(value, dict):
+        if not value:
+            return "–"
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{_nested(v)}</td></tr>"
+            for k, v in value.items()
+        )
+        return f'<table class="nested"><tbody>{rows}</tbody></table>'
+    if isinstance(value, list | tuple):
+        if not value:
+            return "none"
+        if all(isinstance(v, dict) for v in value):
+            columns: list[str] = []
+            for v in value:
+                columns += [k for k in v if k not in columns]
+            rows = [[v.get(k) for k in columns] for v in value]
+            return _table(columns, rows).replace("<table>", '<table class="nested">', 1)
+        return ", ".join(_nested(v) for v in value)
+    return _e(value)
 
 
 def _hm(local_iso: str) -> str:

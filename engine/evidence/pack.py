@@ -20,6 +20,7 @@ from engine.evidence.discrepancies import _discrepancies, _discrepancy_facts
 from engine.evidence.facts import _Facts
 from engine.evidence.html import render_html
 from engine.evidence.instants import _span, _utc
+from engine.evidence.narrow import Narrowed, narrow
 from engine.evidence.recompute import _priority, _value
 from engine.evidence.sections import (
     _contract_facts,
@@ -32,12 +33,22 @@ from engine.evidence.target import EvidenceError, _locate, _Target
 
 if TYPE_CHECKING:
     from engine.core.contract import Ruleset
+    from engine.report.progress import Bars
 
 
 def build_evidence(
-    ruleset: Ruleset, input_path: str, record_id: str, now_ms: int, until_ms: int | None = None
+    ruleset: Ruleset,
+    input_path: str,
+    record_id: str,
+    now_ms: int,
+    until_ms: int | None = None,
+    bars: Bars | None = None,
 ) -> dict[str, Any]:
-    """The facts behind breach or compensation ``record_id`` and their recomputation."""
+    """The facts behind breach or compensation ``record_id`` and their recomputation.
+
+    Only the part of the input the record's period needs is replayed and read
+    (``engine.evidence.narrow``); a breach still open at the end of that part is replayed again
+    with everything after its period, in case it was resolved later."""
     from engine.adapters.files import OUTPUT_FILES, open_input, read_chunks, replay
     from engine.adapters.manifest import require_manifest
 
@@ -47,24 +58,67 @@ def build_evidence(
             source = str(Path(tmp) / "stdin.ndjson")
             with open(source, "wb") as copy:
                 shutil.copyfileobj(sys.stdin.buffer, copy)
+
+        def select(to_the_end: bool) -> Narrowed | None:
+            on_chunk = bars.add("select the period's lines", source) if bars else None
+            return narrow(ruleset, source, record_id, Path(tmp), to_the_end=to_the_end,
+                          now_ms=now_ms, on_chunk=on_chunk)  # fmt: skip
+
+        def run(path: str, name: str) -> Any:
+            on_chunk = bars.add("replay", path) if bars else None
+            return replay(ruleset, path, Path(tmp) / name, now_ms, until_ms=until_ms,
+                          on_chunk=on_chunk)  # fmt: skip
+
+        narrowed = select(False)
+        replayed = str(narrowed.path) if narrowed else source
         out = Path(tmp) / "replay"
-        result = replay(ruleset, source, out, now_ms, until_ms=until_ms)
-        (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
+        result = run(replayed, "replay")
         target = _locate(
             ruleset, result.outputs.breaches, result.outputs.compensations, record_id, input_path
         )
+        if (
+            narrowed is not None
+            and narrowed.cut_after
+            and target.kind == "breach"
+            and all(r.get("status") == "opened" for r in target.records)
+        ):
+            narrowed = select(True)  # still open: perhaps resolved after the period
+            assert narrowed is not None
+            out = Path(tmp) / "replay-to-the-end"
+            result = run(str(narrowed.path), out.name)
+            target = _locate(
+                ruleset,
+                result.outputs.breaches,
+                result.outputs.compensations,
+                record_id,
+                input_path,
+            )
+        (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
         dead = _dead_letters(out / OUTPUT_FILES["dead"], target.contract.id)
         engine_late = _count_late(out / OUTPUT_FILES["late"], target.contract.id)
         disputed = _discrepancies(out / OUTPUT_FILES["discrepancies"], target)
         facts = _Facts(ruleset, target, now_ms, dead)
-        with open_input(source) as stream:
-            for lines, origin, _ in read_chunks(stream, source):
+        read_path = str(narrowed.path) if narrowed else source
+        on_chunk = bars.add("read the facts", read_path) if bars else None
+        number = 0
+        with open_input(read_path) as stream:
+            for lines, origin, _ in read_chunks(stream, read_path):
+                if on_chunk is not None:
+                    on_chunk(sum(len(line) + 1 for line in lines))
                 for index, line in enumerate(lines):
                     where = origin(index)
-                    shown = "stdin" + where[len(source) :] if input_path == "-" else None
+                    number += 1
+                    shown = narrowed.origins[number - 1] if narrowed else None
+                    if input_path == "-":
+                        shown = "stdin" + (shown or where)[len(source) :]
                     facts.feed(line, where, shown)
         facts.finish()
-    read = {"path": input_path, "bytes": stored.bytes, "sha256": stored.sha256}
+    if narrowed is not None:
+        read = {"path": input_path, "bytes": narrowed.bytes, "sha256": narrowed.sha256,
+                "read": narrowed.note}  # fmt: skip
+    else:
+        read = {"path": input_path, "bytes": stored.bytes, "sha256": stored.sha256,
+                "read": "the whole input"}  # fmt: skip
     disagreements = _discrepancy_facts(disputed, target)
     return _assemble(facts, target, record_id, read, until_ms, engine_late, disagreements)
 
@@ -254,6 +308,7 @@ def evidence_command(
     import time
 
     from engine.core.calendar import parse_instant
+    from engine.report.progress import Bars
     from engine.ruleset import load_rules_dir
 
     report = load_rules_dir(rules)
@@ -268,13 +323,20 @@ def evidence_command(
         typer.echo(f"error: --until: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        evidence = build_evidence(
-            report.ruleset, input, record_id, time.time_ns() // 1_000_000, until_ms=until_ms
-        )
+        with Bars() as bars:
+            evidence = build_evidence(
+                report.ruleset,
+                input,
+                record_id,
+                time.time_ns() // 1_000_000,
+                until_ms=until_ms,
+                bars=bars,
+            )
     except (EvidenceError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     json_path, html_path = write_pack(evidence, out)
+    typer.echo(f"input: {evidence['input']['read']}", err=True)
     verdict = "matches" if evidence["matches"] else "DOES NOT MATCH"
     for value in evidence["recomputation"]["values"]:
         typer.echo(f"{value['record']}: {value['summary']}")

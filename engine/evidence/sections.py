@@ -40,7 +40,9 @@ def _contract_facts(facts: _Facts, contract: Contract) -> dict[str, Any]:
         "provider": spec.parties.provider.name,
         "service": spec.service.category,
         "term": _span(contract.term_start_ms, contract.term_end_ms, tz),
-        "service_time": spec.service_time.model_dump(mode="json", exclude_none=True),
+        "service_time": _service_time_of_period(
+            spec.service_time.model_dump(mode="json", exclude_none=True), p0, p1, tz
+        ),
         "metering": spec.metering.model_dump(mode="json", exclude_none=True),
         "cap_percent": str(contract.cap_percent),
         "maintenance_notice_hours": contract.maintenance_notice_ms / HOUR_MS,
@@ -54,6 +56,23 @@ def _contract_facts(facts: _Facts, contract: Contract) -> dict[str, Any]:
             for r in in_force
         ],
     }
+
+
+def _service_time_of_period(
+    service_time: dict[str, Any], p0: int, p1: int, tz: str
+) -> dict[str, Any]:
+    """The rule file's service time with only the holidays and extra workdays that fall in the
+    period (local dates); how many others the file lists is said, not shown."""
+    first, last = _local(p0, tz)[:10], _local(p1 - 1, tz)[:10]
+    out = dict(service_time)
+    for key in ("holidays", "extra_workdays"):
+        days = out.get(key)
+        if isinstance(days, list):
+            inside = [d for d in days if isinstance(d, str) and first <= d[:10] <= last]
+            out[key] = inside
+            if len(inside) < len(days):
+                out[f"{key} in other periods"] = len(days) - len(inside)
+    return out
 
 
 def _objective_facts(objective: ObjectiveRule) -> dict[str, Any]:
@@ -126,9 +145,13 @@ def _exemption_facts(facts: _Facts) -> dict[str, Any]:
             }
         )
     recorded = []
+    outside = 0
     compared = ("window_start", "window_end", "notice_hours")
     for record in facts.target.records:
         for entry in record.get("evidence", {}).get("exemptions", []):
+            if not _overlaps(entry, p0, p1):
+                outside += 1  # the engine logs every notice of the term: not this period's
+                continue
             if "maintenance_id" in entry:
                 mine = next(
                     (m for m in maintenance if m["maintenance_id"] == entry["maintenance_id"]), None
@@ -153,7 +176,21 @@ def _exemption_facts(facts: _Facts) -> dict[str, Any]:
         "maintenance": maintenance,
         "force_majeure": force_majeure,
         "recorded_in_engine_evidence": recorded,
+        "recorded_outside_period": outside,
     }
+
+
+def _overlaps(entry: dict[str, Any], p0: int, p1: int) -> bool:
+    """Whether an exemption of a record's evidence (a maintenance window, ``window_start`` /
+    ``window_end``, or force majeure, ``start`` / ``end``) overlaps [p0, p1); an entry
+    without readable times is kept."""
+    from engine.evidence.instants import _instant
+
+    start = _instant(entry.get("window_start", entry.get("start")))
+    end = _instant(entry.get("window_end", entry.get("end")))
+    if start is None or end is None:
+        return True
+    return start < p1 and end > p0
 
 
 def _sli_facts(facts: _Facts) -> dict[str, Any]:
@@ -191,7 +228,8 @@ def _sli_facts(facts: _Facts) -> dict[str, Any]:
                 "resolved": _utc(i["resolved_ms"]) if i["resolved_ms"] is not None else None,
             }
             for i in facts.incidents.values()
-            if i["resolved_ms"] is None or i["resolved_ms"] > facts.period[0]
+            if (i["resolved_ms"] is None or i["resolved_ms"] > facts.period[0])
+            and i["opened_ms"] < facts.period[1]
         ]
     return out
 
@@ -250,6 +288,7 @@ def _node_facts(facts: _Facts) -> list[dict[str, Any]]:
                 "transitions": [
                     {"time": _utc(t), "local": _show(t, tz), "state": s, "origin": o}
                     for t, _, s, o in sorted(node.transitions)
+                    if facts.period[0] <= t < facts.period[1]
                 ],
                 "segments": [
                     {"start": _utc(s), "end": _utc(e), "state": st}

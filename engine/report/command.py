@@ -79,6 +79,7 @@ def report_command(
         source["outputs"] = str(from_outputs)
     else:
         from engine.adapters.files import replay
+        from engine.report.progress import Bars
 
         assert input is not None
         try:
@@ -88,7 +89,15 @@ def report_command(
             raise typer.Exit(2) from None
         with tempfile.TemporaryDirectory(prefix="csla-report-") as scratch:
             replayed = Path(scratch) / "replay"
-            replay(loaded.ruleset, input, replayed, time.time_ns() // 1_000_000, until_ms=until_ms)
+            with Bars() as bars:
+                replay(
+                    loaded.ruleset,
+                    input,
+                    replayed,
+                    time.time_ns() // 1_000_000,
+                    until_ms=until_ms,
+                    on_chunk=bars.add("replay", input),
+                )
             require_manifest(replayed)
             outputs = read_outputs(replayed)
         source["input"] = input

@@ -27,7 +27,7 @@ __all__ = ["fmt", "render_html"]
 _CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f1f3f5;color:#212529;font:14px/1.5 system-ui,-apple-system,"Segoe UI",
-Roboto,"Noto Sans","PingFang SC","Microsoft YaHei",sans-serif}
+Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
 main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:20px;margin:40px 0 4px;padding-top:16px;
 border-top:3px solid #343a40}h3{font-size:15px;margin:22px 0 6px;color:#343a40}

@@ -28,6 +28,8 @@ _RC: Any = {
     "svg.fonttype": "none",
     "svg.hashsalt": "csla-report",
     "font.family": "sans-serif",
+    # Chinese names in titles and legends: Noto CJK (Debian fonts-noto-cjk) when installed
+    "font.sans-serif": ["DejaVu Sans", "Noto Sans CJK SC"],
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,

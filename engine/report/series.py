@@ -128,10 +128,36 @@ def budget_fraction(sli: str, comparator: str, threshold: float) -> float | None
     return share if share > 0 else None
 
 
+def budget_left(
+    sli: str,
+    comparator: str,
+    threshold: float,
+    good: int | None,
+    total: int | None,
+    owed: int = 0,
+) -> float | None:
+    """The error budget left, as a share (1.0 = untouched, 0 = spent, < 0 = overspent).
+
+    The one definition used by the dashboard, the report and the burn-rate warnings:
+    ``1 − bad / (b × units)``, where ``b`` is ``budget_fraction``, ``bad = total − good`` are
+    the period's bad units so far and ``units = total + owed`` are the units of the whole
+    period: those judged so far plus, for availability, the service units still owed until the
+    period ends (0 for an error rate, whose future requests are unknown, and for a closed
+    period). None when the objective has no budget or nothing is judged or owed yet."""
+    share = budget_fraction(sli, comparator, threshold)
+    if share is None or good is None or total is None:
+        return None
+    units = int(total) + max(int(owed), 0)
+    if units <= 0:
+        return None
+    return round(1.0 - (int(total) - int(good)) / (share * units), 6)
+
+
 def burn_down(
     windows: Sequence[Record], sli: str, comparator: str, threshold: float
 ) -> dict[str, Any] | None:
-    """Error budget remaining (percent of the period's budget) after each window."""
+    """Error budget remaining (percent of the period's budget) after each window: the budget
+    is that of the whole period (its final judged units), as ``budget_left`` defines it."""
     share = budget_fraction(sli, comparator, threshold)
     judged = [m for m in windows if m.get("period_total") is not None]
     if share is None or not judged:
@@ -142,8 +168,11 @@ def burn_down(
         return None
     points = []
     for m in judged:
-        bad = int(m["period_total"]) - int(m["period_good"] or 0)
-        points.append([m["window_end"], round((1 - bad / budget) * 100, 4)])
+        total = int(m["period_total"])
+        left = budget_left(
+            sli, comparator, threshold, int(m["period_good"] or 0), total, final_total - total
+        )
+        points.append([m["window_end"], None if left is None else round(left * 100, 4)])
     bad_final = final_total - int(judged[-1]["period_good"] or 0)
     if sli in AVAILABILITY_SLIS:
         budget_shown, unit = lost_units(sli, budget)

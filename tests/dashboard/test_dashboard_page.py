@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from engine.dashboard.serve import OutputsFeed, make_server, static_page
-from engine.dashboard.state import targets_from_ruleset
+from engine.dashboard.state import targets_from_ruleset, zones_from_ruleset
 from engine.ruleset import load_rules_dir
 
 from .conftest import ROOT, breach, browser_module, compensation
@@ -84,14 +84,28 @@ def test_live_dashboard_updates_without_reload(served: tuple[str, Path], browser
 
 
 def test_static_snapshot(storage_day: Path, tmp_path: Path, browser: Any) -> None:
-    targets = targets_from_ruleset(load_rules_dir(ROOT / "rules").ruleset)
+    ruleset = load_rules_dir(ROOT / "rules").ruleset
+    targets = targets_from_ruleset(ruleset)
     snapshot = tmp_path / "dashboard.html"
-    snapshot.write_text(static_page(storage_day, targets))
+    snapshot.write_text(static_page(storage_day, targets, zones_from_ruleset(ruleset)))
     browser_module().assert_offline_html(snapshot.read_text())
     page = browser.new_page()
     page.goto(snapshot.as_uri())
     page.wait_for("document.getElementById('conn').textContent === 'snapshot'")
     text = page.text()
     assert "94.203 %" in text and "7200.00 CNY (30 %)" in text
+    # in the contract's zone, the period by its name; counts of every stage; no jargon
+    assert "October 2026 · revision 1" in text and "(Asia/Shanghai)" in text
+    assert "2026-09-30" not in text and "+08:00" in text
+    books = orjson.loads((storage_day / "manifest.json").read_bytes())["books"]
+    shown = page.evaluate(
+        "[...document.querySelectorAll('[data-test]')].map(e => [e.dataset.test, e.textContent])"
+    )
+    cards = dict(shown)
+    assert (cards["dead-letters"], cards["late-events"]) == (
+        str(books["dead_letters"]),
+        str(books["late"]),
+    )
+    assert books["dead_letters"] > 0 and "updates received" in text and "state " not in text
     assert page.requests() == [snapshot.as_uri()]
     page.screenshot(ARTIFACTS / "dashboard-static.png")

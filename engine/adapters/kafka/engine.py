@@ -138,6 +138,7 @@ class Engine:
             client_options=client_options(settings),
             bootstrap=bootstrap_servers(settings),
             fatal=fatal,
+            on_dead=self.dashboard.feed,  # routing-stage dead letters count on /dashboard too
         )
         self.output_topics = {kind: settings.topics.output(kind) for kind in OUTPUT_NAMES}
 

@@ -74,8 +74,11 @@ class Router:
         client_options: dict[str, Any],
         bootstrap: list[str],
         fatal: Callable[[str, BaseException], None],
+        on_dead: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.settings = settings
+        # told of this stage's dead letters once they are on the broker (the dashboard's count)
+        self._on_dead = on_dead
         self.metrics = metrics
         self.by_contract_topic = by_contract_topic
         self.dead_topic: str = settings.topics.deadletter
@@ -218,7 +221,7 @@ class Router:
         records = [r for rs in batch.values() for r in rs]
         plan = plan_batch(records)
         pending: list[Awaitable[Any]] = []
-        dead = 0
+        dead: list[dict[str, Any]] = []
         if plan.unroutable or plan.empty:
             dead, sends = await self._dead_letter(plan)
             pending.extend(sends)
@@ -232,13 +235,17 @@ class Router:
         self.metrics.messages_in.labels("route").inc(len(records))
         self.metrics.events_in.inc(plan.events)
         self.metrics.whole_messages.inc(plan.whole_messages)
-        self.metrics.dead_letters.inc(dead)
-        self.metrics.outputs.labels("dead").inc(dead)
+        self.metrics.dead_letters.inc(len(dead))
+        self.metrics.outputs.labels("dead").inc(len(dead))
+        if dead and self._on_dead is not None:
+            self._on_dead(dead)
         self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
 
-    async def _dead_letter(self, plan: RoutePlan) -> tuple[int, list[Awaitable[Any]]]:
+    async def _dead_letter(
+        self, plan: RoutePlan
+    ) -> tuple[list[dict[str, Any]], list[Awaitable[Any]]]:
         """Lines without a contract: the core's decoder names the reason (same as replay);
-        messages without a line (null, empty): that. (How many, the sends.)"""
+        messages without a line (null, empty): that. (The dead letters, the sends.)"""
         records = [dead_letter(o, empty_message_error(v), v) for o, v in plan.empty]
         index = plan.unroutable
         if index:
@@ -261,7 +268,7 @@ class Router:
             log.warning(
                 "deadletter ... and %d more in this batch", len(records) - _LOGGED_DEAD_PER_BATCH
             )
-        return len(records), pending
+        return records, pending
 
     # -- observability --------------------------------------------------------------------
 
