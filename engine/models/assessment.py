@@ -16,6 +16,7 @@ computes a scorecard from. See docs/scoring.md.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -774,8 +775,24 @@ def load_scoring_defaults(path: str | Path = DEFAULT_SCORING_PATH) -> Scoring:
     """Read and validate a Table A.2 scoring file (``version: csla-scoring/v1``)."""
     source = Path(path)
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScoringFileError(f"{source}: {exc}") from None
+    return load_scoring_text(text, str(source))
+
+
+_SCORINGS: dict[tuple[str, str], Scoring] = {}
+
+
+def load_scoring_text(text: str, source: str) -> Scoring:
+    """A Table A.2 scoring file's text, validated; parsed once per content (every rule file
+    of a directory merges its ``scoring:`` into the same defaults)."""
+    key = (source, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    if (known := _SCORINGS.get(key)) is not None:
+        return known
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
         raise ScoringFileError(f"{source}: {exc}") from None
     if not isinstance(data, dict) or data.get("version") != SCORING_VERSION:
         raise ScoringFileError(f"{source}: not a scoring file (needs version: {SCORING_VERSION})")
@@ -783,4 +800,8 @@ def load_scoring_defaults(path: str | Path = DEFAULT_SCORING_PATH) -> Scoring:
         spec = ScoringFile.model_validate(data)
     except ValidationError as exc:
         raise ScoringFileError(f"{source}: {_explain(exc)}") from None
-    return Scoring.model_validate(spec.model_dump(exclude={"version"}))
+    scoring = Scoring.model_validate(spec.model_dump(exclude={"version"}))
+    if len(_SCORINGS) > 16:
+        _SCORINGS.clear()
+    _SCORINGS[key] = scoring
+    return scoring

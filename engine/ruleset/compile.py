@@ -11,7 +11,6 @@ Pure: no I/O. Issues carry a line and column through a ``Locator`` the loader su
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections import defaultdict
@@ -119,10 +118,9 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-@functools.lru_cache(maxsize=8)
 def default_scoring(path: str | None = None) -> Scoring:
     """The platform's Table A.2 scoring: ``path`` (a rules directory's .scoring/table-a2.yaml)
-    or the packaged defaults; read once per path."""
+    or the packaged defaults; parsed once per content (a changed file is read again)."""
     return load_scoring_defaults(path) if path else load_scoring_defaults()
 
 

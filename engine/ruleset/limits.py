@@ -38,6 +38,7 @@ __all__ = [
     "check_events",
     "check_nodes",
     "compose_checked",
+    "compose_checked_node",
     "size_issue",
     "yaml_issue",
 ]
@@ -238,14 +239,19 @@ def _may_anchor(text: str) -> bool:
 def compose_checked(text: str, loader: type[Any]) -> Any:
     """Parse ``text`` with the libyaml ``loader`` class within the limits: the constructed
     document (None for an empty one). Raises ``LimitExceeded`` or ``yaml.YAMLError``."""
+    return compose_checked_node(text, loader)[1]
+
+
+def compose_checked_node(text: str, loader: type[Any]) -> tuple[Any, Any]:
+    """:func:`compose_checked`, with the composed node graph (its marks place any field)."""
     if depth_bound(text) > _SAFE_COMPOSE_DEPTH:
         check_events(libyaml.parse(text, Loader=loader))
     instance = loader(text)
     try:
         node = instance.get_single_node()
         if node is None:
-            return None
+            return None, None
         check_nodes(node, aliases=_may_anchor(text))
-        return instance.construct_document(node)
+        return node, instance.construct_document(node)
     finally:
         instance.dispose()

@@ -8,6 +8,7 @@ is not ``csla/v1`` is rejected outright, never reinterpreted.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engine.core.contract import Contract, Ruleset
-from engine.models.assessment import PLATFORM_SCORING_FILE
+from engine.models.assessment import PLATFORM_SCORING_FILE, load_scoring_text
 from engine.models.contract import SPEC_VERSION, RuleFile
 from engine.ruleset.compile import (
     Loc,
@@ -43,7 +44,7 @@ from engine.ruleset.limits import (
     MAX_FILE_BYTES,
     LimitExceeded,
     check_events,
-    compose_checked,
+    compose_checked_node,
     size_issue,
     yaml_issue,
 )
@@ -559,17 +560,39 @@ _FastLoader.add_constructor("tag:yaml.org,2002:int", _fast_int)
 _FastLoader.add_constructor("tag:yaml.org,2002:map", _fast_mapping)
 
 
-class _LazyPositions:
-    """Positions parsed with ruamel only when an issue needs a line number."""
+class _NodePositions:
+    """Line and column of any field path, from the libyaml node graph the fast path composed
+    (so a warning is placed without parsing the file again); the same answers as
+    :class:`_Positions` over ruamel's tree."""
 
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._positions: _Positions | None = None
+    def __init__(self, root: Any) -> None:
+        self.root = root
 
-    def __call__(self, loc: Any) -> tuple[int, int]:
-        if self._positions is None:
-            self._positions = _Positions(_yaml().load(self._text))
-        return self._positions(loc)
+    def __call__(self, loc: Loc) -> tuple[int, int]:
+        node, position = self.root, (0, 0)
+        for part in loc:
+            if isinstance(node, libyaml.MappingNode):
+                found = next((pair for pair in node.value if str(pair[0].value) == str(part)), None)
+                if found is None:
+                    break
+                key, value = found
+                at_key = isinstance(value, libyaml.CollectionNode) or value.tag == _NULL_TAG
+                mark = (key if at_key else value).start_mark
+                position = (mark.line, mark.column)
+                node = value
+            elif (
+                isinstance(node, libyaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
+                node = node.value[part]
+                position = (node.start_mark.line, node.start_mark.column)
+            else:
+                break
+        return position[0] + 1, position[1] + 1
+
+
+_NULL_TAG = "tag:yaml.org,2002:null"
 
 
 class _SlowPath(Exception):
@@ -584,7 +607,7 @@ def _load_fast(
 ) -> tuple[FileResult, Locator | None]:
     """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages."""
     try:
-        root = compose_checked(text, _FastLoader)
+        node, root = compose_checked_node(text, _FastLoader)
     except LimitExceeded as exc:
         return FileResult(source, None, (exc.issue(source),)), None
     except (_DuplicateKey, *_UNREADABLE):
@@ -597,7 +620,7 @@ def _load_fast(
         rule = RuleFile.model_validate(root)
     except ValidationError:
         raise _SlowPath(checked=True) from None
-    positions = _LazyPositions(text)
+    positions = _NodePositions(node)
     contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
 
@@ -662,6 +685,30 @@ def _rule_files(directory: Path) -> list[Path]:
     )
 
 
+_SCORING_CHECKED: dict[tuple[str, str], RuleIssue | None] = {}
+
+
+def _platform_scoring(platform: Path) -> RuleIssue | None:
+    """Why the platform's own Table A.2 scoring file beside the rule files cannot be used, or
+    None. Checked once per content: the same limits as a rule file, then the scoring model
+    (a big file that every load would otherwise parse again)."""
+    text, problem = _read(platform)  # the same limits as a rule file
+    if problem is not None or text is None:
+        return problem
+    key = (str(platform), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    if key not in _SCORING_CHECKED:
+        problem = yaml_issue(text, str(platform))
+        if problem is None:
+            try:
+                load_scoring_text(text, str(platform))
+            except ValueError as exc:
+                problem = RuleIssue(str(platform), 0, 0, "", str(exc))
+        if len(_SCORING_CHECKED) > 64:
+            _SCORING_CHECKED.clear()
+        _SCORING_CHECKED[key] = problem
+    return _SCORING_CHECKED[key]
+
+
 def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
     """Load files and directories (``*.yaml``/``*.yml`` below them, recursively, sorted).
 
@@ -676,17 +723,11 @@ def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         if path.is_dir():
             platform = path / PLATFORM_SCORING_FILE
             if scoring is None and platform.is_file():
-                text, problem = _read(platform)  # the same limits as a rule file
-                if problem is None and text is not None:
-                    problem = yaml_issue(text, str(platform))
+                problem = _platform_scoring(platform)
                 if problem is not None:
                     extra.append(problem)
                 else:
-                    try:  # the platform's own Table A.2 scoring beside its rule files
-                        default_scoring(str(platform))
-                        scoring = str(platform)
-                    except ValueError as exc:
-                        extra.append(RuleIssue(str(platform), 0, 0, "", str(exc)))
+                    scoring = str(platform)
             found = _rule_files(path)
             if not found:
                 extra.append(RuleIssue(str(path), 0, 0, "", "no rule files found", "warning"))

@@ -34,3 +34,44 @@ def test_duplicate_keys_take_the_positioned_path() -> None:
     assert any(
         "version" in issue.message or "duplicate" in issue.message for issue in result.issues
     )
+
+
+def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _paths(item, (*prefix, index))
+    return out
+
+
+MERGED = """version: csla/v1
+base: &base
+  window: 1h
+  empty:
+objectives:
+  - <<: *base
+    id: a
+    threshold: 99.5
+  - id: b
+    nested: {x: [1, 2, {y: null}]}
+"""
+
+
+@pytest.mark.parametrize(
+    "text", [*(p.read_text() for p in RULES), MERGED], ids=[*(p.name for p in RULES), "merge"]
+)
+def test_positions_from_the_fast_parse_equal_ruamels(text: str) -> None:
+    """A warning or error of a good file is placed from libyaml's node marks (no second
+    parse); every field path, and paths one step past the file's fields, lands where ruamel's
+    round-trip tree places it."""
+    from engine.ruleset.limits import compose_checked_node
+
+    node, document = compose_checked_node(text, load_module._FastLoader)
+    fast = load_module._NodePositions(node)
+    slow = load_module._Positions(load_module._yaml().load(text))
+    for path in _paths(document):
+        for loc in (path, (*path, "missing"), (*path, 99)):
+            assert fast(loc) == slow(loc), loc
