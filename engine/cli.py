@@ -311,9 +311,13 @@ def produce(
     )
     task = progress.add_task("produce", total=size, events=0)
 
-    def show(done: Produced) -> None:
+    done = Produced()
+
+    def show(now: Produced) -> None:
+        nonlocal done
+        done = now
         progress.start()  # at the first events sent, not before the input and broker answer
-        progress.update(task, completed=done.input_bytes, events=done.events)
+        progress.update(task, completed=now.input_bytes, events=now.events)
 
     started = time.perf_counter()
     try:
@@ -321,8 +325,8 @@ def produce(
     finally:
         progress.stop()
     console.print(
-        f"{sent:,} events sent to {settings.topics.telemetry} "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"{sent:,} events sent to {settings.topics.telemetry} in {done.messages:,} messages "
+        f"({time.perf_counter() - started:.1f} s)"
     )
 
 

@@ -81,9 +81,9 @@ async def consume(
         fetch_max_bytes=MAX_MESSAGE_BYTES,
         **client_options(settings),
     )
-    await consumer.start()
     count = 0
     try:
+        await consumer.start()
         if topic not in await consumer.topics():
             raise UserError(f"no topic {topic!r} on {settings.broker}")
         consumer.subscribe([topic])

@@ -86,9 +86,9 @@ async def produce_file(
             max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
             **client_options(settings),
         )
-        await producer.start()
         done = Produced()
         try:
+            await producer.start()
             pending: list[asyncio.Future[Any]] = []
             for lines, _origin, _block in read_chunks(stream, name, READ_BYTES):
                 for batch in _batches(lines, batch_events):
