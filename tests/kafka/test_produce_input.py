@@ -17,11 +17,13 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError
 
-from engine.adapters.files import replay
-from engine.ruleset import load_rules_dir
-
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN_INPUT = REPO / "tests" / "golden" / "storage-day" / "input.ndjson.gz"
+
+
+def _input_lines() -> list[bytes]:
+    with gzip.open(GOLDEN_INPUT) as handle:
+        return [ln for ln in handle.read().split(b"\n") if ln]
 
 
 def _csla(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str]:
@@ -30,6 +32,7 @@ def _csla(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[
         input=stdin,
         capture_output=True,
         env={**os.environ, **env},
+        cwd=REPO,  # rules/ for the replay
         timeout=120,
     )
     return proc.returncode, (proc.stdout + proc.stderr).decode()
@@ -93,9 +96,12 @@ def _contract(line: bytes) -> str | None:
 def test_produce_gzip_sends_every_line_the_replay_reads(
     csla_env: dict[str, str], kafka_broker: Any, tmp_path: Path
 ) -> None:
-    books = replay(load_rules_dir(REPO / "rules").ruleset, str(GOLDEN_INPUT), tmp_path / "o", 0)
-    lines_in = books.stats["events_in"]
-    expected = [ln for ln in gzip.open(GOLDEN_INPUT).read().split(b"\n") if ln]
+    rc, out = _csla(
+        {}, "replay", "--input", str(GOLDEN_INPUT), "--out", str(tmp_path / "o"), "--quiet"
+    )
+    assert rc == 0, out
+    lines_in = orjson.loads((tmp_path / "o" / "manifest.json").read_bytes())["books"]["lines_in"]
+    expected = _input_lines()
     assert lines_in == len(expected) > 1000
 
     rc, out = _csla(csla_env, "produce", "--input", str(GOLDEN_INPUT), "--batch", "100")
@@ -112,7 +118,7 @@ def test_produce_gzip_sends_every_line_the_replay_reads(
 
 
 def test_produce_stdin_with_json_arrays(csla_env: dict[str, str], kafka_broker: Any) -> None:
-    lines = [ln for ln in gzip.open(GOLDEN_INPUT).read().split(b"\n") if ln][:30]
+    lines = _input_lines()[:30]
     events = [orjson.loads(ln) for ln in lines]
     data = b"\n".join(
         [
