@@ -532,10 +532,8 @@ def main() -> None:
     args = sys.argv[1:]
     debug = "--debug" in args
     try:
+        # standalone: click ends usage errors (exit 2) and a closed stdout (exit 1, quietly)
         app(args=[a for a in args if a != "--debug"], prog_name="csla", standalone_mode=True)
-    except BrokenPipeError:  # stdout closed early (``csla consume … | head``): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
     except Exception as exc:
         if debug:
             console.print_exception(show_locals=True)
