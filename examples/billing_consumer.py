@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -199,4 +198,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

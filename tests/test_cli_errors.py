@@ -122,3 +122,11 @@ def test_produce_missing_input(tmp_path: Path, csla: Callable[..., tuple[int, st
     rc, _, err = csla("produce", "--input", str(tmp_path / "nope.ndjson.gz"))
     assert rc == 2
     assert _one_error_line(err) == f"error: no such file: {tmp_path / 'nope.ndjson.gz'}"
+
+
+def test_worker_without_its_rules_directory(
+    tmp_path: Path, csla: Callable[..., tuple[int, str, str]]
+) -> None:
+    rc, _, err = csla("worker", CSLA_RULES_DIR=str(tmp_path / "nope"))
+    assert rc == 2
+    assert _one_error_line(err) == f"error: CSLA_RULES_DIR={tmp_path / 'nope'}: no such directory"

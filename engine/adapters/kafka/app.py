@@ -279,7 +279,10 @@ def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
     from engine.adapters.kafka import logs
+    from engine.errors import UserError
 
+    if not settings.rules_dir.is_dir():  # its files may change later; the directory must be
+        raise UserError(f"CSLA_RULES_DIR={settings.rules_dir}: no such directory")
     _check_web_port(settings)
     try:
         import uvloop
