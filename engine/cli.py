@@ -504,17 +504,11 @@ def _options(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
-) -> None:
-    pass
-
-
-@app.callback()
-def _global_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error, with its locals.")
     ] = False,
 ) -> None:
-    # The app's one callback: options of every command. ``--debug`` is read by ``main``,
+    # The app's one callback (a second would replace it). ``--debug`` is read by ``main``,
     # anywhere in the arguments; it is declared here for parsing and for ``csla --help``.
     pass
 
