@@ -277,19 +277,94 @@ def schema_check(
 
 @app.command()
 def produce(
-    input: Annotated[Path, typer.Option("--input", "-i", help="NDJSON file to send.")],
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="Telemetry: NDJSON or JSON arrays, .gz or not, or - for stdin."
+        ),
+    ],
     batch: Annotated[
         int, typer.Option(help="Events per Kafka message (1 = single events).")
     ] = 1000,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Send an NDJSON file to the telemetry topic (settings from CSLA_* env)."""
+    """Send telemetry to the telemetry topic, keyed by contract (settings from CSLA_* env).
+
+    Reads its input like ``csla replay``: the count sent equals the replay's lines in."""
     import asyncio
 
-    from engine.adapters.kafka.produce import produce_file
+    from rich.progress import TextColumn
+
+    from engine.adapters.kafka.produce import Produced, produce_file
     from engine.settings import Settings
 
-    sent = asyncio.run(produce_file(Settings(), input, batch_events=batch))
-    console.print(f"{sent:,} events sent")
+    settings = Settings()
+    size = os.path.getsize(input) if input != "-" and os.path.isfile(input) else None
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[events]:,} events"),
+        console=console,
+        disable=quiet,
+    )
+    task = progress.add_task("produce", total=size, events=0)
+
+    done = Produced()
+
+    def show(now: Produced) -> None:
+        nonlocal done
+        done = now
+        progress.start()  # at the first events sent, not before the input and broker answer
+        progress.update(task, completed=now.input_bytes, events=now.events)
+
+    started = time.perf_counter()
+    try:
+        sent = asyncio.run(produce_file(settings, input, batch_events=batch, on_progress=show))
+    finally:
+        progress.stop()
+    console.print(
+        f"{sent:,} events sent to {settings.topics.telemetry} in {done.messages:,} messages "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+
+
+@app.command()
+def consume(
+    topic: Annotated[str, typer.Argument(help="Topic to read, e.g. csla.compensations.")],
+    group: Annotated[
+        str | None,
+        typer.Option(help="Consumer group: resume from its offsets, commit after printing."),
+    ] = None,
+    from_beginning: Annotated[
+        bool, typer.Option(help="Start at the earliest offset (where the group has none).")
+    ] = False,
+    until_idle: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds without a record.")
+    ] = None,
+    meta: Annotated[
+        bool, typer.Option(help="Print {topic, partition, offset, timestamp, key, value}.")
+    ] = False,
+) -> None:
+    """Print a topic's records as NDJSON on stdout, one value per line (settings from CSLA_*)."""
+    import asyncio
+
+    from engine.adapters.kafka.consume import consume as read_topic
+    from engine.settings import Settings
+
+    count = asyncio.run(
+        read_topic(
+            Settings(),
+            topic,
+            sys.stdout.buffer,
+            group=group,
+            from_beginning=from_beginning,
+            until_idle_seconds=until_idle,
+            meta=meta,
+        )
+    )
+    console.print(f"{count:,} records from {topic}")
 
 
 def _settings_help() -> str:
@@ -429,9 +504,36 @@ def _options(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error, with its locals.")
+    ] = False,
 ) -> None:
+    # The app's one callback (a second would replace it). ``--debug`` is read by ``main``,
+    # anywhere in the arguments; it is declared here for parsing and for ``csla --help``.
     pass
 
 
 def main() -> None:
-    app()
+    """``csla``: every error a person can fix is one line and exit 2; ``--debug`` anywhere in
+    the arguments shows the traceback, with local variables, instead."""
+    import logging
+
+    from engine.errors import explain
+
+    # The Kafka client logs each failed connection; the error that ends a command says it
+    # once. (A worker's log configuration still gets these records.)
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    args = sys.argv[1:]
+    debug = "--debug" in args
+    try:
+        # standalone: click ends usage errors (exit 2) and a closed stdout (exit 1, quietly)
+        app(args=[a for a in args if a != "--debug"], prog_name="csla", standalone_mode=True)
+    except Exception as exc:
+        if debug:
+            console.print_exception(show_locals=True)
+        line = explain(exc)
+        code = 1 if line is None else 2
+        if line is None:  # a programmer error: still loud, its traceback one flag away
+            line = f"unexpected error: {exc!r}" + ("" if debug else " (--debug shows where)")
+        console.print(f"error: {line}", style="red", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)

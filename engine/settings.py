@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Least severe log level printed."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="The worker's log lines: text (time level logger message) or json (one "
+        "object per line: time, level, logger, message).",
+    )
     session_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Kafka consumer group session timeout (seconds)."
     )

@@ -45,6 +45,14 @@ def open_input(path: str) -> Iterator[IO[bytes]]:
         yield stream
 
 
+@contextlib.contextmanager
+def open_input_counted(path: str) -> Iterator[tuple[IO[bytes], Callable[[], int]]]:
+    """Like ``open_input``, with a function giving how many bytes of the input as stored
+    (compressed, for a ``.gz``) were read so far: the progress of a reader of the stream."""
+    with _tallied_input(path) as (stream, tally):
+        yield stream, lambda: tally.size
+
+
 class _Tally:
     """The bytes of an input as stored, counted and hashed as they are read through it (the
     manifest's size and sha256, without reading a file twice or needing stdin again)."""

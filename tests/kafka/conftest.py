@@ -60,3 +60,20 @@ def kafka_topic_factory(kafka_broker: LocalKafka, request: pytest.FixtureRequest
         return name
 
     return make
+
+
+@pytest.fixture
+def csla_env(kafka_broker: LocalKafka) -> dict[str, str]:
+    """``CSLA_*`` settings for a ``csla`` subprocess on the session broker: a fresh app id and
+    fresh names for every topic the engine would create, so that nothing is shared."""
+    from engine.settings import Topics
+
+    run = uuid.uuid4().hex[:12]
+    env = {
+        "CSLA_BROKER": f"kafka://{kafka_broker.bootstrap}",
+        "CSLA_APP_ID": f"csla-{run}",
+        "CSLA_PARTITIONS": "2",
+    }
+    for kind in Topics.model_fields:
+        env[f"CSLA_TOPIC_{kind.upper()}"] = f"csla-{run}.{kind}"
+    return env

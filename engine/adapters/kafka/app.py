@@ -227,23 +227,63 @@ def make_app(settings: Settings) -> faust.App:
 
 async def _ensure_topics_patiently(settings: Settings) -> list[str]:
     """``ensure_topics``, waiting for the broker: a worker started before it (or while it is
-    away) waits rather than exits (not ready, as its web server is not up yet)."""
-    from aiokafka.errors import KafkaError
+    away) waits rather than exits (not ready, as its web server is not up yet). A refusal
+    that waiting cannot mend (authentication, authorisation) ends the worker."""
+    from aiokafka.errors import KafkaError, KafkaTimeoutError
 
     pause = 1.0
     while True:
         try:
             return await ensure_topics(settings)
         except (KafkaError, OSError) as exc:
-            log.warning("broker unreachable, topics not checked (%r); again in %.0f s", exc, pause)
+            if isinstance(exc, KafkaError) and not (
+                exc.retriable or isinstance(exc, KafkaTimeoutError)
+            ):
+                raise
+            log.warning(
+                "broker %s unreachable (CSLA_BROKER), topics not checked: %s; again in %.0f s",
+                settings.broker,
+                exc,
+                pause,
+            )
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
+
+
+def _check_web_port(settings: Settings) -> None:
+    """Fail at once, in one line, when the web port is taken (Faust would end the worker
+    with a traceback after connecting). Bound as aiohttp binds it: with SO_REUSEADDR."""
+    import socket
+
+    from engine.errors import UserError
+
+    try:
+        infos = socket.getaddrinfo(settings.web_host, settings.web_port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UserError(f"CSLA_WEB_HOST={settings.web_host}: {exc.strerror or exc}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise UserError(
+                f"cannot serve /metrics and /health on {settings.web_host}:{settings.web_port}: "
+                f"{exc.strerror or exc}; set CSLA_WEB_PORT to a free port "
+                "(or CSLA_WEB_HOST to another address)"
+            ) from None
 
 
 def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM/SIGINT (uvloop when present)."""
     from faust.worker import Worker
 
+    from engine.adapters.kafka import logs
+    from engine.errors import UserError
+
+    if not settings.rules_dir.is_dir():  # its files may change later; the directory must be
+        raise UserError(f"CSLA_RULES_DIR={settings.rules_dir}: no such directory")
+    _check_web_port(settings)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
@@ -251,13 +291,10 @@ def run_worker(settings: Settings) -> None:
     else:
         loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    log_config = logs.install(settings)
     created = loop.run_until_complete(_ensure_topics_patiently(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
     app = make_app(settings)
-    worker = Worker(app, loop=loop, loglevel=settings.log_level)
+    worker = Worker(app, loop=loop, loglevel=settings.log_level, logging_config=log_config)
     worker.execute_from_commandline()
