@@ -121,11 +121,6 @@ class Settings(BaseSettings):
     rules_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often the rules directory is checked for changes."
     )
-    grace_seconds: float | None = Field(
-        default=None,
-        description="Watermark grace in seconds for every contract, instead of each rule "
-        "file's own.",
-    )
     idle_advance_seconds: float = Field(
         default=0.0,
         ge=0,

@@ -591,9 +591,11 @@ def test_idle_contract_windows_close_on_wall_time(deployment: Deployment, guaran
     from engine.core.pipeline import advance
     from engine.settings import Settings
 
+    # no grace, in the contract's own rule file (a worker takes no override of it)
+    rule = deployment.rules_dir / "maas-api-001.yaml"
+    rule.write_text(rule.read_text().replace("grace: 2m", "grace: 0m"))
     deployment.extra_env.update(
         {
-            "CSLA_GRACE_SECONDS": "0",
             "CSLA_IDLE_ADVANCE_SECONDS": "1",
             "CSLA_PROCESSING_GUARANTEE": guarantee,
         }
@@ -631,7 +633,7 @@ def test_idle_contract_windows_close_on_wall_time(deployment: Deployment, guaran
         m["metric_id"]: m for _k, m in reader.records["metrics"] if m["window_end"] == window_end
     }
 
-    ruleset, _report = load_ruleset(Settings(rules_dir=deployment.rules_dir, grace_seconds=0))
+    ruleset, _report = load_ruleset(Settings(rules_dir=deployment.rules_dir))
     origins = [s.origin for s in sent for _line in s.lines]
     state, _out = step(
         EngineState.empty(), lines, origins.__getitem__, ruleset, int(time.time() * 1000)

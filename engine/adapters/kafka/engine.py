@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -74,23 +73,11 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _with_grace(ruleset: Ruleset, grace_seconds: float | None) -> Ruleset:
-    if grace_seconds is None:
-        return ruleset
-    grace_ms = round(grace_seconds * 1000)
-    return Ruleset(
-        {
-            cid: tuple(dataclasses.replace(c, grace_ms=grace_ms) for c in revisions)
-            for cid, revisions in ruleset.revisions.items()
-        }
-    )
-
-
 def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[Ruleset, Any]:
     """The rules of ``settings.rules_dir`` (keeping ``previous`` versions of broken files)."""
     report = load_rules_dir(settings.rules_dir)
     ruleset = report.ruleset if previous is None else merge_with_previous(previous, report)
-    return _with_grace(ruleset, settings.grace_seconds), report
+    return ruleset, report
 
 
 def _checkpoint_bytes(ps: PartitionState) -> bytes:
