@@ -743,6 +743,7 @@ def _close_period(closing: Closing) -> None:
                 contract.scoring,
                 measured,
                 contract.spec.attested,
+                software_support=contract.spec.software_support,
                 contract_id=contract.id,
                 provider_id=contract.provider_id,
                 contract_version=contract.revision,
