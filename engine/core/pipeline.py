@@ -711,7 +711,7 @@ def _latency(
 ) -> None:
     """Latency objectives, vectorised across contracts: bucket the closing events into their
     (period-clipped) windows, then finish the windows and periods this closing completes."""
-    specs: list[tuple[str, str, str, int]] = []
+    specs: list[tuple[str, str, str, int, bool]] = []
     percentiles: dict[tuple[str, str], float] = {}
     contracts: dict[str, Contract] = {}
     layouts: dict[
@@ -723,7 +723,9 @@ def _latency(
             if objective.sli == "latency":
                 key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
                 layout = layouts.setdefault(key, len(layouts))
-                specs.append((cid, objective.id, objective.source, layout))
+                specs.append(
+                    (cid, objective.id, objective.source, layout, objective.successful_only)
+                )
                 percentiles[(cid, objective.id)] = objective.percentile or 99.0
     if not specs:
         return
@@ -731,13 +733,16 @@ def _latency(
     spec_frame = pl.DataFrame(
         specs,
         schema={"contract_id": pl.String, "objective_id": pl.String, "kind": pl.String,
-                "_layout": pl.Int64},
+                "_layout": pl.Int64, "_successful": pl.Boolean},
         orient="row",
     )  # fmt: skip
     rows = (
         closing.filter(pl.col("latency_ms").is_not_null())
-        .select("contract_id", "kind", "minute", "latency_ms")
+        .select("contract_id", "kind", "minute", "latency_ms", "ok")
         .join(spec_frame, on=["contract_id", "kind"])
+        # ``requests: successful``: failed samples leave the percentile
+        .filter(~pl.col("_successful") | pl.col("ok").fill_null(False))
+        .drop("ok", "_successful")
     )
     if rows.height:
         rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)
