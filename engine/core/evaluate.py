@@ -460,8 +460,8 @@ def _close_window(
         )
         good, total = None, failure_stats(cs, acc.end)["failures"]
     # reliability (Table A.1): –/failures, the period's so far as the window's total is
-    period_good, period_total = (None, total) if sli in RELIABILITY else _period_counts(
-        objective, period
+    period_good, period_total = (
+        (None, total) if sli in RELIABILITY else _period_counts(objective, period)
     )
     compliant = objective.meets(value) if value is not None else None
     metric = {
@@ -802,7 +802,9 @@ def _compensate(
     return remaining_cap - amount
 
 
-def _period_evidence(closing: Closing, objective: ObjectiveRule, period: WindowAcc) -> dict[str, Any]:
+def _period_evidence(
+    closing: Closing, objective: ObjectiveRule, period: WindowAcc
+) -> dict[str, Any]:
     """The period counts behind a compensation, in the SLI's own units (README, Outputs):
     good/bad/evaluated minutes, node-ms or requests; the samples of a latency or gauge
     period; the period's failures for the reliability SLIs."""

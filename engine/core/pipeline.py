@@ -233,11 +233,15 @@ def step(
     lines: list[bytes],
     origin: Callable[[int], str],
     ruleset: Ruleset,
-    now_ms: int,
+    now_ms: int | None,
     block: bytes | None = None,
     routed_to: Sequence[str] | None = None,
 ) -> tuple[EngineState, Outputs]:
     """Take one batch of JSON lines; return the new state and what became certain.
+
+    ``now_ms``: the engine clock; an event more than 10 minutes after it is a dead letter.
+    None (an offline replay without ``--now``): no such bound, the input's own event time
+    is the only clock, so the outputs do not depend on the day of the run.
 
     ``block`` may carry the same lines already joined by newlines (a file chunk).
     ``routed_to`` (the Kafka worker's stage 2) names the contract each line was routed to: a
@@ -267,7 +271,7 @@ def step(
     outside = (pl.col("event_ms") < pl.col("_term_start")) | (
         pl.col("event_ms") >= pl.col("_term_end")
     )
-    future = pl.col("event_ms") > now_ms + MAX_FUTURE_MS
+    future = pl.lit(False) if now_ms is None else pl.col("event_ms") > now_ms + MAX_FUTURE_MS
     stranger = pl.col("provider_id") != pl.col("_provider")
     uncounted = (pl.col("_counting") & _source_kind_bit()) == 0
     held = pl.col("contract_id").is_in(list(state.quarantined))
