@@ -21,7 +21,13 @@ from engine.core import histogram as hist
 from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
 from engine.core.contract import EVENT_KINDS, SOURCES, Contract, Ruleset
-from engine.core.control import apply_control, evaluated_intervals
+from engine.core.control import (
+    apply_control,
+    at_term_start,
+    before_term,
+    evaluated_intervals,
+    fold_term_start,
+)
 from engine.core.decode import decode, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
@@ -268,7 +274,8 @@ def step(
         _counting=_by_contract(ruleset, {c: _counting_mask(k) for c, k in latest.items()}),
     )
     unknown = pl.col("_grace").is_null()
-    outside = (pl.col("event_ms") < pl.col("_term_start")) | (
+    # a node_state report before the term is the node's state at the term start (control.py)
+    outside = ((pl.col("event_ms") < pl.col("_term_start")) & ~before_term()) | (
         pl.col("event_ms") >= pl.col("_term_end")
     )
     future = pl.lit(False) if now_ms is None else pl.col("event_ms") > now_ms + MAX_FUTURE_MS
@@ -315,10 +322,13 @@ def step(
             )
         )
         _dead(out, events.filter(refused), lines, origin, reason)
+    events = at_term_start(events)
 
     # The checks below read a narrow frame (the keys, row numbers of ``events``); the wide
     # frame of every decoded column is filtered once, at the end, to the accepted rows.
-    narrow = events.select(*_DEDUP, "kind", "event_ms", "seq", "_cidx", _row=pl.int_range(pl.len()))
+    narrow = events.select(
+        *_DEDUP, "kind", "event_ms", "_reported", "seq", "_cidx", _row=pl.int_range(pl.len())
+    )
     if refused.any():
         narrow = narrow.filter(~refused)
     # lateness, per contract in arrival order: late if its minute closed before it arrived
@@ -336,8 +346,9 @@ def step(
     late_mask = narrow.select(is_late).to_series()
     if late_mask.any():
         late = narrow.filter(late_mask)
+        reported = pl.coalesce("_reported", "event_ms")  # before the term: its own time
         for seq, cid, eid, kind, t, wm in late.select(
-            "seq", "contract_id", "event_id", "kind", "event_ms", "_wm"
+            "seq", "contract_id", "event_id", "kind", reported, "_wm"
         ).iter_rows():
             out.late.append(
                 {
@@ -362,6 +373,7 @@ def step(
         keep_rows = pl.Series([False] * events.height).scatter(rows, True)
         events = events.filter(keep_rows)
     events = events.with_columns(origin_column(origin, events.get_column("seq")))
+    events = fold_term_start(state, events)
 
     for cid, max_ms in (
         events.group_by("contract_id", maintain_order=True)
@@ -422,6 +434,8 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             # decided once the watermark has passed it, so no batching can make an earlier
             # event late
             first_ms = first_event.get(cid, cs.max_event_ms)
+            if cs.nodes:  # node states reported before the term: judged from the term start
+                first_ms = min(first_ms, ruleset.revisions[cid][0].term_start_ms)
             start = max(first_ms, ruleset.revisions[cid][0].term_start_ms)
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
