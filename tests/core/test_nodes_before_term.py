@@ -172,3 +172,26 @@ def test_other_events_before_the_term_are_still_dead_letters(csla: Any) -> None:
     assert [d["error"] for d in out.dead] == ["event_time is outside the contract term (§6.1.5)"]
     metric = csla.metric_at(out, "na", t("00:00:00"))
     assert (metric["good"], metric["total"]) == (HOUR, HOUR)
+
+
+def test_the_owner_named_before_the_term_is_billed_from_the_term_start(csla: Any) -> None:
+    """§6.1.7: a node's time goes to the tenant/project its reports name; the latest report
+    before the term that names one holds at the term start (a later one naming none keeps it)."""
+    rules = csla.ruleset(
+        objective("na", "node_availability", ">=", 99.0),
+        metering="unit: card_hour\nunit_price: 10.00\ncards_per_node: 2",
+        assessment=DAY,
+        term=TERM,
+    )
+    lines = [
+        csla.node(before("08:00:00"), "n1", "up", tenant_id="old"),
+        csla.node(before("09:00:00"), "n1", "up", tenant_id="acme", project_id="llm"),
+        csla.node(before("10:00:00"), "n1", "up"),  # names no owner: acme/llm stays
+        csla.node(t("18:00:00"), "n1", "up", tenant_id="beta"),
+    ]
+    _, out = csla.run(rules, lines, until=t("00:00:00", "2026-03-11"))
+    (usage,) = [u for u in out.usage if u["record"] == "period_usage"]
+    # up 24 h from the term start × 2 cards = 48 card-hours = 480.00
+    assert (usage["node_hours"], usage["card_hours"], usage["fee"]) == ("24", "48", "480.00")
+    owners = {(o["tenant_id"], o["project_id"]): o["node_hours"] for o in usage["by_owner"]}
+    assert owners == {("acme", "llm"): "18", ("beta", "-"): "6"}  # 00:00–18:00, 18:00–24:00
