@@ -65,7 +65,8 @@ def test_manifest_of_the_golden_day(tmp_path: Path) -> None:
     assert [(r.revision, r.sha256) for r in storage] == [
         (1, mf.file_sha256(RULES / "storage-001.yaml"))
     ]
-    assert manifest.arguments == {"until": "2026-10-31T16:00:00Z"}
+    # the engine clock passed in shapes the outputs (the future bound): recorded
+    assert manifest.arguments == {"until": "2026-10-31T16:00:00Z", "now": "2026-12-01T00:00:00Z"}
     assert mf.check_files(tmp_path / "out", manifest) == []
     assert _leftovers(tmp_path / "out") == []
 

@@ -301,8 +301,8 @@ def test_command_rejects_a_missing_input(tmp_path: Path) -> None:
 
 
 def test_a_grade_change_is_shown(rules_a: Ruleset, tmp_path: Path) -> None:
-    """B lowers the grade-2 cut point to 0 and attests 20B fine-tuning (§7's grade-2
-    requirement): storage-001's total stays 0.0 (availability 94.2 % is below the curve's 99 %
+    """B lowers the grade-2 cut point to 0, attests 20B fine-tuning and declares one item of
+    software support (§7's grade-2 requirements): storage-001's total stays 0.0 (availability 94.2 % is below the curve's 99 %
     floor, nothing else scores) but its grade goes 1 → 2. Its provider's grade stays 1: the
     provider is graded by the platform's cut points (40 for grade 2), not the contract's."""
     target = _write_rules(tmp_path, [])
@@ -311,6 +311,7 @@ def test_a_grade_change_is_shown(rules_a: Ruleset, tmp_path: Path) -> None:
             "\nscoring: {grades: {2: 0, 3: 60, 4: 75, 5: 90}}\n"
             "attested:\n  fine_tuning: {value: 20, evidence: "
             "{report_id: T-1, date: 2026-09-01, tested_by: lab}}\n"
+            "software_support: {automated_deployment: true}\n"
         )
     report = load_rules_dir(target)
     assert report.ok, [str(issue) for issue in report.issues]

@@ -185,13 +185,16 @@ def replay(
     ruleset: Ruleset,
     input_path: str,
     out_dir: Path,
-    now_ms: int,
+    now_ms: int | None,
     *,
     until_ms: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
     chunk_bytes: int = 24 << 20,
 ) -> ReplayResult:
     """Run the core over a file and write its outputs; ``until_ms`` closes up to that time.
+
+    ``now_ms``: the engine clock that bounds how far ahead an event may be (None: no bound;
+    the outputs then depend only on the input and the rules, not on the day of the run).
 
     The outputs appear in ``out_dir`` all at once with their ``manifest.json`` when the run
     completes; until then (and if it fails or is killed) ``out_dir`` is left as it was.
@@ -207,7 +210,10 @@ def replay(
             tally.drain()
         manifest = Manifest(
             engine_version=mf.engine_version(),
-            arguments={"until": None if until_ms is None else utc_iso(until_ms)},
+            arguments={
+                "until": None if until_ms is None else utc_iso(until_ms),
+                **({} if now_ms is None else {"now": utc_iso(now_ms)}),
+            },
             inputs=[InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())],
             rules=rules,
             books=mf.books(result.stats),
@@ -226,7 +232,7 @@ def _run(
     stream: IO[bytes],
     input_path: str,
     out_dir: Path,
-    now_ms: int,
+    now_ms: int | None,
     until_ms: int | None,
     on_chunk: Callable[[int], None] | None,
     chunk_bytes: int,

@@ -63,6 +63,7 @@ class ObjectiveRule:
     statistic: str | None = None  # gauges: mean / max / min / sum / ratio
     field: str | None = None  # pool_utilization / concurrency: the field read
     param: float = 0.0  # network_congestion: loss ratio; renewable_ratio: a
+    successful_only: bool = False  # latency: only ok samples (``requests: successful``)
 
     def meets(self, value: float) -> bool:
         """Whether ``value`` satisfies ``comparator threshold``."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from engine.core import intervals as iv
 from engine.core.calendar import service_intervals, utc_iso
 from engine.core.contract import Contract
-from engine.core.state import ContractState
+from engine.core.state import ContractState, EngineState
 
 if TYPE_CHECKING:
     from engine.core.evaluate import MinuteData
@@ -25,6 +27,8 @@ def apply_control(
     node's state is known.  Events are in event-time order (ties: arrival order).
     """
     transitions: dict[str, list[tuple[int, str]]] = {}
+    # the first closing of the contract: cs.nodes holds only states reported before the term
+    first = a == cs.observed_from_ms
     for row in data.control:
         kind, t = row["kind"], row["event_ms"]
         if kind == "maintenance":
@@ -49,6 +53,12 @@ def apply_control(
         segs: list[tuple[int, int, str]] = []
         current = cs.nodes.get(node)
         cursor = a
+        if first and current is not None:
+            moves = transitions.get(node)
+            if moves and moves[0][0] == a:
+                current = None  # a report at the start of evaluation supersedes the earlier one
+            elif current[0] == "down":
+                failure_edge(cs, node, None, "down", a)  # down since before the term
         for t, state in transitions.get(node, []):
             if current is not None and t > cursor:
                 segs.append((cursor, t, current[0]))
@@ -136,3 +146,50 @@ def split_failures(cs: ContractState, period_start: int) -> None:
         elif failure["end"] is None or failure["end"] > period_start:
             carried.append({**failure, "start": period_start})
     cs.failures = carried
+
+
+# --- node states reported before the term (Table A.1: node online time / total time) ----------
+def before_term() -> pl.Expr:
+    """A ``node_state`` event dated before its contract's term (``_term_start``): not outside
+    the term like other events, but the node's state at the term start."""
+    return (pl.col("kind") == "node_state") & (pl.col("event_ms") < pl.col("_term_start"))
+
+
+def at_term_start(events: pl.DataFrame) -> pl.DataFrame:
+    """Events before the term (:func:`before_term`) are judged at the term start: their time
+    is kept in ``_reported`` and ``event_ms`` becomes the term start, so such a report is late
+    once the term's first minute has closed (it cannot change a closed minute), and moves a
+    watermark no earlier than the term."""
+    early = before_term()
+    return events.with_columns(
+        _reported=pl.when(early).then(pl.col("event_ms")),
+        event_ms=pl.when(early).then(pl.col("_term_start")).otherwise(pl.col("event_ms")),
+    )
+
+
+def fold_term_start(state: EngineState, events: pl.DataFrame) -> pl.DataFrame:
+    """Take the accepted reports from before the term out of ``events`` and keep, per node,
+    the latest (event time; ties: the later arrival) as its state at the term start
+    (``cs.nodes``), with the owner the latest of them names (§6.1.7).  Only possible before
+    the contract's first closing (later they are late), so it changes no closed minute and
+    opens nothing before the term; evaluation then starts at the term start (pipeline
+    ``_targets``) and a node down at it has a failure from there (:func:`apply_control`)."""
+    reported = events.get_column("_reported").is_not_null()
+    if not reported.any():
+        return events.drop("_reported")
+    rows = events.filter(reported).select(
+        "contract_id", "resource_id", "state", "_reported", "tenant_id", "project_id"
+    )
+    for cid, node, node_state, t, tenant, project in rows.iter_rows():
+        cs = state.contracts.get(cid)
+        if cs is None:
+            cs = state.contracts[cid] = ContractState(max_event_ms=t)
+        cs.max_event_ms = max(cs.max_event_ms, t)
+        known = cs.nodes.get(node)
+        if known is None or t >= known[1]:
+            cs.nodes[node] = [node_state, t]
+        if tenant is not None or project is not None:
+            history = cs.owners.get(node)
+            if not history or t >= history[-1][0]:
+                cs.owners[node] = [[t, f"{tenant or '-'}\x1f{project or '-'}"]]
+    return events.filter(~reported).drop("_reported")

@@ -43,6 +43,9 @@ MEASURE_KEYS = {
     ("latency", "storage_io"): "storage_latency",
 }
 # reliability SLIs that can only get worse as the period goes on: breach as soon as they fail
+# the failure-interval SLIs (Table A.1 service reliability)
+RELIABILITY = ("mttr", "mtbf", "failure_count", "max_recovery", "stability_interruptions",
+               "stability_recovery")  # fmt: skip
 MONOTONE_RELIABILITY = (
     "failure_count", "max_recovery", "stability_interruptions", "stability_recovery"
 )  # fmt: skip
@@ -156,6 +159,8 @@ def _piece(
                 part.bad += down
                 part.evaluated += up + down
     elif sli == "error_rate":
+        # evaluated minutes: the time the requests counted were taken from (evidence only)
+        acc.evaluated = iv.total(evaluated) // MINUTE_MS
         for minute, n, ok, _ in _minutes_in(data.requests, lo, hi):
             if iv.contains(evaluated, minute):
                 acc.good += ok
@@ -454,6 +459,10 @@ def _close_window(
             objective, cs, acc.end, closing.operating_ms(acc.end)
         )
         good, total = None, failure_stats(cs, acc.end)["failures"]
+    # reliability (Table A.1): –/failures, the period's so far as the window's total is
+    period_good, period_total = (
+        (None, total) if sli in RELIABILITY else _period_counts(objective, period)
+    )
     compliant = objective.meets(value) if value is not None else None
     metric = {
         "record": "metric",
@@ -472,8 +481,8 @@ def _close_window(
         "period_start": utc_iso(period.start),
         "period_end": utc_iso(period.end),
         "period_value": period_value,
-        "period_good": _period_counts(objective, period)[0],
-        "period_total": _period_counts(objective, period)[1],
+        "period_good": period_good,
+        "period_total": period_total,
         "compliant": compliant,
     }
     closing.out.metrics.append(metric)
@@ -490,7 +499,8 @@ def _close_window(
 
 
 def _period_counts(objective: ObjectiveRule, period: WindowAcc) -> tuple[int | None, int | None]:
-    """The period's good and total, in the same units as the window's."""
+    """The period's good and total, in the same units as the window's (reliability SLIs: the
+    caller's failure count)."""
     if objective.sli == "latency" or objective.sli in GAUGES:
         return None, None
     if objective.sli in AVAILABILITY:
@@ -733,6 +743,7 @@ def _close_period(closing: Closing) -> None:
                 contract.scoring,
                 measured,
                 contract.spec.attested,
+                software_support=contract.spec.software_support,
                 contract_id=contract.id,
                 provider_id=contract.provider_id,
                 contract_version=contract.revision,
@@ -778,9 +789,7 @@ def _compensate(
             "period_fee": str(fee),
             "capped": capped,
             "evidence": {
-                "period_good": state.period.good,
-                "period_bad": state.period.bad,
-                "period_evaluated": state.period.evaluated,
+                **_period_evidence(closing, objective, state.period),
                 "usage": dict(cs.usage),
                 "fee_rule": "period_fee"
                 if contract.metering.period_fee is not None
@@ -791,3 +800,19 @@ def _compensate(
         }
     )
     return remaining_cap - amount
+
+
+def _period_evidence(
+    closing: Closing, objective: ObjectiveRule, period: WindowAcc
+) -> dict[str, Any]:
+    """The period counts behind a compensation, in the SLI's own units (README, Outputs):
+    good/bad/evaluated minutes, node-ms or requests; the samples of a latency or gauge
+    period; the period's failures for the reliability SLIs."""
+    if objective.sli in RELIABILITY:
+        return {"failures": failures_as_of(closing.cs, period.end)}
+    if objective.sli == "latency" or objective.sli in GAUGES:
+        data = closing.data
+        periods = data.latency_periods if objective.sli == "latency" else data.gauge_periods
+        return {"period_samples": periods.get((objective.id, period.start), (None, 0))[1]}
+    return {"period_good": period.good, "period_bad": period.bad,
+            "period_evaluated": period.evaluated}  # fmt: skip

@@ -21,7 +21,13 @@ from engine.core import histogram as hist
 from engine.core import intervals as iv
 from engine.core.calendar import PeriodSpec, period_containing, utc_iso
 from engine.core.contract import EVENT_KINDS, SOURCES, Contract, Ruleset
-from engine.core.control import apply_control, evaluated_intervals
+from engine.core.control import (
+    apply_control,
+    at_term_start,
+    before_term,
+    evaluated_intervals,
+    fold_term_start,
+)
 from engine.core.decode import decode, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
@@ -233,11 +239,15 @@ def step(
     lines: list[bytes],
     origin: Callable[[int], str],
     ruleset: Ruleset,
-    now_ms: int,
+    now_ms: int | None,
     block: bytes | None = None,
     routed_to: Sequence[str] | None = None,
 ) -> tuple[EngineState, Outputs]:
     """Take one batch of JSON lines; return the new state and what became certain.
+
+    ``now_ms``: the engine clock; an event more than 10 minutes after it is a dead letter.
+    None (an offline replay without ``--now``): no such bound, the input's own event time
+    is the only clock, so the outputs do not depend on the day of the run.
 
     ``block`` may carry the same lines already joined by newlines (a file chunk).
     ``routed_to`` (the Kafka worker's stage 2) names the contract each line was routed to: a
@@ -264,10 +274,11 @@ def step(
         _counting=_by_contract(ruleset, {c: _counting_mask(k) for c, k in latest.items()}),
     )
     unknown = pl.col("_grace").is_null()
-    outside = (pl.col("event_ms") < pl.col("_term_start")) | (
+    # a node_state report before the term is the node's state at the term start (control.py)
+    outside = ((pl.col("event_ms") < pl.col("_term_start")) & ~before_term()) | (
         pl.col("event_ms") >= pl.col("_term_end")
     )
-    future = pl.col("event_ms") > now_ms + MAX_FUTURE_MS
+    future = pl.lit(False) if now_ms is None else pl.col("event_ms") > now_ms + MAX_FUTURE_MS
     stranger = pl.col("provider_id") != pl.col("_provider")
     uncounted = (pl.col("_counting") & _source_kind_bit()) == 0
     held = pl.col("contract_id").is_in(list(state.quarantined))
@@ -311,10 +322,13 @@ def step(
             )
         )
         _dead(out, events.filter(refused), lines, origin, reason)
+    events = at_term_start(events)
 
     # The checks below read a narrow frame (the keys, row numbers of ``events``); the wide
     # frame of every decoded column is filtered once, at the end, to the accepted rows.
-    narrow = events.select(*_DEDUP, "kind", "event_ms", "seq", "_cidx", _row=pl.int_range(pl.len()))
+    narrow = events.select(
+        *_DEDUP, "kind", "event_ms", "_reported", "seq", "_cidx", _row=pl.int_range(pl.len())
+    )
     if refused.any():
         narrow = narrow.filter(~refused)
     # lateness, per contract in arrival order: late if its minute closed before it arrived
@@ -332,8 +346,9 @@ def step(
     late_mask = narrow.select(is_late).to_series()
     if late_mask.any():
         late = narrow.filter(late_mask)
+        reported = pl.coalesce("_reported", "event_ms")  # before the term: its own time
         for seq, cid, eid, kind, t, wm in late.select(
-            "seq", "contract_id", "event_id", "kind", "event_ms", "_wm"
+            "seq", "contract_id", "event_id", "kind", reported, "_wm"
         ).iter_rows():
             out.late.append(
                 {
@@ -358,6 +373,7 @@ def step(
         keep_rows = pl.Series([False] * events.height).scatter(rows, True)
         events = events.filter(keep_rows)
     events = events.with_columns(origin_column(origin, events.get_column("seq")))
+    events = fold_term_start(state, events)
 
     for cid, max_ms in (
         events.group_by("contract_id", maintain_order=True)
@@ -418,6 +434,8 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             # decided once the watermark has passed it, so no batching can make an earlier
             # event late
             first_ms = first_event.get(cid, cs.max_event_ms)
+            if cs.nodes:  # node states reported before the term: judged from the term start
+                first_ms = min(first_ms, ruleset.revisions[cid][0].term_start_ms)
             start = max(first_ms, ruleset.revisions[cid][0].term_start_ms)
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
@@ -711,7 +729,7 @@ def _latency(
 ) -> None:
     """Latency objectives, vectorised across contracts: bucket the closing events into their
     (period-clipped) windows, then finish the windows and periods this closing completes."""
-    specs: list[tuple[str, str, str, int]] = []
+    specs: list[tuple[str, str, str, int, bool]] = []
     percentiles: dict[tuple[str, str], float] = {}
     contracts: dict[str, Contract] = {}
     layouts: dict[
@@ -723,7 +741,9 @@ def _latency(
             if objective.sli == "latency":
                 key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
                 layout = layouts.setdefault(key, len(layouts))
-                specs.append((cid, objective.id, objective.source, layout))
+                specs.append(
+                    (cid, objective.id, objective.source, layout, objective.successful_only)
+                )
                 percentiles[(cid, objective.id)] = objective.percentile or 99.0
     if not specs:
         return
@@ -731,13 +751,16 @@ def _latency(
     spec_frame = pl.DataFrame(
         specs,
         schema={"contract_id": pl.String, "objective_id": pl.String, "kind": pl.String,
-                "_layout": pl.Int64},
+                "_layout": pl.Int64, "_successful": pl.Boolean},
         orient="row",
     )  # fmt: skip
     rows = (
         closing.filter(pl.col("latency_ms").is_not_null())
-        .select("contract_id", "kind", "minute", "latency_ms")
+        .select("contract_id", "kind", "minute", "latency_ms", "ok")
         .join(spec_frame, on=["contract_id", "kind"])
+        # ``requests: successful``: failed samples leave the percentile
+        .filter(~pl.col("_successful") | pl.col("ok").fill_null(False))
+        .drop("ok", "_successful")
     )
     if rows.height:
         rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)

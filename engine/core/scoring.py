@@ -33,6 +33,7 @@ from engine.models.assessment import (
     attested_values,
     measured_unit,
 )
+from engine.models.contract import SoftwareSupport
 
 Record = dict[str, Any]
 CurveSpec = LinearCurve | StepCurve | BooleanCurve | CountCurve
@@ -156,13 +157,40 @@ GRADE_REQUIREMENTS: tuple[tuple[int, str, Check], ...] = (
 """§7.1.1–7.1.4: (grade, what it needs, check giving the shortfall or None)."""
 
 
-def grade_caps(attested: Attested | None) -> list[Record]:
-    """Every §7 requirement missed: ``{grade: highest grade allowed, reason}``, grade 5 first."""
+SOFTWARE_ITEMS = (
+    "frameworks", "acceleration_libraries", "dev_tools", "pretrained_models",
+    "automated_deployment",
+)  # fmt: skip
+"""§6.1.10 a)–e): the items of software service support, as ``software_support`` names them."""
+SOFTWARE_NEEDS = (
+    "at least 1 item of software service support (§7.1.4 e; §6.1.10: frameworks, "
+    "acceleration libraries, dev tools, pre-trained models, automated deployment)"
+)
+
+
+def software_items(support: SoftwareSupport | None) -> list[str]:
+    """The §6.1.10 items a contract's ``software_support`` provides (a non-empty list, or
+    ``automated_deployment: true``)."""
+    if support is None:
+        return []
+    return [item for item in SOFTWARE_ITEMS if getattr(support, item)]
+
+
+def grade_caps(
+    attested: Attested | None, software_support: SoftwareSupport | None = None
+) -> list[Record]:
+    """Every §7 requirement missed: ``{grade: highest grade allowed, reason}``, grade 5 first.
+
+    Besides the attested facts, grade 2 needs at least one item of software service support
+    (§7.1.4 e; grade 1 has none, §7.1.5 e).  Grades 3–5 ask for "some", "a certain amount"
+    and "complete" support (§7.1.3–7.1.1 f) without a number, so only that floor binds."""
     caps: list[Record] = []
     for grade, needs, check in GRADE_REQUIREMENTS:
         shortfall = check(attested)
         if shortfall is not None:
             caps.append({"grade": grade - 1, "reason": f"grade {grade} needs {needs}; {shortfall}"})
+    if not software_items(software_support):
+        caps.append({"grade": 1, "reason": f"grade 2 needs {SOFTWARE_NEEDS}; none declared"})
     return caps
 
 
@@ -324,13 +352,17 @@ def scorecard(
     measured: Mapping[str, float | None],
     attested: Attested | None,
     *,
+    software_support: SoftwareSupport | None,
     contract_id: str,
     provider_id: str,
     contract_version: int,
     period_start: str,
     period_end: str,
 ) -> Record:
-    """The Table A.2 scorecard of one contract for one assessment period (§7 grade)."""
+    """The Table A.2 scorecard of one contract for one assessment period (§7 grade).
+
+    ``software_support``: the contract's §6.1.10 software support (None: none declared),
+    which §7.1.4 e) requires for grade 2 and up."""
     values = attested_values(attested)
     excluded = {n.metric: n.reason for n in spec.not_applicable}
     metrics = {
@@ -349,7 +381,7 @@ def scorecard(
         "period_start": period_start,
         "period_end": period_end,
     }
-    return _finish(spec, head, total, levels, grade_caps(attested))
+    return _finish(spec, head, total, levels, grade_caps(attested, software_support))
 
 
 # --- provider ----------------------------------------------------------------------------------

@@ -341,6 +341,12 @@ class Objective(Spec):
     source: Literal["request", "probe", "storage_io", "network"] = Field(
         default="request", description="For sli: latency — which events carry latency_ms."
     )
+    requests: Literal["all", "successful"] | None = Field(
+        default=None,
+        description="For sli: latency — which samples the percentile reads: all (the default: "
+        "a failed request or probe counts at its latency_ms) or successful (ok: true only; "
+        "source request or probe, the kinds that carry ok).",
+    )
     sources: list[Source] | None = Field(
         default=None,
         min_length=1,
@@ -398,6 +404,13 @@ class Objective(Spec):
             raise ValueError("sli: latency needs percentile (e.g. 99)")
         if self.sli != "latency" and self.percentile is not None:
             raise ValueError(f"percentile does not apply to sli: {self.sli}")
+        if self.sli != "latency" and self.requests is not None:
+            raise ValueError(f"requests does not apply to sli: {self.sli}")
+        if self.requests == "successful" and self.source not in ("request", "probe"):
+            raise ValueError(
+                f"requests: successful needs source request or probe ({self.source} samples "
+                "carry no ok)"
+            )
         if self.sli in PERCENT_SLIS and not 0 <= self.threshold <= 100:
             raise ValueError(f"threshold of {self.sli} is a percent between 0 and 100")
         if self.sli in PERCENT_SLIS and any(tier.bound > 100 for tier in self.compensation):

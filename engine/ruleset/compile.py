@@ -370,6 +370,7 @@ def _build(rule: RuleFile, source: str, scoring: str | None = None) -> Contract:
             window_ms=duration_ms(o.window),
             percentile=o.percentile,
             source=o.source,
+            successful_only=o.requests == "successful",
             unavailable_below=o.unavailable_below,
             no_data=o.no_data,
             degraded_is_down=o.degraded_is_down,

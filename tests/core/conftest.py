@@ -210,7 +210,7 @@ class Csla:
         batches: Iterable[Sequence[bytes]] | None = None,
         until: Instant | None = None,
         state: EngineState | None = None,
-        now_ms: int = NOW_MS,
+        now_ms: int | None = NOW_MS,
         first_line: int = 0,
     ) -> tuple[EngineState, Outputs]:
         """Step ``lines`` (one batch, or the given ``batches``), then close up to ``until``.

@@ -10,6 +10,9 @@ from pydantic import ValidationError
 
 from engine.core.scoring import scorecard
 from engine.models.assessment import Attested, Scoring
+from engine.models.contract import SoftwareSupport
+
+SUPPORT = SoftwareSupport(frameworks=["PyTorch 2.5"])  # §6.1.10: one item, grade 2 and up
 
 Card = Callable[..., dict[str, Any]]
 
@@ -21,6 +24,7 @@ def card(attested: Callable[..., Attested]) -> Card:
             spec,
             measured,
             attested(**facts) if facts else None,
+            software_support=SUPPORT,
             contract_id="c",
             provider_id="p",
             contract_version=1,

@@ -9,6 +9,9 @@ import pytest
 
 from engine.core.scoring import GRADE_REQUIREMENTS, grade_caps, grade_of, scorecard
 from engine.models.assessment import Attested, Scoring
+from engine.models.contract import SoftwareSupport
+
+SUPPORT = SoftwareSupport(frameworks=["PyTorch 2.5"])  # §6.1.10: one item, grade 2 and up
 
 NEEDS = {
     (5, "tuning"): "grade 5 needs fine-tuning of models of 300B parameters or more",
@@ -108,7 +111,7 @@ def test_every_requirement_of_section_7(
 ) -> None:
     order = list(NEEDS)
     expected = sorted(caps, key=lambda c: order.index((c["grade"] + 1, _what(c["reason"]))))
-    assert grade_caps(attested(grade_5=True, **change)) == expected
+    assert grade_caps(attested(grade_5=True, **change), SUPPORT) == expected
 
 
 def _what(reason: str) -> str:
@@ -116,10 +119,56 @@ def _what(reason: str) -> str:
 
 
 def test_nothing_attested_caps_at_grade_1() -> None:
-    caps = grade_caps(None)
+    caps = grade_caps(None, SUPPORT)
     assert len(caps) == len(GRADE_REQUIREMENTS) == 13
     assert min(c["grade"] for c in caps) == 1
     assert all(c["reason"].endswith("; not attested") for c in caps)
+
+
+# §7.1.4 e) grade 2: 配备至少1项软件服务支持; §7.1.5 e) grade 1: 没有软件服务支持
+NO_SOFTWARE = {
+    "grade": 1,
+    "reason": "grade 2 needs at least 1 item of software service support (§7.1.4 e; §6.1.10:"
+    " frameworks, acceleration libraries, dev tools, pre-trained models, automated"
+    " deployment); none declared",
+}
+
+
+@pytest.mark.parametrize(
+    ("support", "capped"),
+    [
+        (None, True),  # not declared at all
+        ({}, True),  # the section's defaults: empty lists, automated_deployment false
+        ({"frameworks": [], "dev_tools": [], "automated_deployment": False}, True),
+        ({"automated_deployment": True}, False),  # item e) alone
+        ({"pretrained_models": ["Qwen2.5-72B"]}, False),  # item d) alone
+        ({"frameworks": ["PyTorch 2.5"], "acceleration_libraries": ["NCCL"]}, False),
+    ],
+)
+def test_grade_2_needs_one_item_of_software_support(
+    attested: Callable[..., Attested], support: dict[str, Any] | None, capped: bool
+) -> None:
+    software = None if support is None else SoftwareSupport.model_validate(support)
+    caps = grade_caps(attested(grade_5=True), software)
+    assert caps == ([NO_SOFTWARE] if capped else [])
+
+
+def test_no_software_support_caps_a_perfect_score_at_grade_1(
+    tiny: Callable[..., Scoring], attested: Callable[..., Attested]
+) -> None:
+    card = scorecard(
+        tiny(),
+        {"service_availability": 100.0, "mttr": 0.0},
+        attested(grade_5=True, data_privacy=True),
+        software_support=SoftwareSupport(),
+        contract_id="c",
+        provider_id="p",
+        contract_version=1,
+        period_start="s",
+        period_end="e",
+    )
+    assert (card["total_score"], card["grade_by_score"], card["grade"]) == (100.0, 5, 1)
+    assert card["caps"] == [NO_SOFTWARE]
 
 
 @pytest.mark.parametrize(
@@ -142,6 +191,7 @@ def test_cap_binds_whatever_the_score(
         tiny(),
         {"service_availability": 100.0, "mttr": 0.0},
         facts,
+        software_support=SUPPORT,
         contract_id="c",
         provider_id="p",
         contract_version=1,

@@ -15,6 +15,9 @@ from engine.models.assessment import (
     Scoring,
     load_scoring_defaults,
 )
+from engine.models.contract import SoftwareSupport
+
+SUPPORT = SoftwareSupport(frameworks=["PyTorch 2.5"])  # §6.1.10: one item, grade 2 and up
 
 DEFAULTS = load_scoring_defaults()
 EVIDENCE = {"report_id": "R", "date": "2026-01-05", "tested_by": "lab"}
@@ -48,6 +51,7 @@ def _card(
         spec,
         measured,
         attested,
+        software_support=SUPPORT,
         contract_id="c",
         provider_id="p",
         contract_version=1,

@@ -9,6 +9,9 @@ import pytest
 
 from engine.core.scoring import provider_scorecard, scorecard
 from engine.models.assessment import Attested, Scoring
+from engine.models.contract import SoftwareSupport
+
+SUPPORT = SoftwareSupport(frameworks=["PyTorch 2.5"])  # §6.1.10: one item, grade 2 and up
 
 START, END = "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z"
 
@@ -21,6 +24,7 @@ def records(
         tiny(),
         {"service_availability": 50.0, "mttr": 4.0},  # a1 50, a2 60
         attested(grade_5=True, data_privacy=True),  # b1 100; no caps
+        software_support=SUPPORT,
         contract_id="c1",
         provider_id="acme",
         contract_version=2,
@@ -31,6 +35,7 @@ def records(
         tiny(not_applicable=[{"metric": "b1", "reason": "no tenant data"}]),
         {"service_availability": 90.0},  # a1 90, a2 missing → 0
         attested(grade_5=True, fine_tuning=60),  # caps 4 (300B) and 3 (100B)
+        software_support=SUPPORT,
         contract_id="c2",
         provider_id="acme",
         contract_version=1,
@@ -107,3 +112,30 @@ def test_wrong_records_are_refused(
         )  # fmt: skip
     with pytest.raises(ValueError, match="at least one"):
         provider_scorecard(tiny(), [], provider_id="acme", period_start=START, period_end=END)
+
+
+def test_a_contract_without_software_support_caps_its_provider(
+    tiny: Callable[..., Scoring], attested: Callable[..., Attested]
+) -> None:
+    """§7.1.4 e): one contract with no software service support caps the provider at 1."""
+    cards = [
+        scorecard(
+            tiny(),
+            {"service_availability": 100.0, "mttr": 0.0},
+            attested(grade_5=True, data_privacy=True),
+            software_support=support,
+            contract_id=cid,
+            provider_id="acme",
+            contract_version=1,
+            period_start=START,
+            period_end=END,
+        )
+        for cid, support in (("c1", SUPPORT), ("c2", SoftwareSupport()))
+    ]
+    assert [(c["grade_by_score"], c["grade"]) for c in cards] == [(5, 5), (5, 1)]
+    card = provider_scorecard(tiny(), cards, provider_id="acme", period_start=START, period_end=END)
+    assert (card["total_score"], card["grade_by_score"], card["grade"]) == (100.0, 5, 1)
+    assert [c["grade"] for c in card["caps"]] == [1]
+    assert card["caps"][0]["reason"].startswith(
+        "c2: grade 2 needs at least 1 item of software service support"
+    )

@@ -18,6 +18,9 @@ from engine.models.assessment import (
     ScoringOverride,
     merge_scoring,
 )
+from engine.models.contract import SoftwareSupport
+
+SUPPORT = SoftwareSupport(frameworks=["PyTorch 2.5"])  # §6.1.10: one item, grade 2 and up
 
 MEASURED: dict[str, float | None] = {
     "service_availability": 99.95,
@@ -65,6 +68,7 @@ def card(defaults: Scoring, attested: Callable[..., Attested]) -> dict[str, Any]
         merge_scoring(defaults, override),
         MEASURED,
         facts,
+        software_support=SUPPORT,
         contract_id="gpu-train-001",
         provider_id="acme-compute",
         contract_version=3,
