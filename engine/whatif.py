@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -133,7 +132,7 @@ def diff_rulesets(
     rules_a: Ruleset,
     rules_b: Ruleset,
     input_path: str,
-    now_ms: int,
+    now_ms: int | None,
     until_ms: int | None,
     work_dir: Path,
     bars: Bars | None = None,
@@ -623,7 +622,7 @@ def diff_command(
         try:
             with Bars(console=messages) as bars:
                 result = diff_rulesets(
-                    ruleset_a, ruleset_b, source, time.time_ns() // 1_000_000, until_ms, base, bars
+                    ruleset_a, ruleset_b, source, None, until_ms, base, bars
                 )
         except (OutputDirTaken, IncompleteOutputs) as exc:
             messages.print(f"error: {exc}", style="red", markup=False, highlight=False)

@@ -45,7 +45,11 @@ class _Facts:
     """The events of one contract and period, with lateness and duplicates decided here again."""
 
     def __init__(
-        self, ruleset: Ruleset, target: _Target, now_ms: int, dead: dict[tuple[str, str], str]
+        self,
+        ruleset: Ruleset,
+        target: _Target,
+        now_ms: int | None,
+        dead: dict[tuple[str, str], str],
     ) -> None:
         from engine.core.calendar import service_intervals
 
@@ -192,9 +196,14 @@ class _Facts:
         origin = shown or origin
         if reason is None and t is None:
             reason = "event_time is not an RFC 3339 instant with an offset"
-        if reason is None and t is not None and not self.term[0] <= t < self.term[1]:
+        # a node's last report before the term sets its state at the term start (README
+        # "Nodes before the term"); any other event outside the term is a dead letter
+        before_term = event.get("kind") == "node_state" and t is not None and t < self.term[0]
+        outside = t is not None and not before_term and not self.term[0] <= t < self.term[1]
+        if reason is None and outside:
             reason = "event_time is outside the contract term (§6.1.5)"
-        if reason is None and t is not None and t > self.now_ms + MAX_FUTURE_MS:
+        ahead = t is not None and self.now_ms is not None and t > self.now_ms + MAX_FUTURE_MS
+        if reason is None and ahead:
             reason = "event_time is more than 10 minutes ahead of the engine clock"
         if reason is not None or t is None:
             self.stats["dead_letters"] += 1
@@ -203,7 +212,7 @@ class _Facts:
                     {"origin": origin, "error": reason, "event_id": event.get("event_id")}
                 )
             return
-        minute = t // MINUTE_MS * MINUTE_MS
+        minute = max(t, self.term[0]) // MINUTE_MS * MINUTE_MS  # (a report before the term)
         kind = event.get("kind")
         watermark = self.watermark()
         if watermark is not None and minute + MINUTE_MS <= watermark:
@@ -285,7 +294,8 @@ class _Facts:
         judged = in_period or self._in_spans(t)  # a range may reach past the period
         if judged and kind in self._kinds and event.get("latency_ms") is not None:
             latency = float(event["latency_ms"])
-            item = (t, str(kind), latency, str(event.get("event_id")), origin)
+            ok = event.get("ok") is True or event.get("ok") == "true"
+            item = (t, str(kind), latency, str(event.get("event_id")), origin, ok)
             self._pending.setdefault(minute, []).append(item)
 
     def _notice(self, event: dict[str, Any], t: int, origin: str) -> None:
@@ -353,11 +363,14 @@ class _Facts:
         for minute in sorted(self._pending):
             self._fold(minute, self._pending.pop(minute))
 
-    def _fold(self, minute: int, items: list[tuple[int, str, float, str, str]]) -> None:
+    def _fold(self, minute: int, items: list[tuple[int, str, float, str, str, bool]]) -> None:
         status = self.minute_status(minute)
-        counted = status == _JUDGED
+        judged = status == _JUDGED
         target = self.target
-        for t, kind, latency, event_id, origin in items:
+        only_ok = target.objective.successful_only
+        for t, kind, latency, event_id, origin, ok in items:
+            # ``requests: successful``: a failed sample leaves the objective's percentile
+            counted = judged and (ok or not only_ok)
             if kind == self.latency_kind:
                 for index, (lo, hi) in enumerate(target.spans):
                     if lo <= minute < hi and len(self.samples[index]) < LIST_LIMIT:
@@ -375,9 +388,10 @@ class _Facts:
                     for index, (lo, hi) in enumerate(target.ranges):
                         if lo <= minute < hi:
                             self.range_counts[index][latency] += 1
-            if counted and self.period[0] <= minute < self.period[1]:
+            if judged and self.period[0] <= minute < self.period[1]:
                 for objective in target.contract.objectives:
-                    if objective.id in self.period_counts and objective.source == kind:
+                    counts = objective.id in self.period_counts and objective.source == kind
+                    if counts and (ok or not objective.successful_only):
                         self.period_counts[objective.id][latency] += 1
 
 

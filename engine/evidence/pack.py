@@ -40,7 +40,7 @@ def build_evidence(
     ruleset: Ruleset,
     input_path: str,
     record_id: str,
-    now_ms: int,
+    now_ms: int | None,
     until_ms: int | None = None,
     bars: Bars | None = None,
 ) -> dict[str, Any]:
@@ -305,7 +305,6 @@ def evidence_command(
     Exit 1 for an unknown id, 2 for bad rules or --until, 3 when the recomputation does not
     match the recorded value (the pack is written all the same).
     """
-    import time
 
     from engine.core.calendar import parse_instant
     from engine.report.progress import Bars
@@ -328,7 +327,7 @@ def evidence_command(
                 report.ruleset,
                 input,
                 record_id,
-                time.time_ns() // 1_000_000,
+                None,  # replay's clock: the input's own time (README: Replay's clock)
                 until_ms=until_ms,
                 bars=bars,
             )

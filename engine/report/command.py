@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,7 +93,7 @@ def report_command(
                     loaded.ruleset,
                     input,
                     replayed,
-                    time.time_ns() // 1_000_000,
+                    None,  # replay's clock: the input's own time
                     until_ms=until_ms,
                     on_chunk=bars.add("replay", input),
                 )
