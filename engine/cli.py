@@ -77,7 +77,7 @@ def validate(
 @app.command()
 def replay(
     input: Annotated[
-        str, typer.Option("--input", "-i", help="JSONL/NDJSON file, .gz, or - for stdin.")
+        str, typer.Option("--input", "-i", help="JSONL/NDJSON file, .gz, - for stdin, or Parquet (a file or a directory of parts).")
     ],
     out: Annotated[Path, typer.Option(help="Directory for the output JSONL files.")] = Path("out"),
     rules: Annotated[Path, typer.Option(help="Rules directory.")] = Path("rules"),

@@ -15,14 +15,16 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import polars as pl
 
 from engine.adapters import manifest as mf
+from engine.adapters.parquet import RowLines, is_parquet, parquet_files, read_parquet
 from engine.core.calendar import utc_iso
 from engine.core.contract import Ruleset
 from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
@@ -203,18 +205,30 @@ def replay(
     rules = mf.rule_files(ruleset)  # hashed before the run: the files it was loaded from
     staging = mf.staging_dir(out_dir, OUTPUT_FILES.values())
     try:
-        with _tallied_input(input_path) as (stream, tally):
+        if is_parquet(input_path):
             result, writer = _run(
-                ruleset, stream, input_path, staging, now_ms, until_ms, on_chunk, chunk_bytes
+                ruleset, _parquet_batches(input_path), staging, now_ms, until_ms, on_chunk
             )
-            tally.drain()
+            inputs = [
+                InputFile(path=str(f), bytes=f.stat().st_size, sha256=mf.file_sha256(f))
+                for f in parquet_files(input_path)
+            ]
+        else:
+            with _tallied_input(input_path) as (stream, tally):
+                name = "stdin" if input_path == "-" else input_path
+                batches = _text_batches(stream, name, chunk_bytes)
+                result, writer = _run(ruleset, batches, staging, now_ms, until_ms, on_chunk)
+                tally.drain()
+            inputs = [
+                InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())
+            ]
         manifest = Manifest(
             engine_version=mf.engine_version(),
             arguments={
                 "until": None if until_ms is None else utc_iso(until_ms),
                 **({} if now_ms is None else {"now": utc_iso(now_ms)}),
             },
-            inputs=[InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())],
+            inputs=inputs,
             rules=rules,
             books=mf.books(result.stats),
             outputs=writer.files(),
@@ -227,28 +241,40 @@ def replay(
     return result
 
 
+#: one batch of input: its lines, their origin, the lines joined (a text chunk) or the batch
+#: as typed columns (Parquet), and how many bytes of the input it stands for (progress)
+_Batch = tuple[Sequence[bytes], Callable[[int], str], bytes | None, pl.DataFrame | None, int]
+
+
+def _text_batches(stream: IO[bytes], name: str, chunk_bytes: int) -> Iterator[_Batch]:
+    for lines, origin, block in read_chunks(stream, name, chunk_bytes):
+        yield lines, origin, block, None, sum(len(line) + 1 for line in lines)
+
+
+def _parquet_batches(path: str) -> Iterator[_Batch]:
+    for frame, origin, size in read_parquet(path):
+        yield RowLines(frame), origin, None, frame, size
+
+
 def _run(
     ruleset: Ruleset,
-    stream: IO[bytes],
-    input_path: str,
+    batches: Iterator[_Batch],
     out_dir: Path,
     now_ms: int | None,
     until_ms: int | None,
     on_chunk: Callable[[int], None] | None,
-    chunk_bytes: int,
 ) -> tuple[ReplayResult, OutputWriter]:
     state = EngineState.empty()
     writer = OutputWriter(out_dir)
     kept = Outputs()
     stats: dict[str, int] = {}
-    name = "stdin" if input_path == "-" else input_path
     durable = False
     try:
-        for lines, origin, block in read_chunks(stream, name, chunk_bytes):
-            state, outputs = step(state, lines, origin, ruleset, now_ms, block)
+        for lines, origin, block, frame, size in batches:
+            state, outputs = step(state, lines, origin, ruleset, now_ms, block, frame=frame)
             _collect(writer, kept, stats, outputs)
             if on_chunk:
-                on_chunk(sum(len(line) + 1 for line in lines))
+                on_chunk(size)
         if until_ms is not None:
             targets = {}
             for cid in state.contracts:

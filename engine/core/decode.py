@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -167,7 +167,7 @@ def split_records(payload: bytes) -> list[bytes]:
     return out
 
 
-def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
+def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
     ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
@@ -205,12 +205,49 @@ def decode(lines: list[bytes], origin: Callable[[int], str], block: bytes | None
             frames.append(_cast(text.with_columns(_tbad=_type_flags())))
 
     for start in range(0, len(lines), _PIECE):
-        part = lines[start : start + _PIECE]
+        part = list(lines[start : start + _PIECE])
         piece(part, start, block if block is not None and len(part) == len(lines) else None)
     frames = [f if "_tbad" in f.columns else f.with_columns(_tbad=pl.lit(False)) for f in frames]
     raw = pl.concat(frames, how="vertical", rechunk=False) if frames else _empty_typed()
     text = pl.concat(texts, how="vertical", rechunk=False) if texts else _empty_raw()
     return _validate(raw, text, lines, origin, dead)
+
+
+def decode_frame(
+    frame: pl.DataFrame, lines: Sequence[bytes], origin: Callable[[int], str]
+) -> Decoded:
+    """Typed columns (Parquet) → events, by the same checks as :func:`decode`; ``lines[i]``
+    is row ``i`` as a JSON line (read only for the rows that become dead letters).
+
+    Instants may be timestamps (a naive one is UTC) or RFC 3339 text. Any other column is cast
+    to its wire type; a value that does not cast is a schema violation of its row, and a text
+    field holding a number or boolean is refused as in JSON (the model's rule)."""
+    columns, wrong = [], []
+    for name, dtype in RAW_SCHEMA.items():
+        if name not in frame.columns:
+            columns.append(pl.lit(None, dtype=dtype).alias(name))
+            continue
+        given = frame.schema[name]
+        if isinstance(given, pl.Datetime) and name in _INSTANTS:
+            utc = (
+                pl.col(name).dt.replace_time_zone("UTC")
+                if given.time_zone is None
+                else pl.col(name).dt.convert_time_zone("UTC")
+            )
+            columns.append(utc.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(name))
+        elif given == dtype:
+            columns.append(pl.col(name))
+        else:
+            cast = pl.col(name).cast(dtype, strict=False)
+            refused = given.is_numeric() or given == pl.Boolean() if dtype == pl.String() else False
+            columns.append(cast.alias(name))
+            wrong.append(pl.col(name).is_not_null() & (cast.is_null() | refused))
+    raw = frame.select(
+        *columns,
+        seq=pl.int_range(pl.len(), dtype=pl.Int64),
+        _tbad=pl.any_horizontal(wrong).fill_null(False) if wrong else pl.lit(False),
+    )
+    return _validate(raw, _empty_raw(), lines, origin, [])
 
 
 def _read_typed(block: bytes, n: int, offset: int) -> pl.DataFrame:
@@ -618,7 +655,7 @@ def _type_flags() -> pl.Expr:
 def _validate(
     raw: pl.DataFrame,
     text: pl.DataFrame,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
     dead: list[DeadLetter],
 ) -> Decoded:
@@ -654,7 +691,7 @@ def _validate(
     return Decoded(frame.drop("_tbad", *_INSTANTS), dead)
 
 
-def _not_strings(frame: pl.DataFrame, lines: list[bytes]) -> dict[int, str]:
+def _not_strings(frame: pl.DataFrame, lines: Sequence[bytes]) -> dict[int, str]:
     """``seq`` → message of the rows where a text field holds a JSON number, boolean, object
     or array (polars reads it as its text; the model refuses it): only rows whose text could
     be one are parsed again, from their raw line."""

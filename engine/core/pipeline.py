@@ -28,7 +28,7 @@ from engine.core.control import (
     evaluated_intervals,
     fold_term_start,
 )
-from engine.core.decode import decode, raw_fields
+from engine.core.decode import decode, decode_frame, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
 from engine.core.state import ContractState, EngineState
@@ -121,7 +121,7 @@ def _dedup(
     state: EngineState,
     events: pl.DataFrame,
     narrow: pl.DataFrame,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
 ) -> pl.DataFrame:
     """Duplicates, after lateness so a late copy is late whatever the batching: a repeated
@@ -175,7 +175,7 @@ def _payload_hash(events: pl.DataFrame, payload: list[str], seqs: pl.Series) -> 
 def _conflicts(
     out: Outputs,
     frame: pl.DataFrame,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
     first: pl.Expr,
 ) -> None:
@@ -194,7 +194,7 @@ def _conflicts(
 def _dead(
     out: Outputs,
     frame: pl.DataFrame,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
     reason: pl.Expr,
 ) -> None:
@@ -212,7 +212,7 @@ def _dead(
 def _drop_misrouted(
     out: Outputs,
     events: pl.DataFrame,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
     routed_to: Sequence[str],
 ) -> pl.DataFrame:
@@ -236,12 +236,13 @@ def _drop_misrouted(
 
 def step(
     state: EngineState,
-    lines: list[bytes],
+    lines: Sequence[bytes],
     origin: Callable[[int], str],
     ruleset: Ruleset,
     now_ms: int | None,
     block: bytes | None = None,
     routed_to: Sequence[str] | None = None,
+    frame: pl.DataFrame | None = None,
 ) -> tuple[EngineState, Outputs]:
     """Take one batch of JSON lines; return the new state and what became certain.
 
@@ -249,7 +250,9 @@ def step(
     None (an offline replay without ``--now``): no such bound, the input's own event time
     is the only clock, so the outputs do not depend on the day of the run.
 
-    ``block`` may carry the same lines already joined by newlines (a file chunk).
+    ``block`` may carry the same lines already joined by newlines (a file chunk); ``frame``
+    the batch as typed columns instead (Parquet: ``decode_frame``), ``lines[i]`` then being
+    row ``i`` as JSON, read only for dead letters and late records.
     ``routed_to`` (the Kafka worker's stage 2) names the contract each line was routed to: a
     line that decodes to another contract is dead-lettered, never evaluated where another
     partition may own that contract's state.
@@ -258,7 +261,7 @@ def step(
     for cid, (_, fingerprint) in list(state.quarantined.items()):
         if rules_fingerprint(ruleset, cid) != fingerprint:
             del state.quarantined[cid]  # its rules changed: evaluate it afresh
-    decoded = decode(lines, origin, block)
+    decoded = decode(lines, origin, block) if frame is None else decode_frame(frame, lines, origin)
     out.dead.extend(d.record() for d in decoded.dead)
     out.count("events_in", len(lines))
     events = decoded.events
