@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from engine.core.text import text
+
 Origin = Callable[[int], str]
 
 
@@ -32,7 +34,7 @@ class FileLines:
             numbers = pl.Series(self.where, dtype=pl.Int64).gather(seq)
         else:
             numbers = seq.cast(pl.Int64) + self.first_line
-        return pl.select(pl.format("{}:{}", pl.lit(self.name), numbers)).to_series()
+        return pl.select(text("{}:{}", pl.lit(self.name), pl.lit(numbers))).to_series()
 
 
 @dataclass(frozen=True, slots=True)

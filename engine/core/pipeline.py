@@ -32,6 +32,7 @@ from engine.core.decode import decode, decode_frame, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
 from engine.core.state import ContractState, EngineState
+from engine.core.text import text
 from engine.core.usage import usage_step
 from engine.core.watermark import arrival_watermarks, watermark
 from engine.core.windows import window_bounds
@@ -42,6 +43,9 @@ MAX_FUTURE_MS = 10 * 60_000
 LATENCY_SOURCES = ("request", "probe", "storage_io", "network")
 CONTROL_KINDS = ("node_state", "maintenance", "incident")
 _DEDUP = ["contract_id", "provider_id", "source", "event_id"]
+#: what evaluating one contract may raise and the quarantine catches: any error, and a panic
+#: inside polars (a ``BaseException``, not an ``Exception``)
+_FAULTS = (Exception, pl.exceptions.PanicException)
 
 
 OUTPUT_NAMES = (
@@ -181,7 +185,7 @@ def _conflicts(
 ) -> None:
     if not frame.height:
         return
-    reason = pl.format(
+    reason = text(
         "event_id '{}' repeats an event of the same contract, provider and source with a "
         "different payload (first copy: {}); the first copy counts",
         "event_id",
@@ -224,7 +228,7 @@ def _drop_misrouted(
     if not misrouted.any():
         return events
     wrong = events.filter(misrouted).with_columns(owner.filter(misrouted))
-    reason = pl.format(
+    reason = text(
         "contract_id '{}' is not the contract '{}' this line was routed to: the line names "
         "its contract more than once, differently",
         "contract_id",
@@ -291,10 +295,10 @@ def step(
     if refused.any():
         reason = (
             pl.when(unknown)
-            .then(pl.format("unknown contract '{}': no rule file defines it", "contract_id"))
+            .then(text("unknown contract '{}': no rule file defines it", "contract_id"))
             .when(held)
             .then(
-                pl.format(
+                text(
                     "contract '{}' is quarantined (evaluating it raised); its events are dead "
                     "letters until its rule file changes",
                     "contract_id",
@@ -306,7 +310,7 @@ def step(
             .then(pl.lit("event_time is outside the contract term (§6.1.5)"))
             .when(stranger)
             .then(
-                pl.format(
+                text(
                     "provider_id '{}' is not the provider of contract '{}' (parties.provider.id"
                     " is '{}')",
                     "provider_id",
@@ -315,7 +319,7 @@ def step(
                 )
             )
             .otherwise(
-                pl.format(
+                text(
                     "source '{}' does not count for {} events of contract '{}' (the objectives'"
                     " sources, §6.1.3)",
                     "source",
@@ -543,7 +547,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
         assert cs.closed_until_ms is not None
         try:
             segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
-        except Exception as exc:
+        except _FAULTS as exc:
             failed[cid] = f"control events: {type(exc).__name__}: {exc}"
     targets = {c: t for c, t in targets.items() if c not in failed}
     # phase 2: latency histograms, vectorised
@@ -567,7 +571,7 @@ def _close_once(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -
                 cs.closed_until_ms,
                 target,
             )
-        except Exception as exc:
+        except _FAULTS as exc:
             emitted.truncate(marks)
             failed[cid] = f"objectives: {type(exc).__name__}: {exc}"
             continue
@@ -606,7 +610,7 @@ def _isolated(
     try:
         run(closing, targets)
         return targets
-    except Exception:
+    except _FAULTS:
         for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
             setattr(state, name, frame)
     passed = {}
@@ -615,7 +619,7 @@ def _isolated(
         try:
             run(closing.filter(pl.col("contract_id") == cid), {cid: target})
             passed[cid] = target
-        except Exception as exc:
+        except _FAULTS as exc:
             for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
                 setattr(state, name, frame)
             failed[cid] = f"{what}: {type(exc).__name__}: {exc}"

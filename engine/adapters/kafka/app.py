@@ -39,6 +39,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from engine.adapters.kafka.checkpoint import decode_checkpoint, encode_checkpoint
 from engine.adapters.kafka.clients import (
     CHECKPOINT_MESSAGE_BYTES,
@@ -76,6 +78,11 @@ __all__ = [
 log = logging.getLogger("csla.worker")
 
 _PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp sets the charset
+
+
+#: what ends the worker without acking (``fatal``): any error and a panic inside polars; a
+#: cancellation (shutdown, rebalance) goes on up as Faust expects
+_FATAL = (Exception, pl.exceptions.PanicException)
 
 
 async def _ack(stream: faust.StreamT[bytes], events: Sequence[Any]) -> None:
@@ -148,7 +155,7 @@ def make_app(settings: Settings) -> faust.App:
                 async with engine.gate.unit():
                     await engine.evaluate(events)
                     await _ack(stream, events)
-            except Exception as exc:
+            except _FATAL as exc:  # (a polars panic is a BaseException: exit, never ack)
                 fatal("evaluating a batch", exc)
 
     @app.timer(settings.rules_poll_seconds, name="csla-rules")
@@ -164,7 +171,7 @@ def make_app(settings: Settings) -> faust.App:
         async def advance_idle() -> None:
             try:
                 await engine.advance_idle()
-            except Exception as exc:
+            except _FATAL as exc:
                 fatal("advancing idle contracts", exc)
 
     @app.timer(5.0, name="csla-lag")

@@ -33,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import polars as pl
 from aiokafka import ConsumerRebalanceListener
 
 from engine.adapters.kafka.delivery import RECORD_OVERHEAD_BYTES, dead_letter, fit_record
@@ -189,7 +190,7 @@ class Router:
                 attempt += 1
                 log.warning("route: batch not forwarded (%r); again in %.1f s", exc, pause)
                 await asyncio.sleep(pause)
-            except Exception as exc:
+            except (Exception, pl.exceptions.PanicException) as exc:  # a panic: BaseException
                 self._fatal("routing a telemetry batch", exc)
                 raise
         return False
