@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -114,10 +115,16 @@ def time_window(period: str, days: int | None, start: str, timezone: str) -> dic
     }
 
 
+_V1_UNITS = {"d": "day", "w": "week", "M": "month"}
+
+
 def period_of(window: dict[str, Any]) -> tuple[str, int | None] | None:
-    """(period, days) of a ``timeWindows`` item written without CSLA annotations; None: no
-    CSLA period fits."""
+    """(period, days) of a time window written without CSLA annotations (v1alpha ``count`` and
+    ``unit``, or v1 ``duration`` such as ``28d``, ``1w``, ``1M``); None: no CSLA period fits."""
     unit, count = str(window.get("unit", "")).lower(), window.get("count")
+    if "duration" in window:
+        match = re.fullmatch(r"(\d+)([dwM])", str(window["duration"]))
+        unit, count = (_V1_UNITS[match.group(2)], int(match.group(1))) if match else ("", None)
     rolling = bool(window.get("isRolling", False))
     if not isinstance(count, int) or count <= 0:
         return None

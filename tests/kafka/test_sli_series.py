@@ -53,7 +53,9 @@ def _samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple[tuple[str, str], .
     }
 
 
-def _value(samples: dict[Any, float], name: str, cid: str, oid: str, sli: str, **extra: str) -> float:
+def _value(
+    samples: dict[Any, float], name: str, cid: str, oid: str, sli: str, **extra: str
+) -> float:
     labels = {"contract_id": cid, "objective_id": oid, "sli": sli, **extra}
     return samples[(name, tuple(sorted(labels.items())))]
 
@@ -95,12 +97,25 @@ def test_counts_follow_the_records_once_per_window() -> None:
     sli.count(
         [
             _record("storage-001", "availability", "service_availability", w1, good=58, total=60),
-            _record("gpu-train-001", "node-availability", "node_availability", w1,
-                    good=230_400_000, total=230_460_500),  # fmt: skip
+            _record(
+                "gpu-train-001",
+                "node-availability",
+                "node_availability",
+                w1,
+                good=230_400_000,
+                total=230_460_500,
+            ),
             _record("maas-api-001", "error-rate", "error_rate", w1, good=29, total=30),
             _record("maas-api-001", "p99-latency", "latency", w1, value=792.4, total=30),
-            _record("maas-api-001", "p99-latency", "latency", w2, value=1210.0, total=30,
-                    compliant=False),  # fmt: skip
+            _record(
+                "maas-api-001",
+                "p99-latency",
+                "latency",
+                w2,
+                value=1210.0,
+                total=30,
+                compliant=False,
+            ),
             _record("gpu-train-001", "mttr", "mttr", w1, total=2),
         ]
     )
@@ -110,14 +125,23 @@ def test_counts_follow_the_records_once_per_window() -> None:
     sli.count(
         [
             _record("maas-api-001", "error-rate", "error_rate", w2, good=0, total=0, value=None),
-            _record("maas-api-001", "p99-latency", "latency", "2026-10-26T04:00:00Z",
-                    value=None, total=3, compliant=None),  # fmt: skip
+            _record(
+                "maas-api-001",
+                "p99-latency",
+                "latency",
+                "2026-10-26T04:00:00Z",
+                value=None,
+                total=3,
+                compliant=None,
+            ),
         ]
     )
     s = _samples(metrics)
     v = _value
     assert v(s, "csla_sli_good_total", "storage-001", "availability", "service_availability") == 58
-    assert v(s, "csla_sli_judged_total", "storage-001", "availability", "service_availability") == 60
+    assert (
+        v(s, "csla_sli_judged_total", "storage-001", "availability", "service_availability") == 60
+    )
     node = ("gpu-train-001", "node-availability", "node_availability")
     assert v(s, "csla_sli_good_total", *node) == pytest.approx(230_400.0)
     assert v(s, "csla_sli_judged_total", *node) == pytest.approx(230_460.5)
@@ -157,13 +181,14 @@ def test_reload_drops_the_series_of_removed_objectives() -> None:
     report = load_rules_dir(ROOT / "rules")
     smaller = type(report.ruleset)(
         {c: r for c, r in report.ruleset.revisions.items() if c != "storage-001"},
-        *[getattr(report.ruleset, f) for f in type(report.ruleset).__dataclass_fields__
-          if f != "revisions"],
-    )  # fmt: skip
-    metrics.set_objectives(smaller)
-    assert not any(
-        ("contract_id", "storage-001") in labels for _, labels in _samples(metrics)
+        *[
+            getattr(report.ruleset, f)
+            for f in type(report.ruleset).__dataclass_fields__
+            if f != "revisions"
+        ],
     )
+    metrics.set_objectives(smaller)
+    assert not any(("contract_id", "storage-001") in labels for _, labels in _samples(metrics))
 
 
 @pytest.mark.parametrize(

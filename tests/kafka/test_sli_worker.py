@@ -73,7 +73,9 @@ def test_sloth_rules_read_series_that_a_live_worker_serves(
     try:
         worker.wait_ready(min_partitions=e2e.PARTITIONS)
         telemetry = wh.Telemetry(minutes=70).build(close_october=False)
-        wh.produce(kafka_broker.bootstrap, dep.topics["telemetry"], e2e.telemetry_messages(telemetry))
+        wh.produce(
+            kafka_broker.bootstrap, dep.topics["telemetry"], e2e.telemetry_messages(telemetry)
+        )
         reader = dep.reader()
         dep.read_all(reader, [worker])
         records = [r for _, r in reader.records["metrics"]]

@@ -241,3 +241,20 @@ def test_export_refuses_invalid_rules(tmp_path: Path) -> None:
     result = runner.invoke(app, ["openslo", "export", str(bad)])
     assert result.exit_code == 2
     assert "fix them first" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("window", "period"),
+    [
+        ({"count": 28, "unit": "Day", "isRolling": True}, ("rolling_days", 28)),
+        ({"count": 2, "unit": "Week", "isRolling": True}, ("rolling_days", 14)),
+        ({"count": 1, "unit": "Month", "isRolling": False}, ("calendar_month", None)),
+        ({"duration": "1M", "isRolling": False}, ("calendar_month", None)),  # openslo/v1
+        ({"duration": "30d", "isRolling": True}, ("rolling_days", 30)),
+        ({"duration": "1w", "isRolling": True}, ("rolling_days", 7)),
+        ({"count": 1, "unit": "Quarter", "isRolling": False}, None),
+        ({"count": 400, "unit": "Day", "isRolling": True}, None),
+    ],
+)
+def test_time_windows_to_periods(window: dict[str, Any], period: tuple[str, int | None]) -> None:
+    assert m.period_of(window) == period

@@ -76,7 +76,6 @@ __all__ = [
 log = logging.getLogger("csla.worker")
 
 
-
 async def _ack(stream: faust.StreamT[bytes], events: Sequence[Any]) -> None:
     """Ack a batch's messages inside its unit of work, so that the offsets join the commit
     (the transaction) of what the batch sent; ``take_events`` acking them again is a no-op."""

@@ -98,7 +98,7 @@ def latency_bound(threshold_ms: float, comparator: str = "<=") -> float:
 class _WindowHistogram:
     """Cumulative-at-collect histogram of one series (bounds ascending, +Inf implied)."""
 
-    __slots__ = ("bounds", "counts", "total", "sum")
+    __slots__ = ("bounds", "counts", "sum", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
@@ -180,7 +180,12 @@ class SliSeries:
             if series is not None:
                 self._drop((cid, oid))
             scale = 0.001 if sli == "node_availability" else 1.0  # node-ms → node-seconds
-            series = (sli, scale, self.good.labels(cid, oid, sli), self.judged.labels(cid, oid, sli))
+            series = (
+                sli,
+                scale,
+                self.good.labels(cid, oid, sli),
+                self.judged.labels(cid, oid, sli),
+            )
             self._series[(cid, oid)] = series
         return series
 
