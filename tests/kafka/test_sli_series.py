@@ -83,8 +83,9 @@ def test_units(sli: str, unit: str | None) -> None:
 def test_series_exist_at_zero_for_every_objective_with_a_unit() -> None:
     samples = _samples(_metrics())
     good = {labels for name, labels in samples if name == "csla_sli_good_total"}
+    bad = {labels for name, labels in samples if name == "csla_sli_bad_total"}
     judged = {labels for name, labels in samples if name == "csla_sli_judged_total"}
-    assert good == judged
+    assert good == bad == judged
     # 19 objectives in rules/; mttr, failure count, max recovery and stability have none
     assert len(good) == 15
     assert all(samples[("csla_sli_good_total", labels)] == 0 for labels in good)
@@ -139,17 +140,21 @@ def test_counts_follow_the_records_once_per_window() -> None:
     s = _samples(metrics)
     v = _value
     assert v(s, "csla_sli_good_total", "storage-001", "availability", "service_availability") == 58
+    assert v(s, "csla_sli_bad_total", "storage-001", "availability", "service_availability") == 2
     assert (
         v(s, "csla_sli_judged_total", "storage-001", "availability", "service_availability") == 60
     )
     node = ("gpu-train-001", "node-availability", "node_availability")
     assert v(s, "csla_sli_good_total", *node) == pytest.approx(230_400.0)
     assert v(s, "csla_sli_judged_total", *node) == pytest.approx(230_460.5)
+    assert v(s, "csla_sli_bad_total", *node) == pytest.approx(60.5)
     assert v(s, "csla_sli_good_total", "maas-api-001", "error-rate", "error_rate") == 29
     assert v(s, "csla_sli_judged_total", "maas-api-001", "error-rate", "error_rate") == 30
+    assert v(s, "csla_sli_bad_total", "maas-api-001", "error-rate", "error_rate") == 1
     latency = ("maas-api-001", "p99-latency", "latency")
     assert v(s, "csla_sli_good_total", *latency) == 1  # windows
     assert v(s, "csla_sli_judged_total", *latency) == 2
+    assert v(s, "csla_sli_bad_total", *latency) == 1
     bound = latency_bound(800)
     le = str(bound)
     assert v(s, "csla_sli_window_latency_ms_bucket", *latency, le=le) == 1
@@ -228,5 +233,10 @@ def test_metrics_endpoint_negotiates_the_format(accept: str, content_type: str, 
     assert headers["Content-Encoding"] == "gzip"
     text = gzip.decompress(body).decode()
     names = {family.name for family in parse(text)}
-    assert {"csla_sli_good", "csla_sli_judged", "csla_sli_window_latency_ms"} <= names
+    assert {
+        "csla_sli_good",
+        "csla_sli_bad",
+        "csla_sli_judged",
+        "csla_sli_window_latency_ms",
+    } <= names
     assert text.endswith("# EOF\n") is (parse is parse_om)

@@ -104,6 +104,8 @@ def test_sloth_rules_read_series_that_a_live_worker_serves(
         labels = tuple(sorted({"contract_id": cid, "objective_id": oid, "sli": sli}.items()))
         assert samples[("csla_sli_good_total", labels)] == pytest.approx(good), (cid, oid)
         assert samples[("csla_sli_judged_total", labels)] == pytest.approx(judged), (cid, oid)
+        bad = samples[("csla_sli_bad_total", labels)]
+        assert bad == pytest.approx(judged - good), (cid, oid)
     moved = {key[:2] for key, (_, judged) in want.items() if judged > 0}
     assert {
         ("maas-api-001", "error-rate"),

@@ -3,7 +3,8 @@
 Made from the metric records the core publishes (one per objective and closed window), so
 they move in event time: a counter grows when a window closes, by that window's units.
 
-``csla_sli_good_total`` / ``csla_sli_judged_total`` ``{contract_id, objective_id, sli}``:
+``csla_sli_good_total`` / ``csla_sli_bad_total`` / ``csla_sli_judged_total`` (good + bad)
+``{contract_id, objective_id, sli}``:
 
 * probe availability (service, storage, network): minutes — available / judged minutes of
   service time (the objective's ``no_data`` rule decides which minutes are judged);
@@ -38,6 +39,7 @@ from engine.core import histogram as hist
 from engine.models.contract import PROBE_AVAILABILITY
 
 __all__ = [
+    "BAD",
     "GOOD",
     "JUDGED",
     "LABELS",
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 GOOD = "csla_sli_good"
+BAD = "csla_sli_bad"
 JUDGED = "csla_sli_judged"
 WINDOW_LATENCY = "csla_sli_window_latency_ms"
 LABELS = ("contract_id", "objective_id", "sli")
@@ -64,17 +67,17 @@ _WINDOWED = frozenset(
 )  # fmt: skip
 
 
+_UNITS: dict[str, str] = {
+    **dict.fromkeys(PROBE_AVAILABILITY, "minutes"),
+    "node_availability": "node_seconds",
+    "error_rate": "requests",
+    **dict.fromkeys(_WINDOWED, "windows"),
+}
+
+
 def sli_unit(sli: str) -> str | None:
-    """The unit the good/judged counters of ``sli`` count in; None: no counters."""
-    if sli in PROBE_AVAILABILITY:
-        return "minutes"
-    if sli == "node_availability":
-        return "node_seconds"
-    if sli == "error_rate":
-        return "requests"
-    if sli in _WINDOWED:
-        return "windows"
-    return None
+    """The unit the good/bad/judged counters of ``sli`` count in; None: no counters."""
+    return _UNITS.get(sli)
 
 
 def latency_bound(threshold_ms: float, comparator: str = "<=") -> float:
@@ -128,6 +131,13 @@ class SliSeries:
             list(LABELS),
             registry=registry,
         )
+        self.bad = Counter(
+            BAD,
+            "Units of an objective's closed windows that were not good (judged minus good): "
+            "the errors of a Pyrra ratio.",
+            list(LABELS),
+            registry=registry,
+        )
         self.judged = Counter(
             JUDGED,
             "Judged units of an objective's closed windows, in the unit of csla_sli_good.",
@@ -135,8 +145,8 @@ class SliSeries:
             registry=registry,
         )
         self._lock = threading.Lock()
-        # (contract, objective) → (sli, scale, good child, judged child)
-        self._series: dict[tuple[str, str], tuple[str, float, Any, Any]] = {}
+        # (contract, objective) → (sli, scale, good child, bad child, judged child)
+        self._series: dict[tuple[str, str], tuple[str, float, Any, Any, Any]] = {}
         self._last_end: dict[tuple[str, str], str] = {}
         self._latency: dict[tuple[str, str], _WindowHistogram] = {}
         self._thresholds: dict[tuple[str, str], float] = {}
@@ -170,11 +180,11 @@ class SliSeries:
 
     def _drop(self, key: tuple[str, str]) -> None:
         sli = self._series.pop(key)[0]
-        self.good.remove(*key, sli)
-        self.judged.remove(*key, sli)
+        for counter in (self.good, self.bad, self.judged):
+            counter.remove(*key, sli)
         self._latency.pop(key, None)
 
-    def _child(self, cid: str, oid: str, sli: str) -> tuple[str, float, Any, Any]:
+    def _child(self, cid: str, oid: str, sli: str) -> tuple[str, float, Any, Any, Any]:
         series = self._series.get((cid, oid))
         if series is None or series[0] != sli:
             if series is not None:
@@ -184,17 +194,20 @@ class SliSeries:
                 sli,
                 scale,
                 self.good.labels(cid, oid, sli),
+                self.bad.labels(cid, oid, sli),
                 self.judged.labels(cid, oid, sli),
             )
             self._series[(cid, oid)] = series
         return series
 
     def count(self, metrics: Iterable[Mapping[str, Any]]) -> None:
-        """Add the units of each metric record (a closed window) to its objective's series."""
+        """Add the units of each metric record (a closed window) to its objective's series:
+        summed per objective first, so a batch of many windows costs one ``inc`` per series."""
+        sums: dict[tuple[str, str], list[Any]] = {}  # key → [sli, good, bad, judged]
         with self._lock:
             for record in metrics:
                 sli = record["sli"]
-                unit = sli_unit(sli)
+                unit = _UNITS.get(sli)
                 if unit is None:
                     continue
                 key = (record["contract_id"], record["objective_id"])
@@ -205,21 +218,36 @@ class SliSeries:
                 if last is not None and end <= last:
                     continue
                 self._last_end[key] = end
-                _, scale, good, judged = self._child(*key, sli)
+                acc = sums.get(key)
+                if acc is None or acc[0] != sli:
+                    if acc is not None:
+                        self._add(key, acc)
+                    acc = sums[key] = [sli, 0, 0, 0]
                 if unit == "windows":
                     value = record["value"]
                     if value is None:
                         continue
-                    judged.inc()
-                    if record["compliant"]:
-                        good.inc()
+                    acc[1 if record["compliant"] else 2] += 1
+                    acc[3] += 1
                     if sli == "latency":
                         self._observe_latency(key, float(value))
                     continue
                 total = record["total"]
                 if total:
-                    judged.inc(total * scale)
-                    good.inc((record["good"] or 0) * scale)
+                    ok = record["good"] or 0
+                    acc[1] += ok
+                    acc[2] += total - ok
+                    acc[3] += total
+            for key, acc in sums.items():
+                self._add(key, acc)
+
+    def _add(self, key: tuple[str, str], acc: list[Any]) -> None:
+        sli, good_units, bad_units, judged_units = acc
+        _, scale, good, bad, judged = self._child(*key, sli)
+        if judged_units:
+            good.inc(good_units * scale)
+            bad.inc(bad_units * scale)
+            judged.inc(judged_units * scale)
 
     def _latency_of(self, key: tuple[str, str]) -> _WindowHistogram:
         series = self._latency.get(key)
