@@ -171,7 +171,8 @@ def _source(query: str) -> dict[str, str]:
 
 
 def render(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    text: str = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return text
 
 
 def write(export: Export, out: Path) -> list[Path]:

@@ -271,7 +271,7 @@ class SliSeries:
                 cumulative, buckets = 0, []
                 for bound, n in zip(h.bounds, h.counts, strict=True):
                     cumulative += n
-                    buckets.append((floatToGoString(bound), cumulative))
+                    buckets.append((str(floatToGoString(bound)), cumulative))  # type: ignore[no-untyped-call]
                 buckets.append(("+Inf", h.total))
                 out.append(([cid, oid, "latency"], buckets, h.sum))
         return out
