@@ -15,6 +15,7 @@ from rich.table import Table
 
 from engine.dashboard.command import dashboard_command
 from engine.evidence import evidence_command
+from engine.openslo.command import openslo_app
 from engine.report import report_command
 from engine.whatif import diff_command
 
@@ -509,6 +510,7 @@ app.command("report", short_help="Monthly assessment report per contract (HTML +
 app.command("dashboard", short_help="Live dashboard over replay outputs (read-only).")(
     dashboard_command
 )
+app.add_typer(openslo_app, name="openslo")
 
 
 def _version(value: bool) -> None:

@@ -22,6 +22,15 @@ step "installing the project and its test extras (pip install -e '.[test]')…"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 step "fetching the Kafka jars (Maven Central, once; then cached)…"
 python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
+# Sloth, pinned, for the OpenSLO tests: built into the user cache when Go is here and it is not
+# (tests/openslo skip with the reason where Go is absent).
+SLOTH_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/csla/go/bin"
+GO="$(command -v go || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true)"
+if [ -n "$GO" ] && [ ! -x "$SLOTH_BIN/sloth" ]; then
+  step "building sloth v0.16.0 into $SLOTH_BIN (go install, once; a few minutes)…"
+  GOBIN="$SLOTH_BIN" "$GO" install github.com/slok/sloth/cmd/sloth@v0.16.0 \
+    || echo "sloth not built: the tests that run it will skip"
+fi
 step "lint: ruff, mypy, schema check…"
 python3 -m ruff check engine tests benchmarks
 python3 -m mypy

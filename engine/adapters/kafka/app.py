@@ -77,8 +77,6 @@ __all__ = [
 
 log = logging.getLogger("csla.worker")
 
-_PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp sets the charset
-
 
 #: what ends the worker without acking (``fatal``): any error and a panic inside polars; a
 #: cancellation (shutdown, rebalance) goes on up as Faust expects
@@ -90,6 +88,26 @@ async def _ack(stream: faust.StreamT[bytes], events: Sequence[Any]) -> None:
     (the transaction) of what the batch sent; ``take_events`` acking them again is a no-op."""
     for event in events:
         await stream.ack(event)
+
+
+def metrics_exposition(
+    registry: Any, accept: str, accept_encoding: str
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of ``/metrics``: OpenMetrics when the scraper asks for it (as
+    Prometheus does), else the text format 0.0.4; gzip when accepted. prometheus_client's
+    ``choose_encoder`` decides, as its own HTTP handlers do."""
+    import gzip
+
+    from prometheus_client.exposition import choose_encoder
+
+    encoder, content_type = choose_encoder(accept)
+    body = encoder(registry)
+    # (the content type goes in as a header: aiohttp refuses a charset in ``content_type``)
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if "gzip" in accept_encoding:
+        body = gzip.compress(body, compresslevel=1)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
 
 
 def make_app(settings: Settings) -> faust.App:
@@ -190,12 +208,13 @@ def make_app(settings: Settings) -> faust.App:
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        from prometheus_client import generate_latest
-
         engine.update_lag()
-        return web.bytes(
-            generate_latest(engine.metrics.registry), content_type=_PROMETHEUS_CONTENT_TYPE
+        body, headers = metrics_exposition(
+            engine.metrics.registry,
+            request.headers.get("Accept", ""),
+            request.headers.get("Accept-Encoding", ""),
         )
+        return web.bytes(body, headers=headers)
 
     @app.page("/health")
     async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:

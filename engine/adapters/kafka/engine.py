@@ -110,6 +110,7 @@ class Engine:
         self.metrics = WorkerMetrics()
         self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
         self.metrics.contracts.set(len(self.ruleset.revisions))
+        self.metrics.set_objectives(self.ruleset)
         self.dashboard = Feed()  # what this worker published, for /dashboard
         self.checkpoints = CheckpointReader(settings, self.state_topic)
         self.broker = BrokerHealth(settings.broker_down_seconds)
@@ -539,6 +540,7 @@ class Engine:
         self.metrics.rule_reloads.labels("ok" if report.ok else "rejected").inc()
         self.ruleset = ruleset
         self.metrics.contracts.set(len(ruleset.revisions))
+        self.metrics.set_objectives(ruleset)
         return True
 
     def _log_report(self, report: Any, *, initial: bool) -> None:

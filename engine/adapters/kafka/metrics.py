@@ -1,7 +1,14 @@
-"""Prometheus metrics of one worker, in a registry of their own (``/metrics``)."""
+"""Prometheus metrics of one worker, in a registry of their own (``/metrics``).
+
+Besides the engine's own counters, per-objective SLI series (``engine.adapters.kafka.sli``)
+that an alerting stack (Prometheus rules, Sloth, Pyrra) can evaluate.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from engine.adapters.kafka.sli import SliSeries
 from engine.core.pipeline import OUTPUT_NAMES, Outputs
 
 __all__ = ["WorkerMetrics"]
@@ -90,6 +97,12 @@ class WorkerMetrics:
             "Contracts whose last batch was quarantined (an evaluation error).",
             registry=r,
         )
+        self.sli = SliSeries(r)
+
+    def set_objectives(self, ruleset: Any) -> None:
+        """The objectives of the rule set in force: their SLI series exist from now on (at 0);
+        those of objectives no longer in any rule file are removed."""
+        self.sli.configure(ruleset)
 
     def count_outputs(self, out: Outputs) -> None:
         self.dead_letters.inc(len(out.dead))
@@ -100,3 +113,5 @@ class WorkerMetrics:
             n = len(getattr(out, kind))
             if n:
                 self.outputs.labels(kind).inc(n)
+        if out.metrics:
+            self.sli.count(out.metrics)
