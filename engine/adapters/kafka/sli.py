@@ -206,35 +206,37 @@ class SliSeries:
         sums: dict[tuple[str, str], list[Any]] = {}  # key → [sli, good, bad, judged]
         with self._lock:
             for record in metrics:
-                sli = record["sli"]
-                unit = _UNITS.get(sli)
-                if unit is None:
-                    continue
-                key = (record["contract_id"], record["objective_id"])
-                end = record["window_end"]
+                sli = record.get("sli")
+                unit = _UNITS.get(sli) if isinstance(sli, str) else None
+                cid, oid, end = (
+                    record.get(k) for k in ("contract_id", "objective_id", "window_end")
+                )
+                if unit is None or not all(isinstance(v, str) for v in (cid, oid, end)):
+                    continue  # not a window's metric record: counters are never a reason to stop
+                key = (str(cid), str(oid))
                 # windows are whole minutes: their ends share one RFC 3339 layout, and the
                 # strings order like the instants
                 last = self._last_end.get(key)
-                if last is not None and end <= last:
+                if last is not None and str(end) <= last:
                     continue
-                self._last_end[key] = end
+                self._last_end[key] = str(end)
                 acc = sums.get(key)
                 if acc is None or acc[0] != sli:
                     if acc is not None:
                         self._add(key, acc)
                     acc = sums[key] = [sli, 0, 0, 0]
                 if unit == "windows":
-                    value = record["value"]
+                    value = record.get("value")
                     if value is None:
                         continue
-                    acc[1 if record["compliant"] else 2] += 1
+                    acc[1 if record.get("compliant") else 2] += 1
                     acc[3] += 1
                     if sli == "latency":
                         self._observe_latency(key, float(value))
                     continue
-                total = record["total"]
+                total = record.get("total")
                 if total:
-                    ok = record["good"] or 0
+                    ok = record.get("good") or 0
                     acc[1] += ok
                     acc[2] += total - ok
                     acc[3] += total
