@@ -99,6 +99,31 @@ def _by_contract(
     return pl.lit(column).gather(pl.col("_cidx"))
 
 
+_RULESET_COLUMNS: dict[int, tuple[Ruleset, tuple[pl.Series, ...]]] = {}
+
+
+def _ruleset_columns(ruleset: Ruleset) -> tuple[pl.Series, ...]:
+    """Per contract of ``ruleset`` (in ``revisions`` order): grace, term start and end,
+    provider id and counting mask — the admission checks' inputs, built once per rule set
+    (a worker keeps a handful of rule sets in its life; the cache holds the last four)."""
+    cached = _RULESET_COLUMNS.get(id(ruleset))
+    if cached is not None and cached[0] is ruleset:
+        return cached[1]
+    revisions = ruleset.revisions
+    latest = [r[-1] for r in revisions.values()]
+    columns = (
+        pl.Series("_grace", [c.grace_ms for c in latest], dtype=pl.Int64),
+        pl.Series("_term_start", [r[0].term_start_ms for r in revisions.values()], pl.Int64),
+        pl.Series("_term_end", [c.term_end_ms for c in latest], dtype=pl.Int64),
+        pl.Series("_provider", [c.provider_id for c in latest], dtype=pl.String),
+        pl.Series("_counting", [_counting_mask(c) for c in latest], dtype=pl.Int64),
+    )
+    if len(_RULESET_COLUMNS) >= 4:
+        _RULESET_COLUMNS.pop(next(iter(_RULESET_COLUMNS)))
+    _RULESET_COLUMNS[id(ruleset)] = (ruleset, columns)
+    return columns
+
+
 def _counting_mask(contract: Contract) -> int:
     """Bit ``3 · kind index + source index`` set where the contract counts that pair."""
     return sum(
@@ -274,11 +299,7 @@ def step(
     revisions = ruleset.revisions
     latest = {c: r[-1] for c, r in revisions.items()}
     events = events.with_columns(_cidx=_contract_index(ruleset)).with_columns(
-        _grace=_by_contract(ruleset, {c: r[-1].grace_ms for c, r in revisions.items()}),
-        _term_start=_by_contract(ruleset, {c: r[0].term_start_ms for c, r in revisions.items()}),
-        _term_end=_by_contract(ruleset, {c: r[-1].term_end_ms for c, r in revisions.items()}),
-        _provider=_by_contract(ruleset, {c: k.provider_id for c, k in latest.items()}, pl.String()),
-        _counting=_by_contract(ruleset, {c: _counting_mask(k) for c, k in latest.items()}),
+        pl.lit(column).gather(pl.col("_cidx")) for column in _ruleset_columns(ruleset)
     )
     unknown = pl.col("_grace").is_null()
     # a node_state report before the term is the node's state at the term start (control.py)
