@@ -248,7 +248,8 @@ _Batch = tuple[Sequence[bytes], Callable[[int], str], bytes | None, pl.DataFrame
 
 def _text_batches(stream: IO[bytes], name: str, chunk_bytes: int) -> Iterator[_Batch]:
     for lines, origin, block in read_chunks(stream, name, chunk_bytes):
-        yield lines, origin, block, None, sum(len(line) + 1 for line in lines)
+        size = len(block) + 1 if block is not None else sum(len(line) + 1 for line in lines)
+        yield lines, origin, block, None, size
 
 
 def _parquet_batches(path: str) -> Iterator[_Batch]:

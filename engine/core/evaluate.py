@@ -411,9 +411,7 @@ def _budget_remaining(
     assert state.burn_period is not None
     _, bad, total = state.burn_period
     if objective.sli != "error_rate":
-        remaining_ms = (
-            iv.total(iv.clip(closing.owed, at, closing.piece_end)) + closing.owed_after_ms
-        )
+        remaining_ms = iv.overlap(closing.owed, at, closing.piece_end) + closing.owed_after_ms
         if objective.sli == "node_availability":
             nodes = sum(1 for segs in closing.segments.values() if segs and segs[0][0] < at)
             total += remaining_ms * max(nodes, 1)
@@ -603,9 +601,7 @@ def _availability_breach(
     # the best the rest of the period can do, from what is known at this window's end: every
     # remaining service minute perfect; exemptions not yet applied (they could only lower it),
     # and nodes counted only if they had reported by then — so batching cannot change it
-    remaining_ms = (
-        iv.total(iv.clip(closing.owed, acc.end, closing.piece_end)) + closing.owed_after_ms
-    )
+    remaining_ms = iv.overlap(closing.owed, acc.end, closing.piece_end) + closing.owed_after_ms
     if objective.sli in PROBE_AVAILABILITY:
         remaining_units = remaining_ms // MINUTE_MS
         if objective.no_data == "unknown":

@@ -868,8 +868,23 @@ def _eligible(
             evaluated[cid] = evaluated_intervals(
                 cs, contracts[cid], cs.closed_until_ms or 0, targets[cid]
             )
-    eligible = pairs.filter(
-        pl.Series([iv.contains(evaluated[c], m) for c, m in pairs.iter_rows()], dtype=pl.Boolean)
+    spans = pl.DataFrame(
+        [
+            (cid, s, e)
+            for cid in pairs.get_column("contract_id").unique()
+            for s, e in evaluated[cid]
+        ],
+        schema={"contract_id": pl.String, "_start": pl.Int64, "_end": pl.Int64},
+        orient="row",
+    ).sort("_start")
+    # the evaluated interval that starts last at or before each minute (they are disjoint)
+    eligible = (
+        pairs.sort("minute")
+        .join_asof(
+            spans, left_on="minute", right_on="_start", by="contract_id", check_sortedness=False
+        )
+        .filter(pl.col("minute") < pl.col("_end"))
+        .select("contract_id", "minute")
     )
     return rows.join(eligible, on=["contract_id", "minute"])
 
