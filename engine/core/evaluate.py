@@ -133,8 +133,13 @@ def _piece(
         acc.evaluated = iv.total(evaluated) // MINUTE_MS
         if buckets is not None and objective.no_data != "unknown":
             for start, end in evaluated:
-                for t in range(start, end, MINUTE_MS):
-                    bucket(t).evaluated += 1
+                # the minutes start, start + 1 min, … before end, counted per bucket
+                t = start
+                while t < end:
+                    part = bucket(t)
+                    upto = min(part.end, end)
+                    part.evaluated += -((start - upto) // MINUTE_MS) + ((start - t) // MINUTE_MS)
+                    t = part.end
         probes = data.probes_for.get(objective.id, data.probes)
         for minute, n, ok in _minutes_in(probes, lo, hi):
             if iv.contains(evaluated, minute):
@@ -217,6 +222,19 @@ class Closing:
     evaluated: list[iv.Interval] = field(default_factory=list)  # of [piece_start, piece_end)
     owed: list[iv.Interval] = field(default_factory=list)  # piece time ignoring exemptions
     owed_after_ms: int = 0  # that time from piece_end to the period's end
+    _burn_rules: tuple[int, tuple[burn.BurnRule, ...], int] | None = None
+
+    def burn_rules(self) -> tuple[tuple[burn.BurnRule, ...], int]:
+        """The warning rules scaled to the current period, and how many buckets to keep: the
+        longest window and a little more for a longer next period (31 vs 30 days)."""
+        cs, contract = self.cs, self.contract
+        assert cs.period_start_ms is not None and cs.period_end_ms is not None
+        period_ms = cs.period_end_ms - cs.period_start_ms
+        if self._burn_rules is None or self._burn_rules[0] != period_ms:
+            rules = burn.scaled(contract.warning_rules, period_ms, contract.warning_scale)
+            keep = max(rule.long_ms for rule in rules) * 32 // 30 // burn.BUCKET_MS + 1
+            self._burn_rules = (period_ms, rules, keep)
+        return self._burn_rules[1], self._burn_rules[2]
 
     def operating_ms(self, until: int) -> int:
         """Node up-time of the current period up to ``until`` (MTBF's operating time)."""
@@ -368,11 +386,7 @@ def _end_bucket(
         state.burn_period = [cs.period_start_ms, 0, 0]
     state.burn_period[1] += bad
     state.burn_period[2] += total
-    rules = burn.scaled(
-        contract.warning_rules, cs.period_end_ms - cs.period_start_ms, contract.warning_scale
-    )
-    # keep the longest window, and a little more for a longer next period (31 vs 30 days)
-    keep = max(rule.long_ms for rule in rules) * 32 // 30 // burn.BUCKET_MS + 1
+    rules, keep = closing.burn_rules()
     if len(state.burn_bad) > keep:
         del state.burn_bad[: len(state.burn_bad) - keep]
         del state.burn_total[: len(state.burn_total) - keep]
