@@ -167,7 +167,9 @@ def split_records(payload: bytes) -> list[bytes]:
     return out
 
 
-def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
+def decode(
+    lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | None = None
+) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
     ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy

@@ -1,0 +1,38 @@
+"""What a step or a closing returns: every output record kind, as lists, and the books."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTPUT_NAMES = (
+    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards",
+    "discrepancies",
+)  # fmt: skip
+
+
+@dataclass
+class Outputs:
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+    late: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    scorecards: list[dict[str, Any]] = field(default_factory=list)
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    # contracts quarantined in this step → why (engine.core.closer.quarantine)
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+    def extend(self, other: Outputs) -> None:
+        for name in OUTPUT_NAMES:
+            getattr(self, name).extend(getattr(other, name))
+        self.quarantined.update(other.quarantined)
+        for key, value in other.stats.items():
+            self.stats[key] = self.stats.get(key, 0) + value
+
+    def count(self, key: str, n: int) -> None:
+        if n:
+            self.stats[key] = self.stats.get(key, 0) + n
