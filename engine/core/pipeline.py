@@ -31,6 +31,7 @@ from engine.core.control import (
 from engine.core.decode import decode, decode_frame, raw_fields
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
 from engine.core.origins import origin_column
+from engine.core.records import OUTPUT_KINDS
 from engine.core.state import ContractState, EngineState
 from engine.core.text import text
 from engine.core.usage import usage_step
@@ -48,10 +49,8 @@ _DEDUP = ["contract_id", "provider_id", "source", "event_id"]
 _FAULTS = (Exception, pl.exceptions.PanicException)
 
 
-OUTPUT_NAMES = (
-    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards",
-    "discrepancies",
-)  # fmt: skip
+#: the record lists of ``Outputs``, in the fixed order of ``engine.core.records.OUTPUT_KINDS``
+OUTPUT_NAMES = tuple(kind.name for kind in OUTPUT_KINDS)
 
 
 @dataclass
