@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.core.records import BREACHES, COMPENSATIONS, METRICS, SCORECARDS
 from engine.report.progress import Bars
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def _read_side(out_dir: Path) -> _Side:
     counts = {f.kind: f.records for f in require_manifest(out_dir).outputs.values()}
     opened: dict[Key, list[Record]] = {}
     resolved: dict[str, Record] = {}
-    for b in _records(out_dir / "breaches.jsonl"):
+    for b in _records(out_dir / BREACHES.file):
         if b["status"] == "opened":
             key = (b["contract_id"], b["objective_id"], b["window_start"])
             opened.setdefault(key, []).append(b)
@@ -190,16 +191,16 @@ def _read_side(out_dir: Path) -> _Side:
             resolved[b["breach_id"]] = b
     compensations = {
         (c["contract_id"], c["objective_id"], c["period_start"]): c
-        for c in _records(out_dir / "compensations.jsonl")
+        for c in _records(out_dir / COMPENSATIONS.file)
     }
     last: dict[Key, Record] = {}
-    for m in _records(out_dir / "metrics.jsonl"):
+    for m in _records(out_dir / METRICS.file):
         key = (m["contract_id"], m["objective_id"], m["period_start"])
         if key not in last or m["window_end"] >= last[key]["window_end"]:
             last[key] = m
     scorecards = {
         (s["scope"], s["contract_id"] or s["provider_id"], s["period_start"]): s
-        for s in _records(out_dir / "scorecards.jsonl")
+        for s in _records(out_dir / SCORECARDS.file)
     }
     return _Side(opened, resolved, compensations, last, counts, scorecards)
 

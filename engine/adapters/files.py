@@ -27,17 +27,16 @@ from engine.adapters import manifest as mf
 from engine.adapters.parquet import RowLines, is_parquet, parquet_files, read_parquet
 from engine.core.calendar import utc_iso
 from engine.core.contract import Ruleset
-from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
+from engine.core.pipeline import Outputs, advance, step
+from engine.core.records import OUTPUT_KINDS
 from engine.core.scoring import provider_scorecards
 from engine.core.state import EngineState
 from engine.models.manifest import InputFile, Manifest, OutputFile
 from engine.ruleset.compile import default_scoring
 
-#: output kind → file name in an output directory: ``<kind>.jsonl`` for every kind the core
-#: emits, but dead letters, whose file is ``deadletter.jsonl``.
-OUTPUT_FILES = {
-    kind: "deadletter.jsonl" if kind == "dead" else f"{kind}.jsonl" for kind in OUTPUT_NAMES
-}
+#: output kind name → its file in an output directory, in the order of
+#: ``engine.core.records.OUTPUT_KINDS`` (the order the files are written in)
+OUTPUT_FILES = {kind.name: kind.file for kind in OUTPUT_KINDS}
 
 
 @contextlib.contextmanager

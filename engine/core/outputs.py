@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTPUT_NAMES = (
-    "metrics", "breaches", "compensations", "late", "dead", "usage", "warnings", "scorecards",
-    "discrepancies",
-)  # fmt: skip
+from engine.core.records import OUTPUT_KINDS
+
+#: the record lists of ``Outputs``, in the fixed order of ``engine.core.records.OUTPUT_KINDS``
+OUTPUT_NAMES = tuple(kind.name for kind in OUTPUT_KINDS)
 
 
 @dataclass

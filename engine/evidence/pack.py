@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
+from engine.core.records import DEAD, DISCREPANCIES, LATE
 from engine.evidence.checks import _best_possible, _check, _record_checks
 from engine.evidence.compensation import _compensation
 from engine.evidence.discrepancies import _discrepancies, _discrepancy_facts
@@ -49,7 +50,7 @@ def build_evidence(
     Only the part of the input the record's period needs is replayed and read
     (``engine.evidence.narrow``); a breach still open at the end of that part is replayed again
     with everything after its period, in case it was resolved later."""
-    from engine.adapters.files import OUTPUT_FILES, open_input, read_chunks, replay
+    from engine.adapters.files import open_input, read_chunks, replay
     from engine.adapters.manifest import require_manifest
 
     with tempfile.TemporaryDirectory(prefix="csla-evidence-") as tmp:
@@ -94,9 +95,9 @@ def build_evidence(
                 input_path,
             )
         (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
-        dead = _dead_letters(out / OUTPUT_FILES["dead"], target.contract.id)
-        engine_late = _count_late(out / OUTPUT_FILES["late"], target.contract.id)
-        disputed = _discrepancies(out / OUTPUT_FILES["discrepancies"], target)
+        dead = _dead_letters(out / DEAD.file, target.contract.id)
+        engine_late = _count_late(out / LATE.file, target.contract.id)
+        disputed = _discrepancies(out / DISCREPANCIES.file, target)
         facts = _Facts(ruleset, target, now_ms, dead)
         read_path = str(narrowed.path) if narrowed else source
         on_chunk = bars.add("read the facts", read_path) if bars else None
