@@ -5,7 +5,7 @@ next compliant one; a period breach opens once the period can no longer meet its
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from engine.core import intervals as iv
 from engine.core.calendar import utc_iso
@@ -31,7 +31,7 @@ def emit_breach(
     closing: Closing,
     objective: ObjectiveRule,
     breach_id: str,
-    status: str,
+    status: Literal["opened", "resolved"],
     observed: float | None,
     start: int,
     end: int,

@@ -15,6 +15,15 @@ from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import period_containing, utc_iso
 from engine.core.contract import Contract, ObjectiveRule, Ruleset
+from engine.core.records import (
+    BreachRecord,
+    CompensationRecord,
+    DiscrepancyRecord,
+    MetricRecord,
+    PeriodUsageRecord,
+    ScorecardRecord,
+    WarningRecord,
+)
 from engine.core.reliability import node_piece
 from engine.core.state import ContractState, WindowAcc
 from engine.models.contract import PROBE_AVAILABILITY
@@ -45,13 +54,13 @@ MONOTONE_RELIABILITY = (
 
 @dataclass
 class Emitted:
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    breaches: list[dict[str, Any]] = field(default_factory=list)
-    compensations: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    usage: list[dict[str, Any]] = field(default_factory=list)  # period usage (§6.1.7)
-    scorecards: list[dict[str, Any]] = field(default_factory=list)  # Table A.2, §7
-    discrepancies: list[dict[str, Any]] = field(default_factory=list)  # §6.2.6 evidence
+    metrics: list[MetricRecord] = field(default_factory=list)
+    breaches: list[BreachRecord] = field(default_factory=list)
+    compensations: list[CompensationRecord] = field(default_factory=list)
+    warnings: list[WarningRecord] = field(default_factory=list)
+    usage: list[PeriodUsageRecord] = field(default_factory=list)  # period usage (§6.1.7)
+    scorecards: list[ScorecardRecord] = field(default_factory=list)  # Table A.2, §7
+    discrepancies: list[DiscrepancyRecord] = field(default_factory=list)  # §6.2.6 evidence
 
     def lengths(self) -> tuple[int, ...]:
         return tuple(len(getattr(self, name)) for name in _EMITTED)

@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 from pydantic import ValidationError
 
+from engine.core.records import DeadLetterRecord, RawFields
 from engine.models.events import (
     DURATION_MS_MAX,
     EARLIEST_MS,
@@ -106,17 +107,18 @@ class DeadLetter:
         raw = raw_fields(line)
         return cls(raw["raw"], error, origin, raw.get("raw_base64"))
 
-    def record(self) -> dict[str, str]:
+    def record(self) -> DeadLetterRecord:
         """The ``deadletter`` output record (``engine.models.outputs.DeadLetter``)."""
-        out = {"record": "deadletter", "raw": self.raw}
+        out: DeadLetterRecord = {
+            "record": "deadletter", "raw": self.raw, "error": self.error, "origin": self.origin
+        }  # fmt: skip
         if self.raw_base64 is not None:
-            out["raw_base64"] = self.raw_base64
-        out["error"] = self.error
-        out["origin"] = self.origin
+            out = {"record": "deadletter", "raw": self.raw, "raw_base64": self.raw_base64,
+                   "error": self.error, "origin": self.origin}  # fmt: skip
         return out
 
 
-def raw_fields(line: bytes) -> dict[str, str]:
+def raw_fields(line: bytes) -> RawFields:
     """The fields of a dead letter that keep its bytes: ``raw``, the line as text; when the
     bytes are not valid UTF-8, ``raw`` is a lossy rendering (U+FFFD for each invalid sequence)
     and ``raw_base64`` holds the exact bytes (standard base64 with padding, RFC 4648 §4)."""

@@ -4,11 +4,14 @@ error rate) fed to the burn-rate rules (``engine.core.burn``), and the budget le
 
 from __future__ import annotations
 
+from typing import cast
+
 from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import utc_iso
 from engine.core.closing import MINUTE_MS, Closing, availability_counts, record_id
 from engine.core.contract import ObjectiveRule
+from engine.core.records import WarningRecord
 from engine.core.state import ObjectiveState, WindowAcc
 
 
@@ -76,18 +79,21 @@ def _end_bucket(
     remaining = _budget_remaining(closing, objective, state, end, budget)
     for change in changes:
         closing.out.warnings.append(
-            {
-                "record": "warning",
-                **change,
-                "contract_id": contract.id,
-                "contract_version": contract.revision,
-                "objective_id": objective.id,
-                "sli": objective.sli,
-                "budget_remaining": remaining,
-                "period_start": utc_iso(cs.period_start_ms),
-                "period_end": utc_iso(cs.period_end_ms),
-                "detected_at": utc_iso(end),
-            }
+            cast(
+                WarningRecord,
+                {
+                    "record": "warning",
+                    **change,
+                    "contract_id": contract.id,
+                    "contract_version": contract.revision,
+                    "objective_id": objective.id,
+                    "sli": objective.sli,
+                    "budget_remaining": remaining,
+                    "period_start": utc_iso(cs.period_start_ms),
+                    "period_end": utc_iso(cs.period_end_ms),
+                    "detected_at": utc_iso(end),
+                },
+            )
         )
 
 

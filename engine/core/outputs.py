@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from engine.core.records import OUTPUT_KINDS
+from engine.core.records import (
+    OUTPUT_KINDS,
+    BreachRecord,
+    CompensationRecord,
+    DeadLetterRecord,
+    DiscrepancyRecord,
+    LateRecord,
+    MetricRecord,
+    PeriodUsageRecord,
+    ScorecardRecord,
+    UsageRecord,
+    WarningRecord,
+)
 
 #: the record lists of ``Outputs``, in the fixed order of ``engine.core.records.OUTPUT_KINDS``
 OUTPUT_NAMES = tuple(kind.name for kind in OUTPUT_KINDS)
@@ -13,15 +24,15 @@ OUTPUT_NAMES = tuple(kind.name for kind in OUTPUT_KINDS)
 
 @dataclass
 class Outputs:
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    breaches: list[dict[str, Any]] = field(default_factory=list)
-    compensations: list[dict[str, Any]] = field(default_factory=list)
-    late: list[dict[str, Any]] = field(default_factory=list)
-    dead: list[dict[str, Any]] = field(default_factory=list)
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    scorecards: list[dict[str, Any]] = field(default_factory=list)
-    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    breaches: list[BreachRecord] = field(default_factory=list)
+    compensations: list[CompensationRecord] = field(default_factory=list)
+    late: list[LateRecord] = field(default_factory=list)
+    dead: list[DeadLetterRecord] = field(default_factory=list)
+    usage: list[UsageRecord | PeriodUsageRecord] = field(default_factory=list)
+    warnings: list[WarningRecord] = field(default_factory=list)
+    scorecards: list[ScorecardRecord] = field(default_factory=list)
+    discrepancies: list[DiscrepancyRecord] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     # contracts quarantined in this step → why (engine.core.closer.quarantine)
     quarantined: dict[str, str] = field(default_factory=dict)

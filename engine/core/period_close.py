@@ -5,7 +5,7 @@ compensation per objective with tiers (never twice), and the scorecard (Table A.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from engine.core.breaches import emit_breach, open_period_breach
 from engine.core.calendar import utc_iso
@@ -13,6 +13,7 @@ from engine.core.closing import MEASURE_KEYS, RELIABILITY, Closing, record_id
 from engine.core.compensation import applicable_tier, credit, period_fee, period_usage, quantize
 from engine.core.contract import ObjectiveRule
 from engine.core.gauges import GAUGES
+from engine.core.records import ScorecardRecord
 from engine.core.reliability import failure_stats, failures_as_of
 from engine.core.scoring import scorecard
 from engine.core.state import ObjectiveState, WindowAcc
@@ -71,16 +72,19 @@ def close_period(closing: Closing) -> None:
         state.window = None
     if contract.scoring is not None:
         closing.out.scorecards.append(
-            scorecard(
-                contract.scoring,
-                measured,
-                contract.spec.attested,
-                software_support=contract.spec.software_support,
-                contract_id=contract.id,
-                provider_id=contract.provider_id,
-                contract_version=contract.revision,
-                period_start=utc_iso(cs.period_start_ms),
-                period_end=utc_iso(cs.period_end_ms),
+            cast(
+                ScorecardRecord,
+                scorecard(
+                    contract.scoring,
+                    measured,
+                    contract.spec.attested,
+                    software_support=contract.spec.software_support,
+                    contract_id=contract.id,
+                    provider_id=contract.provider_id,
+                    contract_version=contract.revision,
+                    period_start=utc_iso(cs.period_start_ms),
+                    period_end=utc_iso(cs.period_end_ms),
+                ),
             )
         )
 

@@ -141,6 +141,14 @@ class LateRecord(TypedDict):
     watermark: str
     lateness_ms: int
     raw: str
+    raw_base64: NotRequired[str]
+
+
+class RawFields(TypedDict):
+    """The bytes of a line in a dead letter or late record (``engine.core.decode.raw_fields``)."""
+
+    raw: str
+    raw_base64: NotRequired[str]
 
 
 class DeadLetterRecord(TypedDict):

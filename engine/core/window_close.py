@@ -19,6 +19,7 @@ from engine.core.closing import (
 from engine.core.contract import ObjectiveRule
 from engine.core.discrepancy import window_discrepancy
 from engine.core.gauges import GAUGES
+from engine.core.records import MetricRecord
 from engine.core.reliability import failure_stats, failures_as_of, reliability_value
 from engine.core.state import ObjectiveState, WindowAcc
 from engine.models.contract import PROBE_AVAILABILITY
@@ -66,7 +67,7 @@ def close_window(
         (None, total) if sli in RELIABILITY else _period_counts(objective, period)
     )
     compliant = objective.meets(value) if value is not None else None
-    metric = {
+    metric: MetricRecord = {
         "record": "metric",
         "metric_id": record_id(contract, objective, acc.start),
         "contract_id": contract.id,
