@@ -14,6 +14,7 @@ import typer
 
 from engine.cli._console import console
 from engine.cli.dashboard import dashboard_command
+from engine.cli.dev import dev_app
 from engine.cli.diff import diff_command
 from engine.cli.evidence import evidence_command
 from engine.cli.init import init
@@ -63,6 +64,8 @@ app.command("dashboard", short_help="Live dashboard over replay outputs (read-on
     dashboard_command
 )
 app.add_typer(openslo_app, name="openslo")
+# last, in a panel of its own: users can pass it by
+app.add_typer(dev_app, name="dev", rich_help_panel="For developers")
 
 
 def _version(value: bool) -> None:
