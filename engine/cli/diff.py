@@ -14,8 +14,6 @@ import typer
 from rich.console import Console
 
 from engine.cli._rules import load_rule_sets
-from engine.report.progress import Bars
-from engine.whatif import diff_rulesets
 
 __all__ = ["diff_command"]
 
@@ -48,6 +46,8 @@ def diff_command(
     compensation per contract and period, totals. Exit 2 if either rule set has errors."""
     from engine.adapters.manifest import IncompleteOutputs, OutputDirTaken
     from engine.core.calendar import parse_instant
+    from engine.report.progress import Bars
+    from engine.whatif import diff_rulesets
 
     messages = Console(stderr=True, soft_wrap=True)
     ruleset_a, ruleset_b = load_rule_sets(rules_a, rules_b)

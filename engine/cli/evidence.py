@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from engine.cli._rules import load_rules
-from engine.evidence import EvidenceError, build_evidence, write_pack
 
 __all__ = ["evidence_command"]
 
@@ -39,6 +38,7 @@ def evidence_command(
     match the recorded value (the pack is written all the same).
     """
     from engine.core.calendar import parse_instant
+    from engine.evidence import EvidenceError, build_evidence, write_pack
     from engine.report.progress import Bars
 
     ruleset = load_rules(rules)

@@ -9,9 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from engine.cli._rules import load_rules
-from engine.report.build import ReportError, build_report
-from engine.report.records import read_outputs
-from engine.report.write import write_report
 
 __all__ = ["report_command"]
 
@@ -46,6 +43,9 @@ def report_command(
     """
     from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.core.calendar import parse_instant
+    from engine.report.build import ReportError, build_report
+    from engine.report.records import read_outputs
+    from engine.report.write import write_report
 
     if (input is None) == (from_outputs is None):
         typer.echo("error: give exactly one of --input and --from-outputs", err=True)
