@@ -276,12 +276,7 @@ def _run(
             if on_chunk:
                 on_chunk(size)
         if until_ms is not None:
-            targets = {}
-            for cid in state.contracts:
-                contract = ruleset.latest(cid)
-                if contract is not None:  # the watermark reaches ``until`` itself
-                    targets[cid] = until_ms + contract.grace_ms
-            state, outputs = advance(state, ruleset, targets)
+            state, outputs = advance(state, ruleset, until_ms=until_ms)
             _collect(writer, kept, stats, outputs)
         # Table A.2 per provider across its contracts, for every period closed in this run
         providers = provider_scorecards(ruleset.scoring or default_scoring(), kept.scorecards)

@@ -44,6 +44,8 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
         minute=pl.col("event_ms") // MINUTE_MS * MINUTE_MS
     )
     state.buffer = state.buffer.filter(~closing_mask)
+    for cid in targets:  # the contracts this closing changes (the others stay shared)
+        state.writable(cid)
     tz_of = {cid: revision_of(ruleset, cid, state.contracts[cid]).tz for cid in targets}
     failed: dict[str, str] = {}
 

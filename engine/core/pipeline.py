@@ -39,7 +39,8 @@ def step(
     routed_to: Sequence[str] | None = None,
     frame: pl.DataFrame | None = None,
 ) -> tuple[EngineState, Outputs]:
-    """Take one batch of JSON lines; return the new state and what became certain.
+    """Take one batch of JSON lines; return the new state and what became certain.  ``state``
+    itself is left as it was: a caller whose batch fails keeps the state before it.
 
     ``now_ms``: the engine clock; an event more than 10 minutes after it is a dead letter.
     None (an offline replay without ``--now``): no such bound, the input's own event time
@@ -52,6 +53,7 @@ def step(
     line that decodes to another contract is dead-lettered, never evaluated where another
     partition may own that contract's state.
     """
+    state = state.copy()  # the caller's state stays as it was (a failed batch is undone)
     out = Outputs()
     for cid, (_, fingerprint) in list(state.quarantined.items()):
         if rules_fingerprint(ruleset, cid) != fingerprint:
@@ -68,14 +70,14 @@ def step(
         .agg(pl.col("event_ms").max())
         .iter_rows()
     ):
-        cs = state.contracts.get(cid)
+        cs = state.writable(cid)
         if cs is None:
             state.contracts[cid] = ContractState(max_event_ms=max_ms)
         else:
             cs.max_event_ms = max(cs.max_event_ms, max_ms)
     for cid, moved in progress.items():
-        if cid in state.contracts:
-            state.contracts[cid].progress = moved
+        if (cs := state.writable(cid)) is not None:
+            cs.progress = moved
     keep = state.buffer.columns
     state.buffer = pl.concat([state.buffer, events.select(keep)], how="vertical")
     closed = _close(state, ruleset)
@@ -84,15 +86,30 @@ def step(
 
 
 def advance(
-    state: EngineState, ruleset: Ruleset, to_ms: dict[str, int]
+    state: EngineState,
+    ruleset: Ruleset,
+    to_ms: dict[str, int] | None = None,
+    *,
+    until_ms: int | None = None,
 ) -> tuple[EngineState, Outputs]:
-    """Move contracts' event time on to ``to_ms[contract]`` (never back) and close windows.
+    """Move event time on (never back) and close the windows that become certain; like
+    ``step``, returns a new state and leaves ``state`` as it was.
 
-    Used for idle contracts (the worker extrapolates event time by the wall time elapsed since
-    a contract's last event) and at the end of a replay with ``--until``.
+    ``to_ms``: contract → its event time now, for idle contracts (the worker extrapolates by
+    the wall time since a contract's last event); its watermark follows with the contract's
+    grace, as it would for an event.  ``until_ms``: every contract's watermark reaches this
+    instant itself (replay's ``--until``: close every window up to it); the grace is added
+    here, not by the driver.
     """
+    state = state.copy()
+    to_ms = dict(to_ms or {})
+    if until_ms is not None:
+        for cid in state.contracts:
+            contract = ruleset.latest(cid)
+            if contract is not None:
+                to_ms[cid] = max(to_ms.get(cid, until_ms), until_ms + contract.grace_ms)
     for cid, t in to_ms.items():
-        cs = state.contracts.get(cid)
+        cs = state.writable(cid)
         if cs is not None and t > cs.max_event_ms:
             cs.max_event_ms = t
         if cs is not None:
@@ -127,6 +144,7 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             start = max(first_ms, ruleset.revisions[cid][0].term_start_ms)
             closed = start // MINUTE_MS * MINUTE_MS
             if target > closed:
+                cs = state.writable(cid) or cs
                 cs.closed_until_ms = cs.observed_from_ms = closed
         if target < contract.term_end_ms:
             # close whole steps only (the shortest window, at most an hour): every window and
