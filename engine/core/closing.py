@@ -26,12 +26,8 @@ from engine.core.records import (
 )
 from engine.core.reliability import node_piece
 from engine.core.state import ContractState, WindowAcc
-from engine.models.contract import PROBE_AVAILABILITY
 
 MINUTE_MS = 60_000
-
-
-AVAILABILITY = (*PROBE_AVAILABILITY, "node_availability")
 
 
 # the scorecard's name of a latency objective's period value, by the events it reads

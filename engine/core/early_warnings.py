@@ -9,18 +9,11 @@ from typing import cast
 from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import utc_iso
-from engine.core.closing import MINUTE_MS, Closing, availability_counts, record_id
+from engine.core.closing import MINUTE_MS, Closing, record_id
 from engine.core.contract import ObjectiveRule
 from engine.core.records import WarningRecord
+from engine.core.sli import family
 from engine.core.state import ObjectiveState, WindowAcc
-
-
-def _units(objective: ObjectiveRule, acc: WindowAcc) -> tuple[int, int]:
-    """(bad, total) units of a budgeted objective's accumulator."""
-    if objective.sli == "error_rate":
-        return acc.bad, acc.good + acc.bad
-    good, total = availability_counts(objective, acc)
-    return total - good, total
 
 
 def burn_range(
@@ -40,7 +33,7 @@ def burn_range(
             state.burn_open = [end, 0, 0]
         part = buckets.get(end)
         if part is not None:
-            bad, total = _units(objective, part)
+            bad, total = family(objective.sli).units(objective, part)
             state.burn_open[1] += bad
             state.burn_open[2] += total
         if end <= hi:

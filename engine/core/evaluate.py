@@ -16,7 +16,6 @@ from engine.core import burn
 from engine.core import intervals as iv
 from engine.core.calendar import period_containing
 from engine.core.closing import (
-    MINUTE_MS,
     Closing,
     Emitted,
     MinuteData,
@@ -28,84 +27,12 @@ from engine.core.control import evaluated_intervals, split_failures
 from engine.core.early_warnings import burn_range
 from engine.core.period_close import close_period
 from engine.core.reliability import node_piece
+from engine.core.sli import family
 from engine.core.state import ObjectiveState, WindowAcc
 from engine.core.window_close import close_window
 from engine.core.windows import window_bounds
-from engine.models.contract import PROBE_AVAILABILITY
 
 __all__ = ["Closing", "Emitted", "MinuteData", "close_range"]
-
-
-def _piece(
-    objective: ObjectiveRule,
-    closing: Closing,
-    lo: int,
-    hi: int,
-    buckets: dict[int, WindowAcc] | None = None,
-) -> WindowAcc:
-    """The contribution of ``[lo, hi)`` to one objective's window; with ``buckets``, also
-    its split into 5-minute buckets (bucket end → accumulator) for the early warnings."""
-    acc = WindowAcc(lo, hi)
-    sli = objective.sli
-    if sli not in (*PROBE_AVAILABILITY, "node_availability", "error_rate"):
-        return acc
-    data, segments = closing.data, closing.segments
-    evaluated = iv.clip(closing.evaluated, lo, hi)
-
-    def bucket(t: int) -> WindowAcc:
-        assert buckets is not None
-        end = burn.bucket_end(t)
-        found = buckets.get(end)
-        if found is None:
-            found = buckets[end] = WindowAcc(end - burn.BUCKET_MS, end)
-        return found
-
-    if sli in PROBE_AVAILABILITY:
-        acc.evaluated = iv.total(evaluated) // MINUTE_MS
-        if buckets is not None and objective.no_data != "unknown":
-            for start, end in evaluated:
-                # the minutes start, start + 1 min, … before end, counted per bucket
-                t = start
-                while t < end:
-                    part = bucket(t)
-                    upto = min(part.end, end)
-                    part.evaluated += -((start - upto) // MINUTE_MS) + ((start - t) // MINUTE_MS)
-                    t = part.end
-        probes = data.probes_for.get(objective.id, data.probes)
-        for minute, n, ok in minutes_in(probes, lo, hi):
-            if iv.contains(evaluated, minute):
-                if ok * 100 < objective.unavailable_below * n:
-                    acc.bad += 1
-                    if buckets is not None:
-                        bucket(minute).bad += 1
-                else:
-                    acc.good += 1
-                    if buckets is not None:
-                        bucket(minute).good += 1
-    elif sli == "node_availability":
-        acc.good, acc.bad = node_piece(segments, evaluated, objective.degraded_is_down)
-        acc.evaluated = acc.good + acc.bad
-        if buckets is not None and acc.evaluated:
-            for t in range(lo, hi, burn.BUCKET_MS):
-                part = bucket(t)
-                up, down = node_piece(
-                    segments, iv.clip(evaluated, t, min(hi, part.end)), objective.degraded_is_down
-                )
-                part.good += up
-                part.bad += down
-                part.evaluated += up + down
-    elif sli == "error_rate":
-        # evaluated minutes: the time the requests counted were taken from (evidence only)
-        acc.evaluated = iv.total(evaluated) // MINUTE_MS
-        for minute, n, ok, _ in minutes_in(data.requests, lo, hi):
-            if iv.contains(evaluated, minute):
-                acc.good += ok
-                acc.bad += n - ok
-                if buckets is not None:
-                    part = bucket(minute)
-                    part.good += ok
-                    part.bad += n - ok
-    return acc
 
 
 def close_range(closing: Closing, a: int, b: int) -> None:
@@ -186,6 +113,7 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
     if state.period is None or state.period.start != cs.period_start_ms:
         state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
     budget = burn.budget(objective.sli, objective.threshold) if contract.warning_rules else None
+    sli = family(objective.sli)
     cursor = lo
     while cursor < hi:
         if state.window is None or cursor >= state.window.end:
@@ -193,10 +121,10 @@ def _objective_range(closing: Closing, objective: ObjectiveRule, lo: int, hi: in
             state.window = WindowAcc(max(ws, cs.period_start_ms), min(we, cs.period_end_ms))
         piece_hi = min(hi, state.window.end)
         if budget is None:
-            state.window.add(_piece(objective, closing, cursor, piece_hi))
+            state.window.add(sli.piece(objective, closing, cursor, piece_hi))
         else:  # early warnings need the counts per 5-minute bucket
             buckets: dict[int, WindowAcc] = {}
-            state.window.add(_piece(objective, closing, cursor, piece_hi, buckets))
+            state.window.add(sli.piece(objective, closing, cursor, piece_hi, buckets))
             burn_range(closing, objective, state, buckets, cursor, piece_hi, budget)
         if piece_hi == state.window.end:
             close_window(closing, objective, state, state.window)

@@ -5,19 +5,18 @@ compensation per objective with tiers (never twice), and the scorecard (Table A.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
-from engine.core.breaches import emit_breach, open_period_breach
+from engine.core.breaches import emit_breach
 from engine.core.calendar import utc_iso
-from engine.core.closing import MEASURE_KEYS, RELIABILITY, Closing, record_id
+from engine.core.closing import MEASURE_KEYS, Closing, record_id
 from engine.core.compensation import applicable_tier, credit, period_fee, period_usage, quantize
 from engine.core.contract import ObjectiveRule
-from engine.core.gauges import GAUGES
 from engine.core.records import ScorecardRecord
-from engine.core.reliability import failure_stats, failures_as_of
+from engine.core.reliability import failure_stats
 from engine.core.scoring import scorecard
+from engine.core.sli import family
 from engine.core.state import ObjectiveState, WindowAcc
-from engine.core.window_close import final_period_value
 
 
 def close_period(closing: Closing) -> None:
@@ -34,23 +33,12 @@ def close_period(closing: Closing) -> None:
         state = cs.objectives.setdefault(objective.id, ObjectiveState())
         if state.period is None:
             state.period = WindowAcc(cs.period_start_ms, cs.period_end_ms)
-        observed = final_period_value(closing, objective, state)
+        sli = family(objective.sli)
+        observed = sli.period_value(objective, closing, state)
         key = MEASURE_KEYS.get((objective.sli, objective.source), objective.sli)
         measured.setdefault(key, observed)
         measured[f"{key}@{objective.id}"] = observed
-        if (
-            objective.sli in ("mttr", "mtbf")
-            and observed is not None
-            and not objective.meets(observed)
-        ):
-            open_period_breach(
-                closing,
-                objective,
-                state,
-                observed,
-                cs.period_end_ms,
-                {"failures": failures_as_of(cs, cs.period_end_ms)},
-            )
+        sli.judge_period(closing, objective, state, observed)
         if state.breach_id is not None and state.breach_kind == "period":
             emit_breach(
                 closing,
@@ -125,7 +113,7 @@ def _compensate(
             "period_fee": str(fee),
             "capped": capped,
             "evidence": {
-                **_period_evidence(closing, objective, state.period),
+                **family(objective.sli).period_evidence(objective, closing, state.period),
                 "usage": dict(cs.usage),
                 "fee_rule": "period_fee"
                 if contract.metering.period_fee is not None
@@ -136,19 +124,3 @@ def _compensate(
         }
     )
     return remaining_cap - amount
-
-
-def _period_evidence(
-    closing: Closing, objective: ObjectiveRule, period: WindowAcc
-) -> dict[str, Any]:
-    """The period counts behind a compensation, in the SLI's own units (README, Outputs):
-    good/bad/evaluated minutes, node-ms or requests; the samples of a latency or gauge
-    period; the period's failures for the reliability SLIs."""
-    if objective.sli in RELIABILITY:
-        return {"failures": failures_as_of(closing.cs, period.end)}
-    if objective.sli == "latency" or objective.sli in GAUGES:
-        data = closing.data
-        periods = data.latency_periods if objective.sli == "latency" else data.gauge_periods
-        return {"period_samples": periods.get((objective.id, period.start), (None, 0))[1]}
-    return {"period_good": period.good, "period_bad": period.bad,
-            "period_evaluated": period.evaluated}  # fmt: skip
