@@ -186,6 +186,7 @@ def decode(
     frames: list[pl.DataFrame] = []
     texts: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
+    screened: list[int] = []  # lines found not to be JSON objects before parsing
 
     def piece(part: list[bytes], start: int, joined: bytes | None) -> None:
         try:
@@ -193,6 +194,17 @@ def decode(
             return
         except (pl.exceptions.PolarsError, OSError):
             pass
+        if len(part) > _SMALL_PIECE:
+            # most often a value of the wrong JSON type: the piece's text form, typed row by
+            # row (the reference path below), in one parse instead of many smaller ones
+            try:
+                text = _read_block(joined or b"\n".join(part), part, start)
+            except (pl.exceptions.PolarsError, OSError):
+                pass
+            else:
+                texts.append(text)
+                frames.append(_cast(text.with_columns(_tbad=_type_flags())))
+                return
         if len(part) > _RETRY_PIECE:  # one bad line costs one big parse, not eight halvings
             for sub in range(0, len(part), _RETRY_PIECE):
                 piece(part[sub : sub + _RETRY_PIECE], start + sub, None)
@@ -210,10 +222,26 @@ def decode(
 
     for start in range(0, len(lines), _PIECE):
         part = list(lines[start : start + _PIECE])
-        piece(part, start, block if block is not None and len(part) == len(lines) else None)
+        joined = block if block is not None and len(part) == len(lines) else None
+        # a line that does not end with "}" cannot be a JSON object (a truncated line, most
+        # often): it becomes its dead letter here, with the reason the reference path would
+        # give, and an empty object holds its place, so that one bad line does not send its
+        # whole piece down the slow path; the placeholder's row is dropped below
+        for i, line in enumerate(part):
+            if line[-1:] != b"}" and not line.rstrip().endswith(b"}"):
+                reason = _json_error(line)
+                if reason is not None:
+                    dead.append(DeadLetter.of(line, reason, origin(start + i)))
+                    screened.append(start + i)
+                    part[i] = b"{}"
+                    joined = None
+        piece(part, start, joined)
     frames = [f if "_tbad" in f.columns else f.with_columns(_tbad=pl.lit(False)) for f in frames]
     raw = pl.concat(frames, how="vertical", rechunk=False) if frames else _empty_typed()
     text = pl.concat(texts, how="vertical", rechunk=False) if texts else _empty_raw()
+    if screened:
+        keep = ~pl.col("seq").is_in(pl.Series(screened, dtype=pl.Int64).implode())
+        raw, text = raw.filter(keep), text.filter(keep)
     return _validate(raw, text, lines, origin, dead)
 
 
