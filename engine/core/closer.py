@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -62,8 +63,8 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
         .agg(n=pl.len(), ok=pl.col("ok").sum())
         .sort("contract_id", "minute")
     )
-    for cid, minute, n, ok in probes.iter_rows():
-        data[cid].probes.append((minute, n, ok))
+    for cid, rows in _rows_by_contract(probes, "minute", "n", "ok"):
+        data[cid].probes = rows
     _selected_probes(state, ruleset, targets, closing, data)
     requests = (
         closing.filter(pl.col("kind") == "request")
@@ -75,8 +76,8 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
         )
         .sort("contract_id", "minute")
     )
-    for cid, minute, n, ok, tok in requests.iter_rows():
-        data[cid].requests.append((minute, n, ok, tok))
+    for cid, rows in _rows_by_contract(requests, "minute", "n", "ok", "tokens"):
+        data[cid].requests = rows
     by_owner = (
         closing.filter(pl.col("kind") == "request")
         .group_by("contract_id", "minute", "tenant_id", "project_id")
@@ -85,9 +86,12 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
             tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
         )
         .sort("contract_id", "minute", "tenant_id", "project_id", nulls_last=True)
+        .with_columns(
+            owner=pl.concat_str(_or_dash("tenant_id"), pl.lit("\x1f"), _or_dash("project_id"))
+        )
     )
-    for cid, minute, tenant, project, n, tok in by_owner.iter_rows():
-        data[cid].requests_by_owner.append((minute, f"{tenant or '-'}\x1f{project or '-'}", n, tok))
+    for cid, rows in _rows_by_contract(by_owner, "minute", "owner", "n", "tokens"):
+        data[cid].requests_by_owner = rows
     # ties in event time keep arrival order: the buffer is in arrival order across batches
     control = closing.filter(pl.col("kind").is_in(CONTROL_KINDS)).sort(
         "contract_id", "event_ms", maintain_order=True
@@ -143,6 +147,25 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     out.scorecards = emitted.scorecards
     out.discrepancies = emitted.discrepancies
     return out
+
+
+def _rows_by_contract(frame: pl.DataFrame, *columns: str) -> list[tuple[str, list[Any]]]:
+    """Per contract of ``frame`` (in its order), the rows of ``columns`` as tuples."""
+    if not frame.height:
+        return []
+    return [
+        (str(key[0]), part.select(columns).rows())
+        for key, part in frame.partition_by("contract_id", as_dict=True).items()
+    ]
+
+
+def _or_dash(name: str) -> pl.Expr:
+    """The text column ``name``, with "-" for null or empty (a metering owner key part)."""
+    return (
+        pl.when(pl.col(name).is_null() | (pl.col(name) == ""))
+        .then(pl.lit("-"))
+        .otherwise(pl.col(name))
+    )
 
 
 _PARTIAL_FRAMES = ("usage", "lat_windows", "lat_periods", "gauge_windows", "gauge_periods")

@@ -82,8 +82,9 @@ class ProbeAvailability(Availability):
                     part.evaluated += -((start - upto) // MINUTE_MS) + ((start - t) // MINUTE_MS)
                     t = part.end
         probes = data.probes_for.get(objective.id, data.probes)
+        whole = evaluated == [(lo, hi)]  # all of [lo, hi) is evaluated (7x24, no exemption)
         for minute, n, ok in minutes_in(probes, lo, hi):
-            if iv.contains(evaluated, minute):
+            if whole or iv.contains(evaluated, minute):
                 if ok * 100 < objective.unavailable_below * n:
                     acc.bad += 1
                     if buckets is not None:

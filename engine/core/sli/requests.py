@@ -26,8 +26,9 @@ class ErrorRate(Family):
         evaluated = iv.clip(closing.evaluated, lo, hi)
         # evaluated minutes: the time the requests counted were taken from (evidence only)
         acc.evaluated = iv.total(evaluated) // MINUTE_MS
+        whole = evaluated == [(lo, hi)]  # all of [lo, hi) is evaluated (7x24, no exemption)
         for minute, n, ok, _ in minutes_in(closing.data.requests, lo, hi):
-            if iv.contains(evaluated, minute):
+            if whole or iv.contains(evaluated, minute):
                 acc.good += ok
                 acc.bad += n - ok
                 if buckets is not None:
