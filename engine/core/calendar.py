@@ -247,6 +247,13 @@ def service_intervals(cal: ServiceCalendar, start_ms: int, end_ms: int) -> list[
         return []
     if cal.always:  # 7×24 without holidays: every instant
         return [(start_ms, end_ms)]
+    return list(_service_intervals(cal, start_ms, end_ms))
+
+
+@lru_cache(maxsize=1 << 12)  # contracts on the same calendar close the same ranges
+def _service_intervals(
+    cal: ServiceCalendar, start_ms: int, end_ms: int
+) -> tuple[tuple[int, int], ...]:
     out: list[tuple[int, int]] = []
     for piece_start, piece_end, offset in _offset_pieces(_zone(cal.tz), start_ms, end_ms):
         wall_start, wall_end = piece_start + offset, piece_end + offset
@@ -261,7 +268,7 @@ def service_intervals(cal: ServiceCalendar, start_ms: int, end_ms: int) -> list[
                     out[-1] = (out[-1][0], max(out[-1][1], hi))
                 else:
                     out.append((lo, hi))
-    return out
+    return tuple(out)
 
 
 def service_ms_between(cal: ServiceCalendar, start_ms: int, end_ms: int) -> int:
