@@ -114,11 +114,8 @@ def chunk_lines(
     from engine.core.origins import FileLines
 
     raw_lines = data.split(b"\n")
-    if (
-        b"[" not in data
-        and b"\n\n" not in data
-        and not any(not ln.strip() for ln in raw_lines[-1:])
-    ):
+    # blank lines are skipped: a chunk may also begin with one (a file's "\n\n" cut between)
+    if b"[" not in data and b"\n\n" not in data and raw_lines[0].strip() and raw_lines[-1].strip():
         return raw_lines, FileLines(name, first_line), data
     lines: list[bytes] = []
     where: list[int] = []
