@@ -84,6 +84,7 @@ def run_in_memory(
     ``now_ms``: the engine clock (events more than 10 minutes after it are dead letters);
     None, as ``csla replay`` without ``--now``. ``until_ms``: close every window up to this
     instant at the end, as ``--until``. ``name``: the input's name in origins of plain lines.
+    A run resumed from ``state`` folds the provider scorecards of its own contract scorecards.
     """
     run = MemoryRun(Outputs(), EngineState.empty())
 
