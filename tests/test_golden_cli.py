@@ -44,7 +44,7 @@ def storage_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--out",
             str(out),
             "--until",
-            "2026-11-01T00:00:00+08:00",
+            json.loads((GOLDEN / "storage-day" / "case.json").read_text())["until"],
             "--quiet",
         ],
     )

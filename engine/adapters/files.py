@@ -1,10 +1,11 @@
 """Files in, files out: the offline driver around the pure core (``csla replay``).
 
-Reads JSONL / NDJSON (optionally gzip, or stdin) in chunks of lines, calls ``step`` per chunk
-and appends every output kind to its own JSONL file.  Memory is bounded by the chunk size and
-the open windows, not by the input length.  The files go to a staging directory beside the
-output directory, which takes their place, with a manifest, only when the run completes
-(``engine.adapters.manifest``).
+Reads JSONL / NDJSON (optionally gzip, or stdin) or Parquet in chunks of lines, runs them
+through the loop it shares with the in-memory driver (``engine.adapters.drive``: ``step`` per
+chunk, the core's ``finish`` at the end) and appends every output kind to its own JSONL file.
+Memory is bounded by the chunk size and the open windows, not by the input length.  The files
+go to a staging directory beside the output directory, which takes their place, with a
+manifest, only when the run completes (``engine.adapters.manifest``).
 """
 
 from __future__ import annotations
@@ -15,24 +16,20 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-import polars as pl
-
 from engine.adapters import manifest as mf
+from engine.adapters.drive import Batch, drive, jsonl
 from engine.adapters.parquet import RowLines, is_parquet, parquet_files, read_parquet
 from engine.core.calendar import utc_iso
 from engine.core.contract import Ruleset
-from engine.core.pipeline import Outputs, advance, step
+from engine.core.pipeline import Outputs
 from engine.core.records import OUTPUT_KINDS
-from engine.core.scoring import provider_scorecards
 from engine.core.state import EngineState
 from engine.models.manifest import InputFile, Manifest, OutputFile
-from engine.ruleset.compile import default_scoring
 
 #: output kind name → its file in an output directory, in the order of
 #: ``engine.core.records.OUTPUT_KINDS`` (the order the files are written in)
@@ -101,24 +98,24 @@ def read_chunks(
             carry = data
             continue
         carry = data[cut + 1 :]
-        yield _chunk(data[:cut], name, first_line)
+        yield chunk_lines(data[:cut], name, first_line)
         first_line += data.count(b"\n", 0, cut) + 1
     if carry.strip():
-        yield _chunk(carry, name, first_line)
+        yield chunk_lines(carry, name, first_line)
 
 
-def _chunk(
+def chunk_lines(
     data: bytes, name: str, first_line: int
 ) -> tuple[list[bytes], Callable[[int], str], bytes | None]:
+    """The records of ``data`` (whole lines, the first of them line ``first_line`` of ``name``;
+    a line may hold a JSON array, or be blank), their origin and, when they are its lines
+    as they stand, ``data`` itself."""
     from engine.core.decode import split_records
     from engine.core.origins import FileLines
 
     raw_lines = data.split(b"\n")
-    if (
-        b"[" not in data
-        and b"\n\n" not in data
-        and not any(not ln.strip() for ln in raw_lines[-1:])
-    ):
+    # blank lines are skipped: a chunk may also begin with one (a file's "\n\n" cut between)
+    if b"[" not in data and b"\n\n" not in data and raw_lines[0].strip() and raw_lines[-1].strip():
         return raw_lines, FileLines(name, first_line), data
     lines: list[bytes] = []
     where: list[int] = []
@@ -148,7 +145,7 @@ class OutputWriter:
         for kind in OUTPUT_FILES:
             records: list[dict[str, Any]] = getattr(outputs, kind)
             if records:
-                data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+                data = jsonl(records)
                 self._files[kind].write(data)
                 self.counts[kind] += len(records)
                 self._sizes[kind] += len(data)
@@ -218,9 +215,7 @@ def replay(
                 batches = _text_batches(stream, name, chunk_bytes)
                 result, writer = _run(ruleset, batches, staging, now_ms, until_ms, on_chunk)
                 tally.drain()
-            inputs = [
-                InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())
-            ]
+            inputs = [InputFile(path=input_path, bytes=tally.size, sha256=tally.digest.hexdigest())]
         manifest = Manifest(
             engine_version=mf.engine_version(),
             arguments={
@@ -240,48 +235,38 @@ def replay(
     return result
 
 
-#: one batch of input: its lines, their origin, the lines joined (a text chunk) or the batch
-#: as typed columns (Parquet), and how many bytes of the input it stands for (progress)
-_Batch = tuple[Sequence[bytes], Callable[[int], str], bytes | None, pl.DataFrame | None, int]
-
-
-def _text_batches(stream: IO[bytes], name: str, chunk_bytes: int) -> Iterator[_Batch]:
+def _text_batches(stream: IO[bytes], name: str, chunk_bytes: int) -> Iterator[Batch]:
     for lines, origin, block in read_chunks(stream, name, chunk_bytes):
         size = len(block) + 1 if block is not None else sum(len(line) + 1 for line in lines)
-        yield lines, origin, block, None, size
+        yield Batch(lines, origin, block, None, size)
 
 
-def _parquet_batches(path: str) -> Iterator[_Batch]:
+def _parquet_batches(path: str) -> Iterator[Batch]:
     for frame, origin, size in read_parquet(path):
-        yield RowLines(frame), origin, None, frame, size
+        yield Batch(RowLines(frame), origin, None, frame, size)
 
 
 def _run(
     ruleset: Ruleset,
-    batches: Iterator[_Batch],
+    batches: Iterator[Batch],
     out_dir: Path,
     now_ms: int | None,
     until_ms: int | None,
     on_chunk: Callable[[int], None] | None,
 ) -> tuple[ReplayResult, OutputWriter]:
-    state = EngineState.empty()
     writer = OutputWriter(out_dir)
     kept = Outputs()
     stats: dict[str, int] = {}
     durable = False
     try:
-        for lines, origin, block, frame, size in batches:
-            state, outputs = step(state, lines, origin, ruleset, now_ms, block, frame=frame)
-            _collect(writer, kept, stats, outputs)
-            if on_chunk:
-                on_chunk(size)
-        if until_ms is not None:
-            state, outputs = advance(state, ruleset, until_ms=until_ms)
-            _collect(writer, kept, stats, outputs)
-        # Table A.2 per provider across its contracts, for every period closed in this run
-        providers = provider_scorecards(ruleset.scoring or default_scoring(), kept.scorecards)
-        writer.write(Outputs(scorecards=providers))
-        kept.scorecards.extend(providers)
+        state = drive(
+            ruleset,
+            batches,
+            lambda outputs: _collect(writer, kept, stats, outputs),
+            now_ms=now_ms,
+            until_ms=until_ms,
+            on_batch=on_chunk,
+        )
         durable = True
     finally:
         writer.close(durable=durable)
