@@ -318,6 +318,7 @@ def _local_midnight_ms(zone: ZoneInfo, day: date) -> int:
     return hi
 
 
+@lru_cache(maxsize=1 << 12)
 def _month_start_ms(zone: ZoneInfo, year: int, month: int) -> int:
     year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
     return _local_midnight_ms(zone, date(year, month, 1))

@@ -25,11 +25,12 @@ def _percentiles(
     """(contract, objective, start) → (its objective's percentile, sample count)."""
     qs = sorted(set(percentiles.values()))
     values = hist.quantiles(parts, ["contract_id", "objective_id", start], qs)
+    names = {q: hist.quantile_name(q) for q in qs}
     out: dict[tuple[str, str, int], tuple[float | None, int]] = {}
     for row in values.iter_rows(named=True):
         cid, oid = row["contract_id"], row["objective_id"]
         q = percentiles.get((cid, oid), qs[0])
-        out[(cid, oid, row[start])] = (row[hist.quantile_name(q)], row["count"])
+        out[(cid, oid, row[start])] = (row[names[q]], row["count"])
     return out
 
 
