@@ -32,6 +32,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from engine.core.contract import Contract, Ruleset
 from engine.models.assessment import PLATFORM_SCORING_FILE, load_scoring_text
 from engine.models.contract import SPEC_VERSION, RuleFile
+from engine.ruleset.cache import ParseCache, position_table
 from engine.ruleset.compile import (
     Loc,
     Locator,
@@ -680,9 +681,11 @@ class _SlowPath(Exception):
 
 
 def _load_fast(
-    text: str, source: str, scoring: ScoringSource = None
+    text: str, source: str, scoring: ScoringSource = None, cache: ParseCache | None = None
 ) -> tuple[FileResult, Locator | None]:
-    """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages."""
+    """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages.
+
+    ``cache``: keeps the parse of a file that gets this far (its spec validates)."""
     try:
         node, root = compose_checked_node(text, _FastLoader)
     except LimitExceeded as exc:
@@ -697,7 +700,29 @@ def _load_fast(
         rule = RuleFile.model_validate(root)
     except ValidationError:
         raise _SlowPath(checked=True) from None
+    if cache is not None:
+        cache.put(text, root, position_table(node))
     positions = _NodePositions(node)
+    contract, issues = compile_checked(rule, source, positions, scoring)
+    return FileResult(source, contract, _sorted(issues)), positions
+
+
+def _load_cached(
+    text: str, source: str, scoring: ScoringSource, cache: ParseCache
+) -> tuple[FileResult, Locator | None] | None:
+    """A file from its cached parse, as ``_load_fast`` loads it; None without a usable entry.
+
+    The document is validated and compiled as a parsed one is: only the YAML is skipped."""
+    entry = cache.get(text)
+    if entry is None:
+        return None
+    document, positions = entry
+    if document.get("version") != SPEC_VERSION:
+        return None
+    try:
+        rule = RuleFile.model_validate(document)
+    except ValidationError:
+        return None  # not what a parse of a file that validated gives: parse it
     contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
 
@@ -707,14 +732,16 @@ def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
 
 
 def _load(
-    text: str, source: str, scoring: ScoringSource = None
+    text: str, source: str, scoring: ScoringSource = None, cache: ParseCache | None = None
 ) -> tuple[FileResult, Locator | None]:
     if len(text) > MAX_FILE_BYTES // 4 and (
         too_big := size_issue(source, len(text.encode("utf-8", "surrogatepass")))
     ):
         return FileResult(source, None, (too_big,)), None
+    if cache is not None and (cached := _load_cached(text, source, scoring, cache)) is not None:
+        return cached
     try:
-        return _load_fast(text, source, scoring)
+        return _load_fast(text, source, scoring, cache)
     except _SlowPath as slow:
         checked = slow.checked
     rule, positions, issues = _parse(text, source, checked=checked)
@@ -788,14 +815,17 @@ def _platform_scoring(platform: Path) -> RuleIssue | None:
     return _SCORING_CHECKED[key]
 
 
-def validate_paths(paths: Iterable[str | Path]) -> LoadReport:
+def validate_paths(paths: Iterable[str | Path], *, cache: ParseCache | None = None) -> LoadReport:
     """Load files and directories (``*.yaml``/``*.yml`` below them, recursively, sorted).
 
     Every file is read and checked, then the checks across files run over all files that
     compiled; ``report.ruleset`` holds the contracts of the files without errors.
+
+    ``cache``: parses of files kept from earlier loads (``ParseCache``); the report is the same
+    with or without it.
     """
     with _collector_paused():
-        return _validate_paths(paths)
+        return _validate_paths(paths, cache)
 
 
 @contextmanager
@@ -814,7 +844,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _validate_paths(paths: Iterable[str | Path]) -> LoadReport:
+def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> LoadReport:
     extra: list[RuleIssue] = []
     files: list[Path] = []
     scoring: str | None = None
@@ -844,7 +874,7 @@ def _validate_paths(paths: Iterable[str | Path]) -> LoadReport:
         if text is None:
             results.append(FileResult(str(path), None, (problem,) if problem else ()))
             continue
-        result, locate = _load(text, str(path), table)
+        result, locate = _load(text, str(path), table, cache)
         results.append(result)
         if result.contract is not None and locate is not None:
             compiled.append((result.contract, locate))
@@ -863,9 +893,9 @@ def _validate_paths(paths: Iterable[str | Path]) -> LoadReport:
     return LoadReport(tuple(final), ruleset, tuple(extra), contested)
 
 
-def load_rules_dir(path: str | Path) -> LoadReport:
+def load_rules_dir(path: str | Path, *, cache: ParseCache | None = None) -> LoadReport:
     """All rule files below ``path`` (recursive, sorted); see ``validate_paths``."""
-    return validate_paths([path])
+    return validate_paths([path], cache=cache)
 
 
 def merge_with_previous(previous: Ruleset, report: LoadReport) -> Ruleset:
