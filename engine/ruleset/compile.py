@@ -160,12 +160,16 @@ def _check_scoring(rule: RuleFile, issues: _Issues, scoring: ScoringSource) -> S
 #: directory's files tend to carry the same few ``scoring:`` sections.
 _MERGES: dict[tuple[int, str], tuple[Scoring, Scoring]] = {}
 _MERGES_KEPT = 256
+_MERGE_TEXT = 8192
 
 
 def _merged(defaults: Scoring, override: ScoringOverride) -> Scoring:
     """``merge_scoring``, remembered per defaults object and override content (a merge dumps
     and validates the whole Table A.2, about 0.4 ms)."""
-    key = (id(defaults), override.model_dump_json())
+    text = override.model_dump_json()
+    if len(text) > _MERGE_TEXT:  # not worth keeping: merge it
+        return merge_scoring(defaults, override)
+    key = (id(defaults), text)
     known = _MERGES.get(key)
     if known is not None and known[0] is defaults:  # the id is not reused while kept here
         return known[1]

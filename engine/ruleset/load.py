@@ -532,8 +532,8 @@ class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type:
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """PyYAML's tag of a plain scalar, remembered per text: the resolver tries up to a
         dozen regular expressions per scalar, and rule files repeat the same few hundred
-        words (a tag depends on the text alone)."""
-        if kind is libyaml.ScalarNode and implicit[0]:
+        words (a tag depends on the text alone). Only short texts are kept."""
+        if kind is libyaml.ScalarNode and implicit[0] and len(value) <= _PLAIN_TAG_TEXT:
             tag = _PLAIN_TAGS.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
@@ -554,6 +554,7 @@ class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type:
 
 _PLAIN_TAGS: dict[str, str] = {}
 _PLAIN_TAGS_KEPT = 4096
+_PLAIN_TAG_TEXT = 64
 
 
 def _fast_float(loader: Any, node: Any) -> Decimal | float:
