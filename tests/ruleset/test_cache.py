@@ -184,3 +184,11 @@ def test_the_table_places_every_field_as_the_nodes_do(text: str) -> None:
     for path in _paths(document):
         for loc in (path, (*path, "missing"), (*path, 99), (*path, 0), (*path, -1)):
             assert table(loc) == nodes(loc) == pickled(loc), loc
+
+
+def test_the_default_directory_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert ParseCache.default().directory == tmp_path / "xdg" / "csla" / "rules"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert ParseCache.default().directory == tmp_path / "home" / ".cache" / "csla" / "rules"
