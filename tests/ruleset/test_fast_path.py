@@ -77,6 +77,12 @@ def test_positions_from_the_fast_parse_equal_ruamels(text: str) -> None:
             assert fast(loc) == slow(loc), loc
 
 
+_RAW_VALUES = [
+    "9" * 5_000, "-" + "9" * 50, "1e999999", ".nan", "0x7fffffffffffffffff",
+    "1_000_000_000_000_000_000_000", "!!python/object:os.system ls", "2026-01-01T25:00:00+08:00",
+    "&x [1, *x]", "[" * 100 + "]" * 100, "!!omap [a: 1]", "12:30:45", "9999-12-31T23:59:59-12:00",
+    "0001-01-01",
+]  # fmt: skip
 ODD_DOCUMENTS = [
     "a: yes\nb: no\nc: on\nd: ~\ne: null\nf: 0x1F\ng: 0o17\nh: 1_000\ni: 190:20:30\n",
     "a: .inf\nb: -.Inf\nc: .nan\nd: 1e3\ne: 12.50\nf: 1_0.5_0\ng: 685.230_15e+03\n",
@@ -96,6 +102,7 @@ ODD_DOCUMENTS = [
     "- 1\n- 2\n",
     "just text\n",
     "",
+    *(f"a: {raw}\nb: [{raw}]\n" for raw in _RAW_VALUES),
 ]
 
 
