@@ -6,6 +6,7 @@
 files without errors.
 """
 
+from engine.ruleset.cache import ParseCache
 from engine.ruleset.compile import (
     RuleFileError,
     RuleIssue,
@@ -25,6 +26,7 @@ from engine.ruleset.load import (
 __all__ = [
     "FileResult",
     "LoadReport",
+    "ParseCache",
     "RuleFileError",
     "RuleIssue",
     "check_rule_file",

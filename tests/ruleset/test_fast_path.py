@@ -75,3 +75,61 @@ def test_positions_from_the_fast_parse_equal_ruamels(text: str) -> None:
     for path in _paths(document):
         for loc in (path, (*path, "missing"), (*path, 99)):
             assert fast(loc) == slow(loc), loc
+
+
+_RAW_VALUES = [
+    "9" * 5_000, "-" + "9" * 50, "1e999999", ".nan", "0x7fffffffffffffffff",
+    "1_000_000_000_000_000_000_000", "!!python/object:os.system ls", "2026-01-01T25:00:00+08:00",
+    "&x [1, *x]", "[" * 100 + "]" * 100, "!!omap [a: 1]", "12:30:45", "9999-12-31T23:59:59-12:00",
+    "0001-01-01",
+]  # fmt: skip
+ODD_DOCUMENTS = [
+    "a: yes\nb: no\nc: on\nd: ~\ne: null\nf: 0x1F\ng: 0o17\nh: 1_000\ni: 190:20:30\n",
+    "a: .inf\nb: -.Inf\nc: .nan\nd: 1e3\ne: 12.50\nf: 1_0.5_0\ng: 685.230_15e+03\n",
+    "a: 2026-01-01\nb: 2026-01-01T00:00:00+08:00\nc: 2026-01-01 10:00:00\nd: 2026-1-1T1:2:3Z\n",
+    "a: '2026-01-01'\nb: \"yes\"\nc: !!str 12\nd: !!int '7'\ne: !!float '1.5'\nf: =\n",
+    "1: a\n0x1: b\n",
+    "true: a\nnull: b\n1.50: c\n2026-01-01: d\n",
+    "a: &x {b: 1}\nc: *x\nd: {<<: *x, e: 2}\n",
+    "a: {<<: {b: 1}, c: 2}\n",
+    "a: !!binary aGVsbG8=\n",
+    "a: !!set {x, y}\n",
+    "? [1, 2]\n: a\n",
+    "a: [1, {b: [2, 3, {c: d}]}, '', \"\"]\nb: |\n  block\n  text\nc: >\n  folded\n  text\n",
+    "a: 1\na: 2\n",
+    "a: 12345678901234567890123456789012345678901234567890\n",
+    "a: 2026-02-30\n",
+    "- 1\n- 2\n",
+    "just text\n",
+    "",
+    *(f"a: {raw}\nb: [{raw}]\n" for raw in _RAW_VALUES),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [*(p.read_text() for p in RULES), MERGED, *ODD_DOCUMENTS],
+    ids=[*(p.name for p in RULES), "merge", *(f"odd{n}" for n in range(len(ODD_DOCUMENTS)))],
+)
+def test_one_walk_builds_what_the_constructors_build(text: str) -> None:
+    """``_FastLoader`` builds a document in one walk; the value (or the exception) is the
+    one PyYAML's constructors give with the same registered functions."""
+    import yaml
+
+    def built(fast: bool) -> object:
+        loader = load_module._FastLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            if fast:
+                return loader.construct_document(node)
+            return super(load_module._FastLoader, loader).construct_document(node)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            return type(exc)
+        finally:
+            loader.dispose()
+
+    fast, slow = built(True), built(False)
+    assert fast == slow  # PyYAML's NaN is one object, so a document holding it equals itself
+    assert repr(fast) == repr(slow)
