@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import time
 from collections.abc import Callable
 from functools import cache
 
-__all__ = ["HeapTrimmer"]
+__all__ = ["HeapTrimmer", "freeze_heap"]
+
+
+def freeze_heap() -> None:
+    """Move every object alive now (the loaded modules, the rule set) out of reach of the
+    cyclic garbage collector (``gc.freeze``): they live as long as the process, and a full
+    collection would walk them again and again while a replay allocates its small state
+    objects (a replay of 1,000 contracts spent ~10 % of its CPU there). Reference counting
+    still frees them; only cycles among them would stay, and there are none to speak of."""
+    gc.freeze()
 
 
 @cache

@@ -49,6 +49,9 @@ def load_rule_sets(*directories: Path) -> list[Ruleset]:
         rulesets.append(report.ruleset)
     if not ok:
         raise typer.Exit(2)
+    from engine.adapters.memory import freeze_heap
+
+    freeze_heap()  # the rules and the modules live as long as the command
     return rulesets
 
 

@@ -50,6 +50,8 @@ def worker(
 ) -> None:
     """Run the streaming engine on Kafka: telemetry in, metrics, breaches, compensations out."""
     from engine.adapters.kafka.app import run_worker
+    from engine.adapters.memory import freeze_heap
     from engine.settings import Settings
 
+    freeze_heap()  # the modules live as long as the worker
     run_worker(Settings(_env_file=settings) if settings else Settings())

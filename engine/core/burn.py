@@ -21,6 +21,7 @@ the longest window (small integers: a few kB per objective).  Pure: no I/O, no c
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,9 @@ def budget(sli: str, threshold: float) -> float | None:
     return None
 
 
-def rate(bads: list[int], totals: list[int], n: int, budget_fraction: float) -> float | None:
+def rate(
+    bads: Sequence[int], totals: Sequence[int], n: int, budget_fraction: float
+) -> float | None:
     """Burn rate over the last ``n`` buckets; None without units in them (no data)."""
     total = sum(totals[-n:])
     if total <= 0 or budget_fraction <= 0:
@@ -81,8 +84,8 @@ def rate(bads: list[int], totals: list[int], n: int, budget_fraction: float) -> 
 
 
 def evaluate(
-    bads: list[int],
-    totals: list[int],
+    bads: Sequence[int],
+    totals: Sequence[int],
     rules: tuple[BurnRule, ...],
     budget_fraction: float,
     active: dict[str, str],

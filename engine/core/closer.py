@@ -150,13 +150,17 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
 
 
 def _rows_by_contract(frame: pl.DataFrame, *columns: str) -> list[tuple[str, list[Any]]]:
-    """Per contract of ``frame`` (in its order), the rows of ``columns`` as tuples."""
+    """Per contract of ``frame`` (sorted by contract first), the rows of ``columns`` as
+    tuples: one conversion of the whole frame, cut where the contract changes."""
     if not frame.height:
         return []
-    return [
-        (str(key[0]), part.select(columns).rows())
-        for key, part in frame.partition_by("contract_id", as_dict=True).items()
-    ]
+    rows = frame.select(columns).rows()
+    out, at = [], 0
+    runs = frame.get_column("contract_id").rle().struct.unnest()
+    for length, cid in runs.iter_rows():
+        out.append((cid, rows[at : at + length]))
+        at += length
+    return out
 
 
 def _or_dash(name: str) -> pl.Expr:

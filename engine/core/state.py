@@ -8,6 +8,7 @@ exactly, so a worker that restarts, or a partition that moves, resumes where it 
 from __future__ import annotations
 
 import io
+from array import array
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,29 +51,31 @@ class ObjectiveState:
     breach_revision: int | None = None
     paid_periods: list[int] = field(default_factory=list)
     # early warnings: (bad, total) units per closed 5-minute bucket up to ``burn_end``
+    # (arrays of int64: a step copies the states it changes, and an array copies as one block)
     burn_end: int | None = None
-    burn_bad: list[int] = field(default_factory=list)
-    burn_total: list[int] = field(default_factory=list)
+    burn_bad: array[int] = field(default_factory=lambda: array("q"))
+    burn_total: array[int] = field(default_factory=lambda: array("q"))
     burn_open: list[int] | None = None  # the open bucket: [end, bad, total]
     burn_period: list[int] | None = None  # [period start, bad, total] of the period so far
     warnings: dict[str, str] = field(default_factory=dict)  # burn rule key → firing warning id
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.burn_bad, array):  # restored from a snapshot: JSON lists
+            self.burn_bad, self.burn_total = array("q", self.burn_bad), array("q", self.burn_total)
+
     def copy(self) -> ObjectiveState:
         """An independent copy (every container copied; the values are ints and strings)."""
-        return ObjectiveState(
-            window=self.window.copy() if self.window else None,
-            period=self.period.copy() if self.period else None,
-            breach_id=self.breach_id,
-            breach_kind=self.breach_kind,
-            breach_revision=self.breach_revision,
-            paid_periods=list(self.paid_periods),
-            burn_end=self.burn_end,
-            burn_bad=list(self.burn_bad),
-            burn_total=list(self.burn_total),
-            burn_open=list(self.burn_open) if self.burn_open is not None else None,
-            burn_period=list(self.burn_period) if self.burn_period is not None else None,
-            warnings=dict(self.warnings),
-        )
+        new = object.__new__(ObjectiveState)
+        new.__dict__.update(self.__dict__)  # the scalars; the containers are replaced below
+        new.window = self.window.copy() if self.window else None
+        new.period = self.period.copy() if self.period else None
+        new.paid_periods = self.paid_periods[:]
+        new.burn_bad = self.burn_bad[:]
+        new.burn_total = self.burn_total[:]
+        new.burn_open = self.burn_open[:] if self.burn_open is not None else None
+        new.burn_period = self.burn_period[:] if self.burn_period is not None else None
+        new.warnings = dict(self.warnings)
+        return new
 
 
 @dataclass
@@ -129,6 +132,13 @@ class ContractState:
             period = WindowAcc(**value["period"]) if value["period"] else None
             objectives[key] = ObjectiveState(**{**value, "window": window, "period": period})
         return cls(**data, objectives=objectives)
+
+
+def _json(value: Any) -> Any:
+    """What orjson cannot write itself: the int64 arrays of the burn history, as lists."""
+    if isinstance(value, array):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _deep(value: Any) -> Any:
@@ -253,7 +263,7 @@ class EngineState:
             "frames": {name: len(blob) for name, blob in zip(_FRAMES, blobs, strict=True)},
             "quarantined": dict(sorted(self.quarantined.items())),
         }
-        return b"".join([_SNAPSHOT_MAGIC, orjson.dumps(header), b"\n", *blobs])
+        return b"".join([_SNAPSHOT_MAGIC, orjson.dumps(header, default=_json), b"\n", *blobs])
 
     @classmethod
     def restore(cls, data: bytes) -> EngineState:

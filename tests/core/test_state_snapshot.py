@@ -24,7 +24,8 @@ def _v1(state: EngineState) -> bytes:
             "contracts": {k: asdict(v) for k, v in sorted(state.contracts.items())},
             "frames": frames,
             "quarantined": dict(sorted(state.quarantined.items())),
-        }
+        },
+        default=lambda value: value.tolist(),  # the burn history's int64 arrays, as v1 lists
     )
 
 
