@@ -189,15 +189,18 @@ def commands(work: Path, bytewax_python: str | None) -> dict[str, tuple[list[str
 def bytewax_ready(python: str) -> str | None:
     """The reason Bytewax 0.21.1 cannot run under ``python``, or None when it can."""
     if not Path(python).exists():
-        return f"{python} not found (python3 -m venv /tmp/bytewax-venv && "
-        "/tmp/bytewax-venv/bin/pip install bytewax==0.21.1 orjson)"
+        return (
+            f"{python} not found (python3 -m venv /tmp/bytewax-venv && "
+            "/tmp/bytewax-venv/bin/pip install bytewax==0.21.1 orjson)"
+        )
     probe = subprocess.run(
         [python, "-c", "import importlib.metadata as m, orjson, bytewax; "
          "print(m.version('bytewax'))"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if probe.returncode != 0:
-        return f"{python} cannot import bytewax and orjson: {probe.stderr.strip()[-200:]}"
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"{python} cannot import bytewax and orjson: {last}"
     if probe.stdout.strip() != "0.21.1":
         return f"{python} has bytewax {probe.stdout.strip()}, not 0.21.1"
     return None
