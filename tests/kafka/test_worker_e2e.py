@@ -400,12 +400,18 @@ def test_two_workers_give_the_outputs_of_one(deployment: Deployment) -> None:
     print(f"\npartitions per worker: {split}")
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["rekey", "keyed"])
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-def test_sigkill_mid_stream_and_restart(deployment: Deployment, guarantee: str) -> None:
+def test_sigkill_mid_stream_and_restart(
+    deployment: Deployment, guarantee: str, keyed: bool
+) -> None:
     """SIGKILL while telemetry flows, restart: nothing lost, nothing different after
     de-duplication by id (a record published twice has the same value both times); with
-    exactly_once, a read_committed reader sees nothing twice."""
+    exactly_once, a read_committed reader sees nothing twice. ``keyed``: the same with
+    ``CSLA_INPUT_KEYED_BY_CONTRACT`` (no re-key hop) on murmur2-partitioned telemetry."""
     deployment.extra_env["CSLA_PROCESSING_GUARANTEE"] = guarantee
+    if keyed:
+        deployment.extra_env["CSLA_INPUT_KEYED_BY_CONTRACT"] = "true"
     w1 = deployment.worker("w1").start()
     w1.wait_ready(min_partitions=PARTITIONS)
     t = wh.Telemetry(seed=23).build()
@@ -419,6 +425,7 @@ def test_sigkill_mid_stream_and_restart(deployment: Deployment, guarantee: str) 
                     deployment.broker.bootstrap,
                     deployment.topics["telemetry"],
                     messages[i : i + 20],
+                    murmur2=keyed,
                 )
             )
             time.sleep(0.1)
