@@ -1079,7 +1079,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kafka.json")
     args = parser.parse_args()
 
-    from engine.adapters.kafka.local_broker import KAFKA_VERSION, LocalKafka
+    from engine.dev.local_broker import KAFKA_VERSION, LocalKafka
 
     env = wait_quiet(args.quiet_load, args.max_wait)
     log(f"load average {env['load_at_start']} (waited {env['waited_s']} s)")

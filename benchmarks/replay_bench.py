@@ -29,8 +29,9 @@ START = "2026-10-12T00:00:00+08:00"
 def generate(rules_dir: Path, target: Path, events: int, contracts: int, seed: int) -> int:
     """Clone the bundled rules to ``contracts`` files and write the first ``events`` lines."""
     from engine.core.calendar import parse_instant
+    from engine.dev.clone import clone_ruleset_files
     from engine.ruleset import load_rules_dir
-    from engine.simulate import clone_ruleset_files, simulate
+    from engine.simulate import simulate
 
     clone_ruleset_files(ROOT / "rules", rules_dir, contracts)
     ruleset = load_rules_dir(rules_dir).ruleset

@@ -679,7 +679,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
 
-    from engine.adapters.kafka.local_broker import LocalKafka
+    from engine.dev.local_broker import LocalKafka
 
     ruleset = _ruleset()
     start_ms = (now_ms() - round(args.backlog_minutes * 60_000)) // 60_000 * 60_000

@@ -17,6 +17,8 @@ from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.core import records
+
 
 class Topics(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CSLA_TOPIC_", extra="forbid")
@@ -24,30 +26,36 @@ class Topics(BaseSettings):
     telemetry: str = Field(
         default="csla.telemetry", description="Input: telemetry events (csla produce writes here)."
     )
-    metrics: str = Field(default="csla.metrics", description="Output: SLI metrics per window.")
+    metrics: str = Field(
+        default=records.METRICS.topic, description="Output: SLI metrics per window."
+    )
     breaches: str = Field(
-        default="csla.breaches", description="Output: breaches, opened and resolved."
+        default=records.BREACHES.topic, description="Output: breaches, opened and resolved."
     )
     compensations: str = Field(
-        default="csla.compensations",
+        default=records.COMPENSATIONS.topic,
         description="Output: compensations (service credits) for billing, one per contract, "
         "objective and period.",
     )
-    late: str = Field(default="csla.late", description="Output: events later than the watermark.")
+    late: str = Field(
+        default=records.LATE.topic, description="Output: events later than the watermark."
+    )
     deadletter: str = Field(
-        default="csla.deadletter",
+        default=records.DEAD.topic,
         description="Output: dead letters (input that could not be read, records that could "
         "not be published).",
     )
     usage: str = Field(
-        default="csla.usage", description="Output: Annex B usage per hour, metering per period."
+        default=records.USAGE.topic,
+        description="Output: Annex B usage per hour, metering per period.",
     )
-    warnings: str = Field(default="csla.warnings", description="Output: burn-rate warnings.")
+    warnings: str = Field(default=records.WARNINGS.topic, description="Output: burn-rate warnings.")
     scorecards: str = Field(
-        default="csla.scorecards", description="Output: Table A.2 scorecards per contract/period."
+        default=records.SCORECARDS.topic,
+        description="Output: Table A.2 scorecards per contract/period.",
     )
     discrepancies: str = Field(
-        default="csla.discrepancies",
+        default=records.DISCREPANCIES.topic,
         description="Output: windows where the platform's probes and the reports disagree.",
     )
     contracts: str = Field(
@@ -56,9 +64,11 @@ class Topics(BaseSettings):
         "from CSLA_RULES_DIR).",
     )
 
-    def output(self, kind: str) -> str:
-        """The topic of an output kind of the core (``engine.core.pipeline.OUTPUT_NAMES``)."""
-        return str(getattr(self, "deadletter" if kind == "dead" else kind))
+    def output(self, kind: str | records.OutputKind) -> str:
+        """The topic of an output kind (``engine.core.records.OUTPUT_KINDS``, or its name)."""
+        if isinstance(kind, str):
+            kind = records.OUTPUT_KIND[kind]
+        return str(getattr(self, kind.setting))
 
 
 class Settings(BaseSettings):

@@ -12,20 +12,17 @@ the revision and a candidate usually bumps it. Money is ``Decimal`` and leaves a
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.core.records import BREACHES, COMPENSATIONS, METRICS, SCORECARDS
 from engine.report.progress import Bars
 
 if TYPE_CHECKING:
@@ -182,7 +179,7 @@ def _read_side(out_dir: Path) -> _Side:
     counts = {f.kind: f.records for f in require_manifest(out_dir).outputs.values()}
     opened: dict[Key, list[Record]] = {}
     resolved: dict[str, Record] = {}
-    for b in _records(out_dir / "breaches.jsonl"):
+    for b in _records(out_dir / BREACHES.file):
         if b["status"] == "opened":
             key = (b["contract_id"], b["objective_id"], b["window_start"])
             opened.setdefault(key, []).append(b)
@@ -190,16 +187,16 @@ def _read_side(out_dir: Path) -> _Side:
             resolved[b["breach_id"]] = b
     compensations = {
         (c["contract_id"], c["objective_id"], c["period_start"]): c
-        for c in _records(out_dir / "compensations.jsonl")
+        for c in _records(out_dir / COMPENSATIONS.file)
     }
     last: dict[Key, Record] = {}
-    for m in _records(out_dir / "metrics.jsonl"):
+    for m in _records(out_dir / METRICS.file):
         key = (m["contract_id"], m["objective_id"], m["period_start"])
         if key not in last or m["window_end"] >= last[key]["window_end"]:
             last[key] = m
     scorecards = {
         (s["scope"], s["contract_id"] or s["provider_id"], s["period_start"]): s
-        for s in _records(out_dir / "scorecards.jsonl")
+        for s in _records(out_dir / SCORECARDS.file)
     }
     return _Side(opened, resolved, compensations, last, counts, scorecards)
 
@@ -553,86 +550,3 @@ def _verdict(view: Record) -> str:
         return "-"
     met = {True: "met", False: "missed", None: "unjudged"}[view.get("met")]
     return f"{_objective_text(view.get('comparator'), view.get('threshold'))}: {met}"
-
-
-# --- command --------------------------------------------------------------------------------
-
-
-def _load(rules: Path, console: Console) -> tuple[Ruleset, bool]:
-    from engine.ruleset import load_rules_dir
-
-    report = load_rules_dir(rules)
-    for issue in report.issues:
-        console.print(
-            str(issue), style="red" if issue.severity == "error" else "yellow", markup=False
-        )
-    if not report.ok:
-        console.print(f"[red]rules in {rules} have errors; fix them first (csla validate)[/red]")
-    return report.ruleset, report.ok
-
-
-def diff_command(
-    rules_a: Annotated[
-        Path, typer.Option("--rules-a", help="Rules directory A: the rules in force.")
-    ],
-    rules_b: Annotated[
-        Path, typer.Option("--rules-b", help="Rules directory B: the candidate rules.")
-    ],
-    input: Annotated[
-        str, typer.Option("--input", "-i", help="JSONL/NDJSON file, .gz, or - for stdin.")
-    ],
-    until: Annotated[
-        str | None, typer.Option(help="Close every window up to this RFC 3339 instant at the end.")
-    ] = None,
-    json_out: Annotated[
-        Path | None,
-        typer.Option(
-            "--json", metavar="FILE", help="Also write the diff as JSON (- : stdout only)."
-        ),
-    ] = None,
-    work_dir: Annotated[
-        Path | None,
-        typer.Option(help="Keep both replays' outputs in DIR/a and DIR/b (default: a temp dir)."),
-    ] = None,
-) -> None:
-    """Replay the same telemetry under two rule sets and show what changes: breaches,
-    compensation per contract and period, totals. Exit 2 if either rule set has errors."""
-    from engine.adapters.manifest import IncompleteOutputs, OutputDirTaken
-    from engine.core.calendar import parse_instant
-
-    messages = Console(stderr=True, soft_wrap=True)  # file:line:col stays on one line
-    ruleset_a, ok_a = _load(rules_a, messages)
-    ruleset_b, ok_b = _load(rules_b, messages)
-    if not (ok_a and ok_b):
-        raise typer.Exit(2)
-    if input != "-" and not Path(input).is_file():
-        raise typer.BadParameter(f"no such file: {input}", param_hint="--input")
-    try:
-        until_ms = parse_instant(until) if until else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--until") from None
-    with tempfile.TemporaryDirectory(prefix="csla-diff-") as scratch:
-        base = work_dir or Path(scratch)
-        base.mkdir(parents=True, exist_ok=True)
-        source = input
-        if input == "-":  # replayed twice: keep a copy of stdin
-            source = str(base / "input.ndjson")
-            with open(source, "wb") as copy:
-                shutil.copyfileobj(sys.stdin.buffer, copy)
-        try:
-            with Bars(console=messages) as bars:
-                result = diff_rulesets(
-                    ruleset_a, ruleset_b, source, None, until_ms, base, bars
-                )
-        except (OutputDirTaken, IncompleteOutputs) as exc:
-            messages.print(f"error: {exc}", style="red", markup=False, highlight=False)
-            raise typer.Exit(2) from None
-    result = replace(result, input=input, label_a=str(rules_a), label_b=str(rules_b))
-    data = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    if json_out is not None and str(json_out) == "-":
-        sys.stdout.buffer.write(data + b"\n")
-        sys.stdout.flush()
-        return
-    if json_out is not None:
-        json_out.write_bytes(data + b"\n")
-    result.render(Console(width=max(Console().width, 150)))

@@ -21,7 +21,7 @@ fi
 step "installing the project and its test extras (pip install -e '.[test]')…"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 step "fetching the Kafka jars (Maven Central, once; then cached)…"
-python3 -c 'from engine.adapters.kafka.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
+python3 -c 'from engine.dev.local_broker import ensure_kafka_libs; print("kafka jars:", ensure_kafka_libs())'
 # Sloth, pinned, for the OpenSLO tests: built into the user cache when Go is here and it is not
 # (tests/openslo skip with the reason where Go is absent).
 SLOTH_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/csla/go/bin"

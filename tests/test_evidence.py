@@ -21,9 +21,10 @@ import typer
 from typer.testing import CliRunner
 
 from engine.adapters.manifest import file_sha256
+from engine.cli.evidence import evidence_command
 from engine.core.calendar import parse_instant
 from engine.core.histogram import exact_nearest_rank
-from engine.evidence import EvidenceError, build_evidence, evidence_command, write_pack
+from engine.evidence import EvidenceError, build_evidence, write_pack
 from engine.ruleset import load_rules_dir
 
 ROOT = Path(__file__).resolve().parents[1]

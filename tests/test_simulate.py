@@ -10,9 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from engine.core.calendar import parse_instant
+from engine.dev.clone import clone_ruleset_files
 from engine.models.events import EVENT_ADAPTER
 from engine.ruleset import load_rules_dir
-from engine.simulate import clone_ruleset_files, scenario, simulate
+from engine.simulate import scenario, simulate
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 START = parse_instant("2026-10-12T00:00:00+08:00")  # a Monday: every service calendar is open

@@ -19,10 +19,11 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
+from engine.cli.diff import diff_command
 from engine.core.calendar import parse_instant
 from engine.core.contract import Ruleset
 from engine.ruleset import load_rules_dir
-from engine.whatif import WhatIf, diff_command, diff_rulesets
+from engine.whatif import WhatIf, diff_rulesets
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = ROOT / "tests" / "golden" / "storage-day" / "input.ndjson.gz"

@@ -114,7 +114,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_in_an_empty_directory(
         [str(python), "-c",
          "import engine, engine.resources as r; from importlib.metadata import version; "
          "from engine.models.assessment import DEFAULT_SCORING_PATH; "
-         "from engine.adapters.kafka.local_broker import _pom_path; "
+         "from engine.dev.local_broker import _pom_path; "
          "print(engine.__file__, r.checkout_root(), DEFAULT_SCORING_PATH.is_file(), "
          "_pom_path().is_file(), version('csla-engine'), sep='|')"],
         cwd=empty, env=env,

@@ -27,17 +27,16 @@ from engine.adapters import manifest as mf
 from engine.adapters.parquet import RowLines, is_parquet, parquet_files, read_parquet
 from engine.core.calendar import utc_iso
 from engine.core.contract import Ruleset
-from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
+from engine.core.pipeline import Outputs, advance, step
+from engine.core.records import OUTPUT_KINDS
 from engine.core.scoring import provider_scorecards
 from engine.core.state import EngineState
 from engine.models.manifest import InputFile, Manifest, OutputFile
 from engine.ruleset.compile import default_scoring
 
-#: output kind → file name in an output directory: ``<kind>.jsonl`` for every kind the core
-#: emits, but dead letters, whose file is ``deadletter.jsonl``.
-OUTPUT_FILES = {
-    kind: "deadletter.jsonl" if kind == "dead" else f"{kind}.jsonl" for kind in OUTPUT_NAMES
-}
+#: output kind name → its file in an output directory, in the order of
+#: ``engine.core.records.OUTPUT_KINDS`` (the order the files are written in)
+OUTPUT_FILES = {kind.name: kind.file for kind in OUTPUT_KINDS}
 
 
 @contextlib.contextmanager
@@ -248,7 +247,8 @@ _Batch = tuple[Sequence[bytes], Callable[[int], str], bytes | None, pl.DataFrame
 
 def _text_batches(stream: IO[bytes], name: str, chunk_bytes: int) -> Iterator[_Batch]:
     for lines, origin, block in read_chunks(stream, name, chunk_bytes):
-        yield lines, origin, block, None, sum(len(line) + 1 for line in lines)
+        size = len(block) + 1 if block is not None else sum(len(line) + 1 for line in lines)
+        yield lines, origin, block, None, size
 
 
 def _parquet_batches(path: str) -> Iterator[_Batch]:
@@ -276,12 +276,7 @@ def _run(
             if on_chunk:
                 on_chunk(size)
         if until_ms is not None:
-            targets = {}
-            for cid in state.contracts:
-                contract = ruleset.latest(cid)
-                if contract is not None:  # the watermark reaches ``until`` itself
-                    targets[cid] = until_ms + contract.grace_ms
-            state, outputs = advance(state, ruleset, targets)
+            state, outputs = advance(state, ruleset, until_ms=until_ms)
             _collect(writer, kept, stats, outputs)
         # Table A.2 per provider across its contracts, for every period closed in this run
         providers = provider_scorecards(ruleset.scoring or default_scoring(), kept.scorecards)

@@ -8,10 +8,11 @@ Money is ``Decimal``.  The period fee comes from the metering rule (§6.1.7): a 
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.core.calendar import utc_iso
 from engine.core.contract import Contract, ObjectiveRule
+from engine.core.records import PeriodUsageRecord
 from engine.models.contract import Metering, Tier
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def _owner_chunks(owners: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return chunks
 
 
-def period_usage(contract: Contract, cs: ContractState, fee: Decimal) -> list[dict[str, Any]]:
+def period_usage(contract: Contract, cs: ContractState, fee: Decimal) -> list[PeriodUsageRecord]:
     """The ``period_usage`` records of the period closing now: what was metered, in all and
     per tenant/project, the quantity billed in the contract's unit and the fee credits are
     taken from.  Per-owner amounts are usage × unit price each, rounded on their own (they may
@@ -143,7 +144,7 @@ def period_usage(contract: Contract, cs: ContractState, fee: Decimal) -> list[di
     }
     fee_rule = "period_fee" if metering.period_fee is not None else "usage x unit_price"
     chunks = _owner_chunks(owners)
-    records = []
+    records: list[PeriodUsageRecord] = []
     for part, chunk in enumerate(chunks, start=1):
         if part == 1:
             record = {**head, **totals}
@@ -153,7 +154,7 @@ def period_usage(contract: Contract, cs: ContractState, fee: Decimal) -> list[di
             record.update({k: "0" for k in ("node_hours", "card_hours", "core_hours")})
             record.update(requests=0, tokens=0, quantity="0", fee=str(zero))
         record.update(fee_rule=fee_rule, part=part, parts=len(chunks), by_owner=chunk)
-        records.append(record)
+        records.append(cast(PeriodUsageRecord, record))
     return records
 
 

@@ -181,7 +181,7 @@ def fold_term_start(state: EngineState, events: pl.DataFrame) -> pl.DataFrame:
         "contract_id", "resource_id", "state", "_reported", "tenant_id", "project_id"
     )
     for cid, node, node_state, t, tenant, project in rows.iter_rows():
-        cs = state.contracts.get(cid)
+        cs = state.writable(cid)
         if cs is None:
             cs = state.contracts[cid] = ContractState(max_event_ms=t)
         cs.max_event_ms = max(cs.max_event_ms, t)

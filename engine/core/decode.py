@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 from pydantic import ValidationError
 
+from engine.core.records import DeadLetterRecord, RawFields
 from engine.models.events import (
     DURATION_MS_MAX,
     EARLIEST_MS,
@@ -106,17 +107,18 @@ class DeadLetter:
         raw = raw_fields(line)
         return cls(raw["raw"], error, origin, raw.get("raw_base64"))
 
-    def record(self) -> dict[str, str]:
+    def record(self) -> DeadLetterRecord:
         """The ``deadletter`` output record (``engine.models.outputs.DeadLetter``)."""
-        out = {"record": "deadletter", "raw": self.raw}
+        out: DeadLetterRecord = {
+            "record": "deadletter", "raw": self.raw, "error": self.error, "origin": self.origin
+        }  # fmt: skip
         if self.raw_base64 is not None:
-            out["raw_base64"] = self.raw_base64
-        out["error"] = self.error
-        out["origin"] = self.origin
+            out = {"record": "deadletter", "raw": self.raw, "raw_base64": self.raw_base64,
+                   "error": self.error, "origin": self.origin}  # fmt: skip
         return out
 
 
-def raw_fields(line: bytes) -> dict[str, str]:
+def raw_fields(line: bytes) -> RawFields:
     """The fields of a dead letter that keep its bytes: ``raw``, the line as text; when the
     bytes are not valid UTF-8, ``raw`` is a lossy rendering (U+FFFD for each invalid sequence)
     and ``raw_base64`` holds the exact bytes (standard base64 with padding, RFC 4648 §4)."""
@@ -167,7 +169,9 @@ def split_records(payload: bytes) -> list[bytes]:
     return out
 
 
-def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | None = None) -> Decoded:
+def decode(
+    lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | None = None
+) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
     ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
@@ -182,6 +186,7 @@ def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | 
     frames: list[pl.DataFrame] = []
     texts: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
+    screened: list[int] = []  # lines found not to be JSON objects before parsing
 
     def piece(part: list[bytes], start: int, joined: bytes | None) -> None:
         try:
@@ -189,6 +194,17 @@ def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | 
             return
         except (pl.exceptions.PolarsError, OSError):
             pass
+        if len(part) > _SMALL_PIECE:
+            # most often a value of the wrong JSON type: the piece's text form, typed row by
+            # row (the reference path below), in one parse instead of many smaller ones
+            try:
+                text = _read_block(joined or b"\n".join(part), part, start)
+            except (pl.exceptions.PolarsError, OSError):
+                pass
+            else:
+                texts.append(text)
+                frames.append(_cast(text.with_columns(_tbad=_type_flags())))
+                return
         if len(part) > _RETRY_PIECE:  # one bad line costs one big parse, not eight halvings
             for sub in range(0, len(part), _RETRY_PIECE):
                 piece(part[sub : sub + _RETRY_PIECE], start + sub, None)
@@ -206,10 +222,26 @@ def decode(lines: Sequence[bytes], origin: Callable[[int], str], block: bytes | 
 
     for start in range(0, len(lines), _PIECE):
         part = list(lines[start : start + _PIECE])
-        piece(part, start, block if block is not None and len(part) == len(lines) else None)
+        joined = block if block is not None and len(part) == len(lines) else None
+        # a line that does not end with "}" cannot be a JSON object (a truncated line, most
+        # often): it becomes its dead letter here, with the reason the reference path would
+        # give, and an empty object holds its place, so that one bad line does not send its
+        # whole piece down the slow path; the placeholder's row is dropped below
+        for i, line in enumerate(part):
+            if line[-1:] != b"}" and not line.rstrip().endswith(b"}"):
+                reason = _json_error(line)
+                if reason is not None:
+                    dead.append(DeadLetter.of(line, reason, origin(start + i)))
+                    screened.append(start + i)
+                    part[i] = b"{}"
+                    joined = None
+        piece(part, start, joined)
     frames = [f if "_tbad" in f.columns else f.with_columns(_tbad=pl.lit(False)) for f in frames]
     raw = pl.concat(frames, how="vertical", rechunk=False) if frames else _empty_typed()
     text = pl.concat(texts, how="vertical", rechunk=False) if texts else _empty_raw()
+    if screened:
+        keep = ~pl.col("seq").is_in(pl.Series(screened, dtype=pl.Int64).implode())
+        raw, text = raw.filter(keep), text.filter(keep)
     return _validate(raw, text, lines, origin, dead)
 
 

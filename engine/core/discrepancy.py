@@ -16,11 +16,12 @@ the provider); a node or incident still open counts as down up to the window's e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from engine.core import intervals as iv
 from engine.core.calendar import utc_iso
 from engine.core.contract import Contract, ObjectiveRule
+from engine.core.records import DiscrepancyRecord
 from engine.core.state import ContractState, WindowAcc
 
 MINUTE_MS = 60_000
@@ -55,7 +56,7 @@ def reported_down(cs: ContractState, start: int, end: int) -> tuple[int, list[st
 
 def window_discrepancy(
     contract: Contract, objective: ObjectiveRule, cs: ContractState, acc: WindowAcc
-) -> dict[str, Any] | None:
+) -> DiscrepancyRecord | None:
     """The discrepancy record of a closed probe-availability window, or None."""
     down_ms, nodes, incidents = reported_down(cs, acc.start, acc.end)
     if acc.bad > 0 and down_ms == 0:
@@ -65,25 +66,28 @@ def window_discrepancy(
     else:
         return None
     sources = sorted(contract.counting.get("probe", ()))
-    return {
-        "record": "discrepancy",
-        "discrepancy_id": f"discrepancy:{contract.id}:{objective.id}:{utc_iso(acc.start)}"
-        f":r{contract.revision}",
-        "contract_id": contract.id,
-        "contract_version": contract.revision,
-        "objective_id": objective.id,
-        "sli": objective.sli,
-        "kind": kind,
-        "window_start": utc_iso(acc.start),
-        "window_end": utc_iso(acc.end),
-        "measured": {
-            "sources": sources,
-            "unavailable_minutes": acc.bad,
-            "available_minutes": acc.good,
+    return cast(
+        DiscrepancyRecord,
+        {
+            "record": "discrepancy",
+            "discrepancy_id": f"discrepancy:{contract.id}:{objective.id}:{utc_iso(acc.start)}"
+            f":r{contract.revision}",
+            "contract_id": contract.id,
+            "contract_version": contract.revision,
+            "objective_id": objective.id,
+            "sli": objective.sli,
+            "kind": kind,
+            "window_start": utc_iso(acc.start),
+            "window_end": utc_iso(acc.end),
+            "measured": {
+                "sources": sources,
+                "unavailable_minutes": acc.bad,
+                "available_minutes": acc.good,
+            },
+            "reported": {
+                "down_minutes": round(down_ms / MINUTE_MS, 3),
+                "nodes_down": nodes,
+                "incidents": incidents,
+            },
         },
-        "reported": {
-            "down_minutes": round(down_ms / MINUTE_MS, 3),
-            "nodes_down": nodes,
-            "incidents": incidents,
-        },
-    }
+    )

@@ -22,7 +22,7 @@ def node_piece(
     up = down = 0
     for segs in segments.values():
         for s, e, state in segs:
-            overlap = iv.total(iv.clip(evaluated, s, e))
+            overlap = iv.overlap(evaluated, s, e)
             if state == "down" or (state == "degraded" and degraded_is_down):
                 down += overlap
             else:

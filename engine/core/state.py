@@ -32,6 +32,9 @@ class WindowAcc:
     bad: int = 0  # unavailable minutes / down node-ms / failed requests
     evaluated: int = 0  # evaluated minutes / evaluated node-ms (0 for request SLIs)
 
+    def copy(self) -> WindowAcc:
+        return WindowAcc(self.start, self.end, self.good, self.bad, self.evaluated)
+
     def add(self, other: WindowAcc) -> None:
         self.good += other.good
         self.bad += other.bad
@@ -53,6 +56,23 @@ class ObjectiveState:
     burn_open: list[int] | None = None  # the open bucket: [end, bad, total]
     burn_period: list[int] | None = None  # [period start, bad, total] of the period so far
     warnings: dict[str, str] = field(default_factory=dict)  # burn rule key → firing warning id
+
+    def copy(self) -> ObjectiveState:
+        """An independent copy (every container copied; the values are ints and strings)."""
+        return ObjectiveState(
+            window=self.window.copy() if self.window else None,
+            period=self.period.copy() if self.period else None,
+            breach_id=self.breach_id,
+            breach_kind=self.breach_kind,
+            breach_revision=self.breach_revision,
+            paid_periods=list(self.paid_periods),
+            burn_end=self.burn_end,
+            burn_bad=list(self.burn_bad),
+            burn_total=list(self.burn_total),
+            burn_open=list(self.burn_open) if self.burn_open is not None else None,
+            burn_period=list(self.burn_period) if self.burn_period is not None else None,
+            warnings=dict(self.warnings),
+        )
 
 
 @dataclass
@@ -77,6 +97,28 @@ class ContractState:
     # source → its progress in event time (engine.core.watermark)
     progress: dict[str, int] = field(default_factory=dict)
 
+    def copy(self) -> ContractState:
+        """An independent copy, as ``from_dict(asdict(self))`` would make but at C speed: every
+        list and dict copied down to its scalars (tests/core/test_step_pure.py)."""
+        return ContractState(
+            max_event_ms=self.max_event_ms,
+            closed_until_ms=self.closed_until_ms,
+            observed_from_ms=self.observed_from_ms,
+            period_start_ms=self.period_start_ms,
+            period_end_ms=self.period_end_ms,
+            exemptions=[list(e) for e in self.exemptions],
+            maintenance_log=[_deep(entry) for entry in self.maintenance_log],
+            nodes={node: list(v) for node, v in self.nodes.items()},
+            failures=[dict(f) for f in self.failures],
+            incidents={i: list(v) for i, v in self.incidents.items()},
+            incident_log=[list(e) for e in self.incident_log],
+            usage=dict(self.usage),
+            owners={node: [list(h) for h in v] for node, v in self.owners.items()},
+            metered={owner: list(v) for owner, v in self.metered.items()},
+            objectives={oid: o.copy() for oid, o in self.objectives.items()},
+            progress=dict(self.progress),
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContractState:
         if "progress" not in data:  # a snapshot from before per-source progress
@@ -87,6 +129,15 @@ class ContractState:
             period = WindowAcc(**value["period"]) if value["period"] else None
             objectives[key] = ObjectiveState(**{**value, "window": window, "period": period})
         return cls(**data, objectives=objectives)
+
+
+def _deep(value: Any) -> Any:
+    """A copy of JSON-like ``value`` (dicts and lists of scalars, nested)."""
+    if isinstance(value, dict):
+        return {k: _deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep(v) for v in value]
+    return value
 
 
 # decoded columns the closing never reads: not kept while events wait for their minute to close
@@ -156,6 +207,32 @@ class EngineState:
     gauge_periods: pl.DataFrame = field(default_factory=_empty_gauge_periods)
     # contract → [why, digest of its rules]: evaluating it raised; lifted when its rules change
     quarantined: dict[str, list[str]] = field(default_factory=dict)
+    # contracts this object holds its own copy of (see ``copy`` and ``writable``)
+    _owned: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def copy(self) -> EngineState:
+        """A new state equal to this one that can be changed without changing this one: the
+        frames are immutable (shared), the quarantine is copied, and each contract's state is
+        copied the first time it is written (``writable``), so a step pays only for the
+        contracts it touches."""
+        return EngineState(
+            contracts=dict(self.contracts),
+            buffer=self.buffer,
+            lat_windows=self.lat_windows,
+            lat_periods=self.lat_periods,
+            usage=self.usage,
+            gauge_windows=self.gauge_windows,
+            gauge_periods=self.gauge_periods,
+            quarantined={cid: list(v) for cid, v in self.quarantined.items()},
+        )
+
+    def writable(self, cid: str) -> ContractState | None:
+        """``cid``'s state, to change: the first time, a copy replaces the shared one."""
+        cs = self.contracts.get(cid)
+        if cs is not None and cid not in self._owned:
+            cs = self.contracts[cid] = cs.copy()
+            self._owned.add(cid)
+        return cs
 
     @classmethod
     def empty(cls) -> EngineState:

@@ -39,11 +39,12 @@ and the standard library only; no I/O, no clock.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from engine.core.calendar import utc_iso
+from engine.core.records import UsageRecord
 from engine.core.windows import window_bounds
 
 __all__ = ["HOUR_MS", "KEYS", "METRICS", "NANO", "SCHEMA", "empty_usage", "usage_step"]
@@ -201,7 +202,7 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _record(row: dict[str, Any]) -> dict[str, Any]:
+def _record(row: dict[str, Any]) -> UsageRecord:
     cid, tenant, project = row["contract_id"], row["tenant_id"], row["project_id"]
     start, end = row["window_start"], row["window_end"]
     window_minutes = (end - start) // MINUTE_MS
@@ -227,7 +228,7 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
     for m in METRICS:
         record[f"{m}_mean"] = _ratio(row[f"{m}_nano"], row[f"{m}_n"] * NANO)
         record[f"{m}_max"] = row[f"{m}_max"]
-    return record
+    return cast(UsageRecord, record)
 
 
 def usage_step(
@@ -235,7 +236,7 @@ def usage_step(
     closing: pl.DataFrame,
     targets: dict[str, int],
     tz_of: dict[str, str],
-) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+) -> tuple[pl.DataFrame, list[UsageRecord]]:
     """Merge one closing's events into ``parts``; report the windows that closed.
 
     ``closing``: every event of the minutes just closed (columns of the pipeline's buffer plus

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from engine.adapters.manifest import MANIFEST_NAME
+from engine.core.records import DEAD, LATE
 from engine.dashboard.page import render_page
 from engine.dashboard.routes import (
     CHALLENGE,
@@ -108,7 +109,7 @@ def _books(manifest: bytes) -> dict[str, int]:
         return {}
     return {
         kind: int(books[key])
-        for kind, key in (("deadletter", "dead_letters"), ("late", "late"))
+        for kind, key in ((DEAD.record, "dead_letters"), (LATE.record, "late"))
         if isinstance(books.get(key), int)
     }
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.core.calendar import ServiceCalendar, parse_instant, service_ms_between
+from engine.core.records import DEAD, LATE
 from engine.report.display import local_time, period_label, target_text
 from engine.report.series import budget_left, meets
 
@@ -503,8 +504,8 @@ def view(
             "active_warnings": len(active_warnings),
             "compensations": len(state["compensations"]),
             "quarantined": len(quarantined),
-            "dead_letters": records.get("deadletter", 0),
-            "late_events": records.get("late", 0),
+            "dead_letters": records.get(DEAD.record, 0),
+            "late_events": records.get(LATE.record, 0),
         },
         "quarantined": dict(sorted(quarantined.items())),
         "contracts": contracts,

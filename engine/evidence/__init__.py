@@ -13,7 +13,7 @@ records of the objective in that span (windows where the probes and the reports 
 """
 
 from engine.evidence.html import render_html
-from engine.evidence.pack import build_evidence, evidence_command, write_pack
+from engine.evidence.pack import build_evidence, write_pack
 from engine.evidence.target import EvidenceError
 
-__all__ = ["EvidenceError", "build_evidence", "evidence_command", "render_html", "write_pack"]
+__all__ = ["EvidenceError", "build_evidence", "render_html", "write_pack"]

@@ -1,5 +1,5 @@
 """The pack: ``build_evidence`` (replay, locate, the facts, the recomputation, assembled),
-``write_pack`` (JSON + HTML on disk) and the ``csla evidence`` command."""
+``write_pack`` (JSON + HTML on disk); ``csla evidence`` is ``engine.cli.evidence``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import typer
 
+from engine.core.records import DEAD, DISCREPANCIES, LATE
 from engine.evidence.checks import _best_possible, _check, _record_checks
 from engine.evidence.compensation import _compensation
 from engine.evidence.discrepancies import _discrepancies, _discrepancy_facts
@@ -29,7 +29,7 @@ from engine.evidence.sections import (
     _objective_facts,
     _sli_facts,
 )
-from engine.evidence.target import EvidenceError, _locate, _Target
+from engine.evidence.target import _locate, _Target
 
 if TYPE_CHECKING:
     from engine.core.contract import Ruleset
@@ -49,7 +49,7 @@ def build_evidence(
     Only the part of the input the record's period needs is replayed and read
     (``engine.evidence.narrow``); a breach still open at the end of that part is replayed again
     with everything after its period, in case it was resolved later."""
-    from engine.adapters.files import OUTPUT_FILES, open_input, read_chunks, replay
+    from engine.adapters.files import open_input, read_chunks, replay
     from engine.adapters.manifest import require_manifest
 
     with tempfile.TemporaryDirectory(prefix="csla-evidence-") as tmp:
@@ -94,9 +94,9 @@ def build_evidence(
                 input_path,
             )
         (stored,) = require_manifest(out).inputs  # the input as the replay hashed it
-        dead = _dead_letters(out / OUTPUT_FILES["dead"], target.contract.id)
-        engine_late = _count_late(out / OUTPUT_FILES["late"], target.contract.id)
-        disputed = _discrepancies(out / OUTPUT_FILES["discrepancies"], target)
+        dead = _dead_letters(out / DEAD.file, target.contract.id)
+        engine_late = _count_late(out / LATE.file, target.contract.id)
+        disputed = _discrepancies(out / DISCREPANCIES.file, target)
         facts = _Facts(ruleset, target, now_ms, dead)
         read_path = str(narrowed.path) if narrowed else source
         on_chunk = bars.add("read the facts", read_path) if bars else None
@@ -275,73 +275,3 @@ def write_pack(evidence: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(evidence, indent=2, ensure_ascii=False) + "\n", "utf-8")
     html_path.write_text(render_html(evidence), "utf-8")
     return json_path, html_path
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def evidence_command(
-    record_id: Annotated[
-        str, typer.Argument(metavar="ID", help="Breach id (breach:…) or compensation id (comp:…).")
-    ],
-    input: Annotated[
-        str,
-        typer.Option(
-            "--input", "-i", help="The telemetry replayed: JSONL/NDJSON, .gz, or - for stdin."
-        ),
-    ],
-    rules: Annotated[Path, typer.Option(help="Rules directory.")] = Path("rules"),
-    until: Annotated[
-        str | None,
-        typer.Option(help="Close every window up to this RFC 3339 instant, as replay --until did."),
-    ] = None,
-    out: Annotated[
-        Path, typer.Option(help="Directory for the pack (<id>.json and <id>.html).")
-    ] = Path("out/evidence"),
-) -> None:
-    """Evidence pack for a dispute (§6.2.6): the facts behind a breach or compensation and a
-    recomputation of its value, as self-contained JSON + HTML.
-
-    Exit 1 for an unknown id, 2 for bad rules or --until, 3 when the recomputation does not
-    match the recorded value (the pack is written all the same).
-    """
-
-    from engine.core.calendar import parse_instant
-    from engine.report.progress import Bars
-    from engine.ruleset import load_rules_dir
-
-    report = load_rules_dir(rules)
-    for issue in report.issues:
-        typer.echo(str(issue), err=True)
-    if not report.ok:
-        typer.echo(f"rules in {rules} have errors; fix them first (csla validate)", err=True)
-        raise typer.Exit(2)
-    try:
-        until_ms = parse_instant(until) if until else None
-    except ValueError as exc:
-        typer.echo(f"error: --until: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        with Bars() as bars:
-            evidence = build_evidence(
-                report.ruleset,
-                input,
-                record_id,
-                None,  # replay's clock: the input's own time (README: Replay's clock)
-                until_ms=until_ms,
-                bars=bars,
-            )
-    except (EvidenceError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    json_path, html_path = write_pack(evidence, out)
-    typer.echo(f"input: {evidence['input']['read']}", err=True)
-    verdict = "matches" if evidence["matches"] else "DOES NOT MATCH"
-    for value in evidence["recomputation"]["values"]:
-        typer.echo(f"{value['record']}: {value['summary']}")
-    comp = evidence["recomputation"]["compensation"]
-    if comp:
-        typer.echo(f"compensation: {comp['arithmetic']}")
-    typer.echo(f"recomputation {verdict} the recorded value → {json_path}, {html_path}")
-    if not evidence["matches"]:
-        raise typer.Exit(3)

@@ -95,6 +95,13 @@ class LateEvent(Output):
     watermark: str
     lateness_ms: int
     raw: str
+    raw_base64: str | None = Field(
+        default=None,
+        description=(
+            "Only when the line's bytes are not valid UTF-8: the exact bytes, standard base64 "
+            "with padding (RFC 4648 §4).  Absent otherwise."
+        ),
+    )
 
 
 class DiscrepancyMeasured(Output):

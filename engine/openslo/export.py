@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -23,7 +23,18 @@ import yaml
 from engine.models.contract import Objective, RuleFile
 from engine.openslo import mapping as m
 
-__all__ = ["Export", "Skipped", "export_rule_files", "load_rule_specs", "render", "write"]
+if TYPE_CHECKING:
+    from engine.ruleset import LoadReport
+
+__all__ = [
+    "Export",
+    "Skipped",
+    "export_rule_files",
+    "load_rule_specs",
+    "render",
+    "specs_of",
+    "write",
+]
 
 
 @dataclass(frozen=True)
@@ -50,11 +61,17 @@ def load_rule_specs(paths: Iterable[str | Path]) -> tuple[list[tuple[str, RuleFi
     report = validate_paths(paths)
     if not report.ok or not report.files:
         return [], report.format()
+    return specs_of(report), ""
+
+
+def specs_of(report: LoadReport) -> list[tuple[str, RuleFile]]:
+    """The spec models of the files of a report without errors (``csla openslo export``
+    validates through the CLI's rules loader, then reads them)."""
     specs = []
     for result in report.files:
         data = yaml.safe_load(Path(result.path).read_text(encoding="utf-8"))
         specs.append((result.path, RuleFile.model_validate(data)))
-    return specs, ""
+    return specs
 
 
 def _name(text: str) -> str:

@@ -13,19 +13,25 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.files import OUTPUT_FILES as ALL_OUTPUT_FILES
+from engine.core.records import (
+    BREACHES,
+    COMPENSATIONS,
+    DISCREPANCIES,
+    METRICS,
+    SCORECARDS,
+    WARNINGS,
+)
 
 Record = dict[str, Any]
 
 #: The kinds a report and the dashboard read → their file names (the worker publishes the
 #: same records to topics).
 OUTPUT_FILES: dict[str, str] = {
-    kind: ALL_OUTPUT_FILES[kind]
-    for kind in ("metrics", "breaches", "compensations", "warnings", "scorecards")
+    kind.name: kind.file for kind in (METRICS, BREACHES, COMPENSATIONS, WARNINGS, SCORECARDS)
 }
 #: What a report reads: those and the discrepancy records (§6.2.6), which the dashboard does
 #: not show.
-REPORT_FILES: dict[str, str] = {**OUTPUT_FILES, "discrepancies": ALL_OUTPUT_FILES["discrepancies"]}
+REPORT_FILES: dict[str, str] = {**OUTPUT_FILES, DISCREPANCIES.name: DISCREPANCIES.file}
 
 
 def read_jsonl(path: Path) -> list[Record]:

@@ -230,9 +230,7 @@ class Csla:
             out.extend(got)
             offset += len(batch)
         if until is not None:
-            contract = ruleset.latest(self.contract_id)
-            assert contract is not None
-            state, got = advance(state, ruleset, {self.contract_id: ms(until) + contract.grace_ms})
+            state, got = advance(state, ruleset, until_ms=ms(until))
             out.extend(got)
         return state, out
 

@@ -54,3 +54,38 @@ def test_a_big_batch_with_bad_lines_at_piece_edges_equals_line_by_line() -> None
     for d in decoded.dead:
         alone = dec.decode([lines[int(d.origin.rpartition("@")[2])]], str).dead
         assert [x.error for x in alone] == [d.error]
+
+
+def test_lines_that_cannot_be_objects_do_not_send_their_piece_down_the_slow_path(
+    monkeypatch,
+) -> None:
+    """A line that does not end with ``}`` (truncated, blank) is dead-lettered before the
+    piece is parsed, and a wrong JSON type sends its piece to the text form in one parse:
+    the events and the dead letters, in order, equal those of the reference path (every
+    piece refused by the typed parse)."""
+    n = dec._PIECE + 500
+    bad = {
+        3: b'{"schema_version": 1, "event_id": "x", "kind": "pro',  # truncated
+        700: b"",  # blank
+        701: b"   ",
+        dec._PIECE - 1: b'{"schema_version": 1, "kind": 3}',  # wrong type
+        dec._PIECE + 7: b'{"schema_version": 1, "ok": "yes", "kind": "probe"}',
+        dec._PIECE + 9: b"{not json}",  # ends with } but is not JSON
+        dec._PIECE + 11: b"[1, 2]",
+    }
+    lines = [bad.get(i, _probe(i)) for i in range(n)]
+    fast = dec.decode(lines, lambda i: f"t@{i}")
+    calls = []
+    real = dec._read_typed
+
+    def refuse(*args):
+        calls.append(1)
+        raise dec.pl.exceptions.ComputeError("forced: the reference path")
+
+    monkeypatch.setattr(dec, "_read_typed", refuse)
+    slow = dec.decode(lines, lambda i: f"t@{i}")
+    monkeypatch.setattr(dec, "_read_typed", real)
+    assert calls  # the reference path was taken
+    assert fast.events.equals(slow.events)
+    assert [d.record() for d in fast.dead] == [d.record() for d in slow.dead]
+    assert sorted(int(d.origin[2:]) for d in fast.dead) == sorted(bad)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import engine.core.pipeline as pipeline
+import engine.core.closer as closer
 from engine.core.contract import Ruleset
 from engine.core.pipeline import Outputs, step
 from engine.core.state import EngineState
@@ -70,7 +70,7 @@ def _raising_for_bad(real: Callable[..., Any], pick: Callable[..., Any]) -> Call
 
 PHASES = {
     "control": ("apply_control", lambda cs, contract, *_: contract.id == "bad"),
-    "vectorised": ("_latency", lambda state, ruleset, targets, *_: "bad" in targets),
+    "vectorised": ("close_latency", lambda state, ruleset, targets, *_: "bad" in targets),
     "objectives": ("close_range", lambda closing, *_: closing.contract.id == "bad"),
 }
 
@@ -83,7 +83,7 @@ def test_one_contract_raising_is_quarantined_and_the_others_go_on(
     batches = [_lines(csla, "10:00:00", 20), _lines(csla, "10:20:00", 20)]
     _, clean = _run(rules, batches)
     name, pick = PHASES[phase]
-    monkeypatch.setattr(pipeline, name, _raising_for_bad(getattr(pipeline, name), pick))
+    monkeypatch.setattr(closer, name, _raising_for_bad(getattr(closer, name), pick))
     state, out = _run(rules, batches)
     for kind in ("metrics", "breaches", "compensations", "usage"):
         assert _only(getattr(out, kind), "good") == _only(getattr(clean, kind), "good"), kind
@@ -111,7 +111,7 @@ def test_a_changed_rule_file_lifts_the_quarantine(
     rules = _ruleset(csla)
     name, pick = PHASES["objectives"]
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, name, _raising_for_bad(getattr(pipeline, name), pick))
+        patch.setattr(closer, name, _raising_for_bad(getattr(closer, name), pick))
         state, _ = _run(rules, [_lines(csla, "10:00:00", 20)])
     assert "bad" in state.quarantined
     # the same rules: still quarantined

@@ -25,8 +25,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from engine.adapters.kafka.local_broker import KafkaUnavailableError, LocalKafka, find_java
 from engine.core.pipeline import Outputs
+from engine.dev.local_broker import KafkaUnavailableError, LocalKafka, find_java
 
 from .conftest import GOLDEN_INPUT, ROOT, breach, metric
 

@@ -24,11 +24,11 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.adapters.kafka.local_broker import LocalKafka
 from engine.adapters.kafka.router import route_group
 from engine.core.decode import split_records
 from engine.core.pipeline import step
 from engine.core.state import EngineState
+from engine.dev.local_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
 

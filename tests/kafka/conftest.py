@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
-from engine.adapters.kafka.local_broker import KafkaUnavailableError, LocalKafka, find_java
+from engine.dev.local_broker import KafkaUnavailableError, LocalKafka, find_java
 
 TopicFactory = Callable[..., str]
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from engine.adapters.kafka.local_broker import LocalKafka
+from engine.dev.local_broker import LocalKafka
 from engine.models.outputs import Compensation
 
 REPO = Path(__file__).resolve().parents[2]

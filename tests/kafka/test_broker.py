@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import KafkaError, Message, Producer
 
-from engine.adapters.kafka.local_broker import KAFKA_VERSION, LocalKafka
+from engine.dev.local_broker import KAFKA_VERSION, LocalKafka
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 1_000

@@ -19,8 +19,8 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from engine.adapters.kafka.local_broker import LocalKafka
 from engine.adapters.kafka.sli import sli_unit
+from engine.dev.local_broker import LocalKafka
 from engine.openslo.export import export_rule_files, load_rule_specs, write
 
 pytestmark = pytest.mark.kafka

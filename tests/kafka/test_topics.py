@@ -17,7 +17,7 @@ from engine.adapters.kafka.clients import (
     internal_topics,
 )
 from engine.adapters.kafka.delivery import record_error
-from engine.adapters.kafka.local_broker import LocalKafka
+from engine.dev.local_broker import LocalKafka
 from engine.settings import Settings, Topics
 
 LIMIT = 131_072

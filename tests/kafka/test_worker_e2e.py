@@ -24,10 +24,10 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from engine.adapters.kafka.local_broker import LocalKafka
 from engine.adapters.kafka.router import route_group
 from engine.core.pipeline import step
 from engine.core.state import EngineState
+from engine.dev.local_broker import LocalKafka
 from engine.ruleset import load_rules_dir
 
 _spec = importlib.util.spec_from_file_location(

@@ -89,7 +89,7 @@ def test_bars_stay_quiet_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_demo_table_names_the_period_and_the_target(capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import _summary
+    from engine.cli.summary import print_summary
     from engine.ruleset import load_rules_dir
 
     ruleset = load_rules_dir(ROOT / "rules").ruleset
@@ -102,7 +102,7 @@ def test_demo_table_names_the_period_and_the_target(capsys: pytest.CaptureFixtur
         stats={"events_in": 1},
         outputs=SimpleNamespace(metrics=[metric], breaches=[], compensations=[]),
     )
-    _summary(result, Path("out"), 1.0, ruleset)
+    print_summary(result, Path("out"), 1.0, ruleset)
     shown = capsys.readouterr().out
     assert "October 2026" in shown and "≥ 99.5 %" in shown and "99.87 %" in shown
     assert "2026-09-30" not in shown and "node_availability" not in shown

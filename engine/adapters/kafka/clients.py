@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from engine.core.pipeline import OUTPUT_NAMES
+from engine.core.records import OUTPUT_KINDS
 from engine.settings import Settings
 
 __all__ = [
@@ -90,7 +90,7 @@ def _topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
     t = settings.topics
     specs = {
         name: {**retention, "max.message.bytes": str(settings.max_message_bytes)}
-        for name in (t.telemetry, *(t.output(kind) for kind in OUTPUT_NAMES))
+        for name in (t.telemetry, *(t.output(kind) for kind in OUTPUT_KINDS))
     }
     by_contract, state = internal_topics(settings)
     specs[by_contract] = {**retention, "max.message.bytes": str(MAX_MESSAGE_BYTES)}

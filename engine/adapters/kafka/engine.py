@@ -50,7 +50,8 @@ from engine.adapters.kafka.routing import decode_routed, empty_message_error, sp
 from engine.adapters.memory import HeapTrimmer
 from engine.core.contract import Ruleset
 from engine.core.origins import Listed
-from engine.core.pipeline import OUTPUT_NAMES, Outputs, advance, step
+from engine.core.pipeline import Outputs, advance, step
+from engine.core.records import DEAD, OUTPUT_KINDS
 from engine.dashboard import Feed
 from engine.ruleset import load_rules_dir, merge_with_previous
 from engine.settings import Settings
@@ -136,7 +137,7 @@ class Engine:
             fatal=fatal,
             on_dead=self.dashboard.feed,  # routing-stage dead letters count on /dashboard too
         )
-        self.output_topics = {kind: settings.topics.output(kind) for kind in OUTPUT_NAMES}
+        self.output_topics = {kind.name: settings.topics.output(kind) for kind in OUTPUT_KINDS}
 
     # -- sending ------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Engine:
         No record outgrows ``max_message_bytes`` (``fit_record``), and a record the broker
         refuses (``record_error``) is dead-lettered instead: one record never stops the worker.
         """
-        limit, dead_topic = self.settings.max_message_bytes, self.output_topics["dead"]
+        limit, dead_topic = self.settings.max_message_bytes, self.output_topics[DEAD.name]
         sends: list[Send] = []
         for kind, topic in self.output_topics.items():
             for record in getattr(out, kind):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.adapters.kafka.sli import SliSeries
-from engine.core.pipeline import OUTPUT_NAMES, Outputs
+from engine.core.pipeline import Outputs
+from engine.core.records import OUTPUT_KINDS
 
 __all__ = ["WorkerMetrics"]
 
@@ -43,6 +44,7 @@ class WorkerMetrics:
         self.redelivered = Counter(
             "csla_redelivered_lines", "Lines routed twice (stage-1 replay), dropped.", registry=r
         )
+        # kind: an output kind's name (engine.core.records.OutputKind), ``dead`` for dead letters
         self.outputs = Counter("csla_outputs", "Records published.", ["kind"], registry=r)
         self.batch_seconds = Histogram(
             "csla_batch_seconds",
@@ -109,9 +111,9 @@ class WorkerMetrics:
         self.late_events.inc(len(out.late))
         self.duplicates.inc(out.stats.get("duplicates", 0))
         self.accepted.inc(out.stats.get("accepted", 0))
-        for kind in OUTPUT_NAMES:
-            n = len(getattr(out, kind))
+        for kind in OUTPUT_KINDS:
+            n = len(getattr(out, kind.name))
             if n:
-                self.outputs.labels(kind).inc(n)
+                self.outputs.labels(kind.name).inc(n)
         if out.metrics:
             self.sli.count(out.metrics)

@@ -44,6 +44,7 @@ from engine.adapters.kafka.routing import (
     plan_batch,
 )
 from engine.core.decode import decode
+from engine.core.records import DEAD
 
 __all__ = ["Router", "route_group"]
 
@@ -82,7 +83,7 @@ class Router:
         self._on_dead = on_dead
         self.metrics = metrics
         self.by_contract_topic = by_contract_topic
-        self.dead_topic: str = settings.topics.deadletter
+        self.dead_topic: str = settings.topics.output(DEAD)
         self.group_id = route_group(settings.app_id)
         self._options = client_options
         self._bootstrap = bootstrap
@@ -265,7 +266,7 @@ class Router:
         self.metrics.events_in.inc(plan.events)
         self.metrics.whole_messages.inc(plan.whole_messages)
         self.metrics.dead_letters.inc(len(dead))
-        self.metrics.outputs.labels("dead").inc(len(dead))
+        self.metrics.outputs.labels(DEAD.name).inc(len(dead))
         if dead and self._on_dead is not None:
             self._on_dead(dead)
         self.metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)

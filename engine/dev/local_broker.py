@@ -6,9 +6,9 @@ through ``deploy/kafka/pom.xml`` (package data in a wheel: ``engine.resources``)
 under Java 17+ and waits until the broker answers a Kafka protocol request. Everything binds
 and advertises 127.0.0.1 only.
 
-Run one in the foreground::
+Run one in the foreground (``engine.cli.dev``)::
 
-    python -m engine.adapters.kafka.local_broker [--port 9092]
+    csla dev broker [--port 9092]
 
 Pure stdlib: ``confluent_kafka`` is imported lazily, only to probe readiness (a raw
 ``ApiVersions`` request is used without it) and to create topics.
@@ -16,7 +16,6 @@ Pure stdlib: ``confluent_kafka`` is imported lazily, only to probe readiness (a 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -28,7 +27,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
@@ -46,7 +44,6 @@ __all__ = [
     "LocalKafka",
     "ensure_kafka_libs",
     "find_java",
-    "main",
 ]
 
 #: Must equal ``kafka.version`` in deploy/kafka/pom.xml (a test checks it).
@@ -523,49 +520,3 @@ def _run_tool(cmd: list[str]) -> str:
             f"{' '.join(cmd[-6:])} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
         )
     return proc.stdout
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a broker in the foreground until Ctrl-C (or SIGTERM) and print its address."""
-    parser = argparse.ArgumentParser(
-        prog="python -m engine.adapters.kafka.local_broker",
-        description=f"Run a throw-away single-node Apache Kafka {KAFKA_VERSION} on 127.0.0.1.",
-    )
-    parser.add_argument("--port", type=int, default=None, help="PLAINTEXT port (default: free)")
-    parser.add_argument(
-        "--controller-port", type=int, default=None, help="KRaft controller port (default: free)"
-    )
-    args = parser.parse_args(argv)
-
-    def _on_sigterm(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    print(f"starting Apache Kafka {KAFKA_VERSION} (the first run downloads its jars)", flush=True)
-    try:
-        with LocalKafka(port=args.port, controller_port=args.controller_port) as kafka:
-            print(
-                f"ready in {kafka.startup_s:.1f} s\n"
-                f"bootstrap: {kafka.bootstrap}\n"
-                f"log: {kafka.log_path}\n"
-                "Ctrl-C stops it and deletes its data",
-                flush=True,
-            )
-            while kafka.running:
-                time.sleep(0.5)
-            print(f"the broker exited; last lines of its log:\n{kafka.log_tail()}", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-        return 0
-    except KafkaUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,24 +6,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
-from engine.report.build import ReportError, build_report
-from engine.report.html import render_html
-from engine.report.records import read_outputs
+from engine.cli._rules import load_rules
 
-
-def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """Write ``report-<period>[-<contract>].json`` and ``.html`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"report-{report['period']}"
-    if report.get("contract_filter"):
-        stem += f"-{report['contract_filter']}"
-    json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
-    json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    html_path.write_text(render_html(report), encoding="utf-8")
-    return json_path, html_path
+__all__ = ["report_command"]
 
 
 def report_command(
@@ -56,17 +43,14 @@ def report_command(
     """
     from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.core.calendar import parse_instant
-    from engine.ruleset import load_rules_dir
+    from engine.report.build import ReportError, build_report
+    from engine.report.records import read_outputs
+    from engine.report.write import write_report
 
     if (input is None) == (from_outputs is None):
         typer.echo("error: give exactly one of --input and --from-outputs", err=True)
         raise typer.Exit(2)
-    loaded = load_rules_dir(rules)
-    for issue in loaded.issues:
-        typer.echo(str(issue), err=True)
-    if not loaded.ok:
-        typer.echo(f"rules in {rules} have errors; fix them first (csla validate)", err=True)
-        raise typer.Exit(2)
+    ruleset = load_rules(rules)
     source: dict[str, Any] = {"rules": str(rules)}
     if from_outputs is not None:
         try:
@@ -90,7 +74,7 @@ def report_command(
             replayed = Path(scratch) / "replay"
             with Bars() as bars:
                 replay(
-                    loaded.ruleset,
+                    ruleset,
                     input,
                     replayed,
                     None,  # replay's clock: the input's own time
@@ -103,9 +87,7 @@ def report_command(
         if until:
             source["until"] = until
     try:
-        report = build_report(
-            outputs, period, ruleset=loaded.ruleset, contract=contract, source=source
-        )
+        report = build_report(outputs, period, ruleset=ruleset, contract=contract, source=source)
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

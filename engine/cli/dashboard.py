@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from engine.cli._rules import load_rules
+
+__all__ = ["dashboard_command"]
+
 
 def dashboard_command(
     outputs: Annotated[
@@ -32,7 +36,6 @@ def dashboard_command(
     from engine.adapters.manifest import IncompleteOutputs, require_manifest
     from engine.dashboard.serve import OutputsFeed, make_server, static_page
     from engine.dashboard.state import targets_from_ruleset, zones_from_ruleset
-    from engine.ruleset import load_rules_dir
 
     if not outputs.is_dir():
         typer.echo(f"error: {outputs} is not a directory", err=True)
@@ -44,12 +47,9 @@ def dashboard_command(
         raise typer.Exit(2) from None
     targets = zones = None
     if rules.is_dir():
-        loaded = load_rules_dir(rules)
-        if not loaded.ok:
-            typer.echo(f"rules in {rules} have errors; fix them first (csla validate)", err=True)
-            raise typer.Exit(2)
-        targets = targets_from_ruleset(loaded.ruleset)
-        zones = zones_from_ruleset(loaded.ruleset)
+        ruleset = load_rules(rules)
+        targets = targets_from_ruleset(ruleset)
+        zones = zones_from_ruleset(ruleset)
     if static is not None:
         static.parent.mkdir(parents=True, exist_ok=True)
         static.write_text(static_page(outputs, targets, zones), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""``csla openslo export|import``: the typer sub-app (registered in ``engine.cli``)."""
+"""``csla openslo export|import``: rule files ↔ OpenSLO SLOs (``engine.openslo``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from engine.cli._rules import checked_paths
+
+__all__ = ["openslo_app"]
 
 openslo_app = typer.Typer(
     no_args_is_help=True,
@@ -25,14 +29,9 @@ def export_command(
     """Write an openslo/v1alpha SLO for every objective OpenSLO can express (Sloth reads them:
     `csla openslo export rules/ | sloth generate -i /dev/stdin`). The objectives left out are
     listed on stderr with the reason; the rest of the contract rides in annotations."""
-    from engine.openslo.export import export_rule_files, load_rule_specs, render, write
+    from engine.openslo.export import export_rule_files, render, specs_of, write
 
-    specs, problems = load_rule_specs(rules)
-    if not specs:
-        typer.echo(problems, err=True)
-        typer.echo("rules have errors or none were found; fix them first (csla validate)", err=True)
-        raise typer.Exit(2)
-    result = export_rule_files(specs)
+    result = export_rule_files(specs_of(checked_paths(rules)))
     for skipped in result.skipped:
         typer.echo(
             f"not exported: {skipped.contract_id} {skipped.objective_id} ({skipped.sli}): "

@@ -1,0 +1,55 @@
+"""``csla worker``: the streaming engine on Kafka; its --help lists every ``CSLA_*`` setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["settings_help", "worker"]
+
+
+def settings_help() -> str:
+    """The worker's settings for its --help, from ``engine.settings`` (the one reference)."""
+    import textwrap
+
+    from rich.markup import escape
+
+    from engine.settings import setting_docs
+
+    lines = [
+        "[bold]Settings[/bold]: environment variables, or NAME=value lines in a file given "
+        "with --settings (csla init writes one to start from); the environment wins.",
+        "",
+    ]
+    for doc in setting_docs():
+        default = escape(doc.default) if doc.default else "unset"
+        lines.append(f"[bold]{doc.env}[/bold]  (default: {default})")
+        # wrapped here: help is at least 80 columns wide, and rich would not indent
+        lines += textwrap.wrap(
+            escape(doc.meaning),
+            76,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)
+
+
+def worker(
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="Settings file: CSLA_NAME=value lines (.env style).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the streaming engine on Kafka: telemetry in, metrics, breaches, compensations out."""
+    from engine.adapters.kafka.app import run_worker
+    from engine.settings import Settings
+
+    run_worker(Settings(_env_file=settings) if settings else Settings())

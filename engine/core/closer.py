@@ -1,0 +1,249 @@
+"""One closing of every contract up to its target: the closing events leave the buffer, are
+aggregated per minute and contract, then each contract's range is evaluated
+(``engine.core.evaluate``).  A contract whose evaluation raises is quarantined; the others
+go on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Callable
+
+import polars as pl
+
+from engine.core import intervals as iv
+from engine.core.closing import revision_of
+from engine.core.contract import Ruleset
+from engine.core.control import apply_control
+from engine.core.distributions import close_gauges, close_latency
+from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
+from engine.core.outputs import Outputs
+from engine.core.state import EngineState
+from engine.core.usage import usage_step
+
+MINUTE_MS = 60_000
+
+
+CONTROL_KINDS = ("node_state", "maintenance", "incident")
+
+
+#: what evaluating one contract may raise and the quarantine catches: any error, and a panic
+#: inside polars (a ``BaseException``, not an ``Exception``)
+FAULTS = (Exception, pl.exceptions.PanicException)
+
+
+def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> Outputs:
+    out = Outputs()
+    # one boolean column, not a joined copy of the buffer: the buffer is the bulk of memory
+    target_of = pl.col("contract_id").replace_strict(
+        list(targets), list(targets.values()), default=-(2**62), return_dtype=pl.Int64
+    )
+    closing_mask = state.buffer.select(pl.col("event_ms") < target_of).to_series()
+    closing = state.buffer.filter(closing_mask).with_columns(
+        minute=pl.col("event_ms") // MINUTE_MS * MINUTE_MS
+    )
+    state.buffer = state.buffer.filter(~closing_mask)
+    for cid in targets:  # the contracts this closing changes (the others stay shared)
+        state.writable(cid)
+    tz_of = {cid: revision_of(ruleset, cid, state.contracts[cid]).tz for cid in targets}
+    failed: dict[str, str] = {}
+
+    def annex_b(part: pl.DataFrame, these: dict[str, int]) -> None:
+        state.usage, usage = usage_step(state.usage, part, these, tz_of)
+        out.usage.extend(usage)
+
+    targets = _isolated(state, targets, closing, annex_b, failed, "Annex B usage")
+
+    data: dict[str, MinuteData] = {cid: MinuteData() for cid in targets}
+    probes = (
+        closing.filter(pl.col("kind") == "probe")
+        .group_by("contract_id", "minute")
+        .agg(n=pl.len(), ok=pl.col("ok").sum())
+        .sort("contract_id", "minute")
+    )
+    for cid, minute, n, ok in probes.iter_rows():
+        data[cid].probes.append((minute, n, ok))
+    _selected_probes(state, ruleset, targets, closing, data)
+    requests = (
+        closing.filter(pl.col("kind") == "request")
+        .group_by("contract_id", "minute")
+        .agg(
+            n=pl.len(),
+            ok=pl.col("ok").sum(),
+            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
+        )
+        .sort("contract_id", "minute")
+    )
+    for cid, minute, n, ok, tok in requests.iter_rows():
+        data[cid].requests.append((minute, n, ok, tok))
+    by_owner = (
+        closing.filter(pl.col("kind") == "request")
+        .group_by("contract_id", "minute", "tenant_id", "project_id")
+        .agg(
+            n=pl.len(),
+            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
+        )
+        .sort("contract_id", "minute", "tenant_id", "project_id", nulls_last=True)
+    )
+    for cid, minute, tenant, project, n, tok in by_owner.iter_rows():
+        data[cid].requests_by_owner.append((minute, f"{tenant or '-'}\x1f{project or '-'}", n, tok))
+    # ties in event time keep arrival order: the buffer is in arrival order across batches
+    control = closing.filter(pl.col("kind").is_in(CONTROL_KINDS)).sort(
+        "contract_id", "event_ms", maintain_order=True
+    )
+    for row in control.iter_rows(named=True):
+        data[row["contract_id"]].control.append(row)
+
+    # phase 1: control events, per contract
+    segments = {}
+    for cid, target in targets.items():
+        cs, contract = state.contracts[cid], revision_of(ruleset, cid, state.contracts[cid])
+        assert cs.closed_until_ms is not None
+        try:
+            segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
+        except FAULTS as exc:
+            failed[cid] = f"control events: {type(exc).__name__}: {exc}"
+    targets = {c: t for c, t in targets.items() if c not in failed}
+    # phase 2: latency histograms, vectorised
+    evaluated: dict[str, list[iv.Interval]] = {}  # per contract, laid once for both
+
+    def histograms(part: pl.DataFrame, these: dict[str, int]) -> None:
+        close_latency(state, ruleset, these, part, data, evaluated)
+        close_gauges(state, ruleset, these, part, data, evaluated)
+
+    targets = _isolated(state, targets, closing, histograms, failed, "latency and gauges")
+    # phase 3: objectives, windows, periods
+    emitted = Emitted()
+    for cid, target in targets.items():
+        cs = state.contracts[cid]
+        contract = revision_of(ruleset, cid, cs)
+        assert cs.closed_until_ms is not None
+        marks = emitted.lengths()
+        try:
+            close_range(
+                Closing(cs, contract, data[cid], segments[cid], emitted),
+                cs.closed_until_ms,
+                target,
+            )
+        except FAULTS as exc:
+            emitted.truncate(marks)
+            failed[cid] = f"objectives: {type(exc).__name__}: {exc}"
+            continue
+        cs.closed_until_ms = target
+    for cid, reason in failed.items():
+        quarantine(state, ruleset, out, cid, reason)
+    out.metrics, out.breaches, out.compensations = (
+        emitted.metrics,
+        emitted.breaches,
+        emitted.compensations,
+    )
+    out.warnings = emitted.warnings
+    out.usage.extend(emitted.usage)
+    out.scorecards = emitted.scorecards
+    out.discrepancies = emitted.discrepancies
+    return out
+
+
+_PARTIAL_FRAMES = ("usage", "lat_windows", "lat_periods", "gauge_windows", "gauge_periods")
+
+
+def _isolated(
+    state: EngineState,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    run: Callable[[pl.DataFrame, dict[str, int]], None],
+    failed: dict[str, str],
+    what: str,
+) -> dict[str, int]:
+    """Run a vectorised phase over all ``targets``; if it raises, put the partial frames back
+    and run it contract by contract, so only the contracts that raise fail (into ``failed``).
+    Returns the targets that went through."""
+    if failed:
+        closing = closing.filter(pl.col("contract_id").is_in(list(targets)))
+    saved = [getattr(state, name) for name in _PARTIAL_FRAMES]
+    try:
+        run(closing, targets)
+        return targets
+    except FAULTS:
+        for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
+            setattr(state, name, frame)
+    passed = {}
+    for cid, target in targets.items():
+        saved = [getattr(state, name) for name in _PARTIAL_FRAMES]
+        try:
+            run(closing.filter(pl.col("contract_id") == cid), {cid: target})
+            passed[cid] = target
+        except FAULTS as exc:
+            for name, frame in zip(_PARTIAL_FRAMES, saved, strict=True):
+                setattr(state, name, frame)
+            failed[cid] = f"{what}: {type(exc).__name__}: {exc}"
+    return passed
+
+
+def rules_fingerprint(ruleset: Ruleset, cid: str) -> str:
+    """What the rules of ``cid`` say, as a digest: a quarantine lasts until it changes."""
+    digest = hashlib.sha256()
+    for revision in ruleset.revisions.get(cid, ()):
+        digest.update(revision.spec.model_dump_json().encode())
+    return digest.hexdigest()[:16]
+
+
+def quarantine(state: EngineState, ruleset: Ruleset, out: Outputs, cid: str, reason: str) -> None:
+    """Evaluating ``cid`` raised: keep nothing of it, dead-letter its events from now on
+    until its rule file changes, and say so once (a dead letter and ``out.quarantined``)."""
+    held = state.buffer.filter(pl.col("contract_id") == cid).height
+    state.contracts.pop(cid, None)
+    state.buffer = state.buffer.filter(pl.col("contract_id") != cid)
+    for name in _PARTIAL_FRAMES:
+        frame = getattr(state, name)
+        setattr(state, name, frame.filter(pl.col("contract_id") != cid))
+    state.quarantined[cid] = [reason, rules_fingerprint(ruleset, cid)]
+    out.quarantined[cid] = reason
+    out.dead.append(
+        {
+            "record": "deadletter",
+            "raw": "",
+            "error": f"contract '{cid}' quarantined: evaluating it raised ({reason}); its "
+            f"state and {held} buffered event(s) are dropped, and its events are dead letters "
+            "until its rule file changes",
+            "origin": f"contract:{cid}",
+        }
+    )
+    out.count("quarantined", 1)
+
+
+def _selected_probes(
+    state: EngineState,
+    ruleset: Ruleset,
+    targets: dict[str, int],
+    closing: pl.DataFrame,
+    data: dict[str, MinuteData],
+) -> None:
+    """Per-minute probe counts of the resources each availability objective selects
+    (``resources`` globs, e.g. storage or network endpoints)."""
+    specs = [
+        (cid, objective.id, "|".join(_glob_regex(g) for g in objective.resources))
+        for cid in targets
+        for objective in revision_of(ruleset, cid, state.contracts[cid]).objectives
+        if objective.resources is not None
+    ]
+    if not specs:
+        return
+    probes = closing.filter(pl.col("kind") == "probe")
+    for cid, oid, pattern in specs:
+        data[cid].probes_for[oid] = [
+            (minute, n, ok)
+            for minute, n, ok in probes.filter(
+                (pl.col("contract_id") == cid) & pl.col("resource_id").str.contains(pattern)
+            )
+            .group_by("minute")
+            .agg(n=pl.len(), ok=pl.col("ok").sum())
+            .sort("minute")
+            .iter_rows()
+        ]
+
+
+def _glob_regex(glob: str) -> str:
+    """A shell glob as a regex polars (Rust) accepts: Python's ``\\Z`` is Rust's ``\\z``."""
+    return fnmatch.translate(glob).replace("\\Z", "\\z")
