@@ -477,3 +477,29 @@ def test_misrouted_keyed_lines_are_dead_letters_never_evaluated() -> None:
     assert m.dead_letters._value.get() == 7 and m.accepted._value.get() == 1
     assert engine.partitions[away].state.contracts == {}  # nothing evaluated there
     assert m.empty_messages.labels("evaluate")._value.get() == 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"a":1}',
+        b'{"a":1}\n{"b":2}',
+        b'{"a":1}\n',
+        b'\n{"a":1}',
+        b'{"a":1}\n\n{"b":2}',
+        b' \n{"a":1}',
+        b'{"a":1}\r\n{"b":2}',
+        b"x",
+        b'{"a":[1]}\n{"b":2}',
+        b'[{"a":1},{"b":2}]',
+        b'[{"a":1},\n{"b":2}]',
+    ],
+)
+def test_keyed_lines_are_the_lines_split_records_reads(value: bytes) -> None:
+    from engine.adapters.kafka.keyed import keyed_batch
+    from engine.core.decode import split_records
+
+    batch = keyed_batch([Msg(0, 7, b"c", value, TELEMETRY)], lambda key: 0)
+    assert batch.lines == split_records(value)
+    assert batch.origins == [f"{TELEMETRY}[0]@7"] * len(batch.lines)
+    assert batch.routed_to == ["c"] * len(batch.lines) and not batch.dead
