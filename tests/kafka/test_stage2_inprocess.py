@@ -309,16 +309,16 @@ def test_a_contract_whose_evaluation_raises_is_quarantined_on_the_worker(
     """The core quarantines a contract whose closing raises (fault injected): the worker
     counts it in csla_contract_errors_total, shows it on the gauge, /health and the dashboard,
     and goes on with the next batch (its lines then dead letters with the reason)."""
-    import engine.core.pipeline as pipeline
+    import engine.core.closer as closer
 
-    real = pipeline.close_range
+    real = closer.close_range
 
     def failing(closing: Any, *args: Any) -> None:
         if closing.contract.id == KNOWN:
             raise ZeroDivisionError("injected")
         real(closing, *args)
 
-    monkeypatch.setattr(pipeline, "close_range", failing)
+    monkeypatch.setattr(closer, "close_range", failing)
     producer = Producer()
     engine = make_engine(producer)
     # a probe a minute from 07:00 to 07:34: the watermark passes window ends, closings run
