@@ -7,6 +7,11 @@ Reported: the worker's events/s on single-event and on batched messages (wall cl
 first event until every offset is committed), per run and the medians.
 
     python benchmarks/ab_kafka.py --baseline 210232f --pairs 2
+    python benchmarks/ab_kafka.py --baseline main --pairs 1 --keyed
+
+``--keyed``: the current side also runs its worker with ``CSLA_INPUT_KEYED_BY_CONTRACT=true``
+(``single-keyed``, ``batched-keyed``, compared with the baseline's re-keying worker); its
+telemetry is then partitioned by murmur2 (Kafka's default) instead of librdkafka's CRC32.
 """
 
 from __future__ import annotations
@@ -24,17 +29,23 @@ from worktree import baseline_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("single", "batched")
+KEYED = {"single-keyed": "single", "batched-keyed": "batched"}  # → the baseline's label
 
 
-def bench(tree: Path, out: Path, args: argparse.Namespace) -> dict[str, int]:
+def bench(tree: Path, out: Path, args: argparse.Namespace, keyed: bool) -> dict[str, int]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, str(tree / "benchmarks" / "kafka_bench.py"),
            "--events", str(args.events), "--batched-events", str(args.batched_events),
            "--naive-seconds", "1", "--cycles", "2", "--core-events", "50000",
            "--quiet-load", "99", "--out", str(out)]  # fmt: skip
+    if args.keyed:  # (both sides: the time goes to the runs compared)
+        cmd += ["--skip", "naive", "batched-2"]
+    if keyed:
+        cmd.append("--keyed")
     subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True)
     worker = json.loads(out.read_text())["worker"]
-    return {label: int(worker[label]["events_per_s"]) for label in LABELS}
+    labels = [*LABELS, *KEYED] if keyed else LABELS
+    return {label: int(worker[label]["events_per_s"]) for label in labels}
 
 
 def main() -> None:
@@ -45,6 +56,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000, help="Single-event messages.")
     parser.add_argument("--batched-events", type=int, default=600_000)
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--keyed", action="store_true", help="Current side: keyed runs too.")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, int]]] = {"baseline": [], "current": []}
     with (
@@ -53,11 +65,11 @@ def main() -> None:
     ):
         for i in range(args.pairs):
             for name, tree in (("baseline", base), ("current", ROOT)):
-                got = bench(tree, Path(tmp) / f"{name}-{i}.json", args)
+                got = bench(tree, Path(tmp) / f"{name}-{i}.json", args, args.keyed and tree == ROOT)
                 runs[name].append(got)
                 print(f"{name}: {got}", file=sys.stderr)
     median = {
-        name: {label: statistics.median(r[label] for r in rs) for label in LABELS}
+        name: {label: statistics.median(r[label] for r in rs) for label in rs[0]}
         for name, rs in runs.items()
     }
     summary = {
@@ -66,8 +78,8 @@ def main() -> None:
         "events_per_s": runs,
         "median_events_per_s": median,
         "current_vs_baseline": {
-            label: round(median["current"][label] / median["baseline"][label], 3)
-            for label in LABELS
+            label: round(median["current"][label] / median["baseline"][KEYED.get(label, label)], 3)
+            for label in median["current"]
         },
     }
     print(json.dumps(summary, indent=2))

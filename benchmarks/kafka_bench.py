@@ -147,11 +147,14 @@ def _contract_of(line: bytes) -> bytes:
     return line[i : line.index(b'"', i)]
 
 
-def _producer(bootstrap: str, linger_ms: int) -> Any:
+def _producer(bootstrap: str, linger_ms: int, murmur2: bool = False) -> Any:
+    """``murmur2``: partition as Kafka's Java client does (librdkafka's default is CRC32),
+    which ``CSLA_INPUT_KEYED_BY_CONTRACT`` requires."""
     from confluent_kafka import Producer
 
     return Producer(
         {
+            **({"partitioner": "murmur2_random"} if murmur2 else {}),
             "bootstrap.servers": bootstrap,
             "acks": "all",
             "linger.ms": linger_ms,
@@ -219,11 +222,12 @@ def produce_telemetry(
     n_batched: int,
     per_msg: int,
     seed: int,
+    murmur2: bool = False,
 ) -> dict[str, Any]:
     """Single-event messages (the first ``n_single`` lines) and NDJSON messages of
     ``per_msg`` lines of one contract (``n_batched`` lines), keyed by contract."""
     started = time.perf_counter()
-    producer = _producer(bootstrap, linger_ms=20)
+    producer = _producer(bootstrap, linger_ms=20, murmur2=murmur2)
     cb = _Delivery()
     buffers: dict[bytes, list[bytes]] = {}
     counts = Counter[str]()
@@ -517,6 +521,7 @@ class Worker:
     batch_wait: float
     default_outputs: bool = False
     app_id: str = ""  # unique per start: the app id is the consumer group
+    keyed: bool = False  # CSLA_INPUT_KEYED_BY_CONTRACT: no re-key hop
     port: int = field(default_factory=free_port)
     proc: Proc | None = None
 
@@ -534,6 +539,7 @@ class Worker:
             "CSLA_BATCH_WAIT_SECONDS": str(self.batch_wait),
             "CSLA_PARTITIONS": str(PARTITIONS),
             "CSLA_LOG_LEVEL": "INFO",
+            "CSLA_INPUT_KEYED_BY_CONTRACT": str(self.keyed).lower(),
         }
         if not self.default_outputs:  # throughput runs keep csla.* for the breach run
             for kind in ("metrics", "breaches", "compensations", "late", "deadletter", "usage"):
@@ -562,8 +568,10 @@ def worker_throughput(
     timeout_s: float,
     profile: Path | None,
     processes: int = 1,
+    keyed: bool = False,
 ) -> dict[str, Any]:
-    """Events/s of ``processes`` workers in one group (one app id), started together."""
+    """Events/s of ``processes`` workers in one group (one app id), started together;
+    ``keyed``: reading the telemetry topic directly (``CSLA_INPUT_KEYED_BY_CONTRACT``)."""
     from engine.adapters.kafka.router import route_group
 
     ends = end_offsets(bootstrap, topic)
@@ -571,7 +579,7 @@ def worker_throughput(
     workers = [
         Worker(
             bootstrap, work, label if processes == 1 else f"{label}-{i}", topic, batch_size,
-            batch_wait, app_id=app_id,
+            batch_wait, app_id=app_id, keyed=keyed,
         ).start()
         for i in range(processes)
     ]  # fmt: skip
@@ -580,7 +588,7 @@ def worker_throughput(
     committed = Committed(bootstrap, worker.app_id)  # stage 2: the Faust group
     routed = Committed(bootstrap, route_group(worker.app_id))  # stage 1: telemetry
     spy: subprocess.Popen[bytes] | None = None
-    result: dict[str, Any] = {"app_id": worker.app_id, "processes": processes}
+    result: dict[str, Any] = {"app_id": worker.app_id, "processes": processes, "keyed": keyed}
     result["batch_size"] = batch_size
     result["batch_wait_s"] = batch_wait
     try:
@@ -611,7 +619,11 @@ def worker_throughput(
                 assert w.proc is not None
                 w.proc.check()
             now = time.time()
-            if t_stage1 is None and _reached(routed(topic, PARTITIONS), ends):
+            if keyed:  # one stage: the Faust group commits the telemetry offsets
+                if _reached(committed(topic, PARTITIONS), ends):
+                    t_stage1 = t_done = now
+                    break
+            elif t_stage1 is None and _reached(routed(topic, PARTITIONS), ends):
                 t_stage1 = now
                 by_ends = end_offsets(bootstrap, worker.by_contract)
             if by_ends is not None and _reached(committed(worker.by_contract, PARTITIONS), by_ends):
@@ -889,9 +901,10 @@ def _frame(frame: str) -> str:
 PROFILE_BUCKETS = (
     ("core step (decode, lateness, windows, evaluation)", "step (engine/core/pipeline.py)"),
     ("evaluate: split routed messages", "decode_routed (engine/adapters/kafka/routing.py)"),
-    ("evaluate: publish outputs", "Engine._emit (engine/adapters/kafka/app.py)"),
-    ("evaluate: checkpoint", "Engine._checkpoint (engine/adapters/kafka/app.py)"),
-    ("evaluate: other", "Engine._evaluate_partition (engine/adapters/kafka/app.py)"),
+    ("evaluate: split keyed telemetry", "keyed_batch (engine/adapters/kafka/keyed.py)"),
+    ("evaluate: publish outputs", "Engine._emit (engine/adapters/kafka/engine.py)"),
+    ("evaluate: checkpoint", "Engine._checkpoint (engine/adapters/kafka/engine.py)"),
+    ("evaluate: other", "Engine._evaluate_partition (engine/adapters/kafka/engine.py)"),
     ("route: contract_id per line (polars)", "route_lines (engine/adapters/kafka/routing.py)"),
     ("route: whole-message check", "whole_message_contract (engine/adapters/kafka/routing.py)"),
     ("route: split messages into lines", "split_records (engine/core/decode.py)"),
@@ -937,6 +950,37 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**not met**")
 
 
+def _keyed_rows(
+    w: dict[str, Any], single_plain: float, batched_plain: float
+) -> list[tuple[str, str, str, str]]:
+    """Rows of the keyed runs (``--keyed``), if any."""
+    t, rows = TARGETS, []
+    ks, kb = w.get("single-keyed"), w.get("batched-keyed")
+    if ks and ks.get("events"):
+        rate = ks["events_per_s"]
+        rows.append(
+            (f"`csla worker` keyed input (`CSLA_INPUT_KEYED_BY_CONTRACT`), single-event "
+             f"messages ({ks['events']:,} events)", _fmt(rate),
+             f"≥ {t['single_events_per_s']:,}", _met(rate >= t["single_events_per_s"]))
+        )  # fmt: skip
+        rows.append(("keyed single-event ÷ best plain loop", f"{rate / single_plain:.1%}", "", ""))
+    if kb and kb.get("events"):
+        rate = kb["events_per_s"]
+        share = rate / batched_plain if batched_plain else None
+        rows.append(
+            (f"`csla worker` keyed input, batched messages ({kb['events']:,} events)",
+             _fmt(rate), f"≥ {t['batched_events_per_s']:,}",
+             _met(rate >= t["batched_events_per_s"]))
+        )  # fmt: skip
+        rows.append(
+            ("keyed batched ÷ best plain loop, batched topic",
+             f"{share:.1%}" if share is not None else "n/a",
+             f"≥ {t['batched_share_of_plain']:.0%}",
+             _met(share >= t["batched_share_of_plain"] if share is not None else None))
+        )  # fmt: skip
+    return rows
+
+
 def table(r: dict[str, Any]) -> str:
     p, w, n, b = r["plain"], r["worker"], r["naive"], r["breach"]
     single_plain = max(p["single_orjson"]["events_per_s"], p["single_polars"]["events_per_s"])
@@ -973,6 +1017,7 @@ def table(r: dict[str, Any]) -> str:
         ("`csla worker` batched ÷ best plain loop, batched topic",
          f"{share:.1%}" if share is not None else "n/a", f"≥ {t['batched_share_of_plain']:.0%}",
          _met(share >= t["batched_share_of_plain"] if share is not None else None)),
+        *_keyed_rows(w, single_plain, batched_plain),
         (f"two `csla worker` processes in one group on this host, batched messages "
          f"({w['batched-2']['events']:,} events; informative: scale-out)",
          _fmt(w["batched-2"]["events_per_s"]), "", ""),
@@ -1020,7 +1065,16 @@ def main() -> None:
     parser.add_argument("--revision", help="Label of the engine measured (default: git HEAD).")
     parser.add_argument("--profile", action="store_true", help="py-spy the batched worker run.")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["naive", "single", "batched", "batched-2"]
+        "--keyed",
+        action="store_true",
+        help="Also run the worker with CSLA_INPUT_KEYED_BY_CONTRACT=true (no re-key hop) on "
+        "both topics, produced with Kafka's default partitioner (murmur2) for all runs.",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["naive", "single", "batched", "batched-2", "single-keyed", "batched-keyed"],
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kafka.json")
     args = parser.parse_args()
@@ -1049,6 +1103,7 @@ def main() -> None:
                 args.batched_events,
                 args.per_message,
                 args.seed,
+                murmur2=args.keyed,
             )
             log(f"produced {produced}")
             report["produced"] = produced
@@ -1065,21 +1120,30 @@ def main() -> None:
                 else {"events_per_s": 0, "events": 0, "of": 0, "subset": False, "seconds": 0}
             )
             report["worker"] = {}
-            for label, topic, events, size, wait, processes in (
+            runs = [
                 ("single", single, args.events, args.single_batch_size, args.single_batch_wait,
                  1),
                 ("batched", batched, args.batched_events, args.batched_batch_size,
                  args.batched_batch_wait, 1),
                 ("batched-2", batched, args.batched_events, args.batched_batch_size,
                  args.batched_batch_wait, 2),
-            ):  # fmt: skip
-                if label in args.skip:
+            ]  # fmt: skip
+            if args.keyed:
+                runs += [
+                    ("single-keyed", single, args.events, args.single_batch_size,
+                     args.single_batch_wait, 1),
+                    ("batched-keyed", batched, args.batched_events, args.batched_batch_size,
+                     args.batched_batch_wait, 1),
+                ]  # fmt: skip
+            for label, topic, events, size, wait, processes in runs:
+                if label in args.skip or (label.endswith("-keyed") and not args.keyed):
                     report["worker"][label] = {"events_per_s": 0, "events": 0}
                     continue
                 profile = work / f"{label}.pyspy.txt" if args.profile and processes == 1 else None
                 report["worker"][label] = worker_throughput(
-                    bootstrap, work, label, topic, events, size, wait, 300, profile, processes
-                )
+                    bootstrap, work, label, topic, events, size, wait, 300, profile, processes,
+                    keyed=label.endswith("-keyed"),
+                )  # fmt: skip
                 if profile is not None and profile.exists():
                     kept = args.out.parent / f"kafka-{label}.pyspy.txt"
                     kept.parent.mkdir(parents=True, exist_ok=True)

@@ -137,6 +137,16 @@ class Settings(BaseSettings):
         description="If > 0: a contract idle this long (wall clock) has its event time advanced "
         "by the wall time elapsed, so its windows still close. 0 disables.",
     )
+    input_keyed_by_contract: bool = Field(
+        default=False,
+        description="true: the telemetry topic is already keyed by contract_id and "
+        "partitioned by Kafka's default partitioner (murmur2, as Java clients, aiokafka and "
+        "csla produce do; librdkafka clients need partitioner=murmur2_random), so the worker "
+        "evaluates it directly, without re-keying it to <app_id>-csla-by-contract. A line "
+        "whose contract_id is not its message's key, or whose key belongs to another "
+        "partition, is a dead letter. Pays off for NDJSON messages of one contract; Faust's "
+        "cost per message makes single-event messages slower this way.",
+    )
     batch_size: int = Field(default=10_000, ge=1, description="Most messages per micro-batch.")
     batch_wait_seconds: float = Field(
         default=0.2, gt=0, description="Longest wait (seconds) to fill a micro-batch."

@@ -309,16 +309,16 @@ def test_a_contract_whose_evaluation_raises_is_quarantined_on_the_worker(
     """The core quarantines a contract whose closing raises (fault injected): the worker
     counts it in csla_contract_errors_total, shows it on the gauge, /health and the dashboard,
     and goes on with the next batch (its lines then dead letters with the reason)."""
-    import engine.core.pipeline as pipeline
+    import engine.core.closer as closer
 
-    real = pipeline.close_range
+    real = closer.close_range
 
     def failing(closing: Any, *args: Any) -> None:
         if closing.contract.id == KNOWN:
             raise ZeroDivisionError("injected")
         real(closing, *args)
 
-    monkeypatch.setattr(pipeline, "close_range", failing)
+    monkeypatch.setattr(closer, "close_range", failing)
     producer = Producer()
     engine = make_engine(producer)
     # a probe a minute from 07:00 to 07:34: the watermark passes window ends, closings run
@@ -337,3 +337,169 @@ def test_a_contract_whose_evaluation_raises_is_quarantined_on_the_worker(
     errors = [orjson.loads(v)["error"] for _, v in producer.to("csla.deadletter")]
     assert any("quarantined: evaluating it raised" in e for e in errors)
     assert any(f"contract '{KNOWN}' is quarantined" in e for e in errors), errors
+
+
+# --------------------------------------------------------------------------- keyed input
+
+TELEMETRY = "csla.telemetry"
+
+
+def keyed_engine(producer: Producer, partitions: int = 4) -> Engine:
+    """Stage 2 reading the telemetry topic itself (``input_keyed_by_contract``)."""
+    engine = make_engine(producer, input_keyed_by_contract=True)
+    engine.app.consumer = SimpleNamespace(topic_partitions=lambda topic: partitions)  # type: ignore[attr-defined]
+    for p in range(partitions):
+        engine.partitions[p] = PartitionState(EngineState.empty(), 0, restored=False)
+    return engine
+
+
+def simulated(days: float = 1.5) -> dict[str, list[bytes]]:
+    """The bundled contracts' simulated lines (with faults: dead letters too), by contract,
+    three weeks ago (no event ahead of the clock)."""
+    import time
+
+    from engine.ruleset import load_rules_dir
+    from engine.simulate import simulate
+
+    ruleset = load_rules_dir(ROOT / "rules").ruleset
+    start = (int(time.time() * 1000) - 21 * 86_400_000) // 86_400_000 * 86_400_000
+    by_contract: dict[str, list[bytes]] = {}
+    for line in simulate(ruleset, start_ms=start, days=days, seed=5, faults=True):
+        # (as a producer keys it: by the first ``"contract_id":"…"``; a spoilt line may be cut)
+        at = line.find(b'"contract_id":"') + 15
+        cid = line[at : line.find(b'"', at)].decode() if at >= 15 else ""
+        by_contract.setdefault(cid, []).append(line)
+    return by_contract
+
+
+def test_keyed_input_gives_the_outputs_of_the_rekey_path() -> None:
+    """The same telemetry messages (NDJSON of one contract, single events, JSON arrays), each
+    on its key's partition: evaluated straight from the telemetry topic, or as stage 1 would
+    forward them, give the same records, byte for byte, and the books balance."""
+    from engine.adapters.kafka.keyed import key_partition
+
+    telemetry: dict[int, list[Msg]] = {}
+    routed_msgs: dict[int, list[Msg]] = {}
+    for cid, lines in simulated().items():
+        if not cid:
+            continue
+        part = key_partition(cid.encode(), 4)
+        for n, i in enumerate(range(0, len(lines), 300)):
+            chunk = lines[i : i + 300]
+            values = (
+                [b"[" + b",".join(chunk) + b"]"] if n % 3 == 1
+                else chunk[:20] if n % 3 == 2
+                else [b"\n".join(chunk) + b"\n"]
+            )  # fmt: skip
+            for value in values:
+                offset = len(telemetry.setdefault(part, []))
+                telemetry[part].append(Msg(part, offset, cid.encode(), value, TELEMETRY))
+                origin = f"{TELEMETRY}[{part}]@{offset}"
+                pieces = [((0, 0), line, origin, 1) for line in _lines(value)]
+                routed_msgs.setdefault(part, []).append(
+                    Msg(part, offset, cid.encode(), encode_routed(pieces))
+                )
+    keyed, rekeyed = Producer(), Producer()
+    k_engine, r_engine = keyed_engine(keyed), make_engine(rekeyed)
+    for p in routed_msgs:
+        r_engine.partitions[p] = PartitionState(EngineState.empty(), 0, restored=False)
+
+    async def run() -> None:
+        for p, msgs in telemetry.items():
+            for i in range(0, len(msgs), 25):  # batches of 25 messages
+                await k_engine._evaluate_partition(p, msgs[i : i + 25])  # type: ignore[arg-type]
+                await r_engine._evaluate_partition(p, routed_msgs[p][i : i + 25])  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    outputs = [t for t, _, _ in keyed.sent if not t.endswith("-csla-state")]
+    assert {"csla.metrics", "csla.breaches", "csla.deadletter"} <= set(outputs)
+    for topic in set(outputs):
+        assert keyed.to(topic) == rekeyed.to(topic), topic
+    m = k_engine.metrics
+    lines_in = sum(len(_lines(msg.value or b"")) for msgs in telemetry.values() for msg in msgs)
+    assert m.events_in._value.get() == lines_in
+    assert lines_in == (
+        m.accepted._value.get() + m.duplicates._value.get() + m.late_events._value.get()
+        + m.dead_letters._value.get()
+    )  # fmt: skip
+
+
+def _lines(value: bytes) -> list[bytes]:
+    from engine.core.decode import split_records
+
+    return split_records(value)
+
+
+def test_misrouted_keyed_lines_are_dead_letters_never_evaluated() -> None:
+    """A key on another partition, no key, a line naming another contract than its key:
+    dead letters with the reason, one per line, counted in the books; the rest evaluated."""
+    from engine.adapters.kafka.keyed import key_partition
+
+    producer = Producer()
+    engine = keyed_engine(producer)
+    home = key_partition(KNOWN.encode(), 4)
+    away = (home + 1) % 4
+    other = "maas-api-001"
+    good, wrong_part, wrong_part2 = probe(KNOWN, 1), probe(KNOWN, 2), probe(KNOWN, 3)
+    messages_away = [
+        Msg(away, 0, KNOWN.encode(), wrong_part + b"\n" + wrong_part2, TELEMETRY),
+        Msg(away, 1, None, probe(KNOWN, 4), TELEMETRY),
+        Msg(away, 2, b"\xff", probe(KNOWN, 5), TELEMETRY),
+        Msg(away, 3, other.encode(), b"", TELEMETRY),
+        Msg(away, 4, other.encode(), b"[]", TELEMETRY),
+    ]
+    messages_home = [
+        Msg(home, 0, KNOWN.encode(), good, TELEMETRY),
+        Msg(home, 1, KNOWN.encode(), probe(other, 6), TELEMETRY),  # names another contract
+    ]
+
+    async def run() -> None:
+        await engine._evaluate_partition(away, messages_away)  # type: ignore[arg-type]
+        await engine._evaluate_partition(home, messages_home)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    dead = [orjson.loads(v) for _, v in producer.to("csla.deadletter")]
+    errors: dict[str, list[str]] = {}
+    for d in dead:
+        errors.setdefault(d["origin"], []).append(d["error"])
+    at = f"{TELEMETRY}[{away}]@"
+    assert len(errors[f"{at}0"]) == 2  # one per line
+    assert all(f"belongs to partition {home}" in e for e in errors[f"{at}0"])
+    assert "without a key" in errors[f"{at}1"][0]
+    assert "not UTF-8" in errors[f"{at}2"][0]
+    assert errors[f"{at}3"] == ["empty message value"]
+    assert errors[f"{at}4"] == ["message holds no event"]
+    misnamed = errors[f"{TELEMETRY}[{home}]@1"]
+    assert len(misnamed) == 1 and f"'{other}'" in misnamed[0] and f"'{KNOWN}'" in misnamed[0]
+    assert f"{TELEMETRY}[{home}]@0" not in errors
+    m = engine.metrics
+    assert m.events_in._value.get() == 8  # 6 lines and empty messages away, 2 lines home
+    assert m.dead_letters._value.get() == 7 and m.accepted._value.get() == 1
+    assert engine.partitions[away].state.contracts == {}  # nothing evaluated there
+    assert m.empty_messages.labels("evaluate")._value.get() == 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"a":1}',
+        b'{"a":1}\n{"b":2}',
+        b'{"a":1}\n',
+        b'\n{"a":1}',
+        b'{"a":1}\n\n{"b":2}',
+        b' \n{"a":1}',
+        b'{"a":1}\r\n{"b":2}',
+        b"x",
+        b'{"a":[1]}\n{"b":2}',
+        b'[{"a":1},{"b":2}]',
+        b'[{"a":1},\n{"b":2}]',
+    ],
+)
+def test_keyed_lines_are_the_lines_split_records_reads(value: bytes) -> None:
+    from engine.adapters.kafka.keyed import keyed_batch
+    from engine.core.decode import split_records
+
+    batch = keyed_batch([Msg(0, 7, b"c", value, TELEMETRY)], lambda key: 0)
+    assert batch.lines == split_records(value)
+    assert batch.origins == [f"{TELEMETRY}[0]@7"] * len(batch.lines)
+    assert batch.routed_to == ["c"] * len(batch.lines) and not batch.dead

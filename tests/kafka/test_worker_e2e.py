@@ -108,9 +108,12 @@ class Deployment:
     def read_all(self, reader: Any, workers: Sequence[Any]) -> None:
         """Once the workers have committed all their input (telemetry, then the keyed topic),
         everything they published from it is committed: read it all (no quiet-period guess)."""
+        keyed = self.extra_env.get("CSLA_INPUT_KEYED_BY_CONTRACT") == "true"
         wh.wait_caught_up(
             self.broker.bootstrap,
-            [
+            [(self.app_id, [self.topics["telemetry"]])]  # no stage 1
+            if keyed
+            else [
                 (route_group(self.app_id), [self.topics["telemetry"]]),
                 (self.app_id, [f"{self.app_id}-csla-by-contract"]),
             ],
@@ -397,12 +400,18 @@ def test_two_workers_give_the_outputs_of_one(deployment: Deployment) -> None:
     print(f"\npartitions per worker: {split}")
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["rekey", "keyed"])
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-def test_sigkill_mid_stream_and_restart(deployment: Deployment, guarantee: str) -> None:
+def test_sigkill_mid_stream_and_restart(
+    deployment: Deployment, guarantee: str, keyed: bool
+) -> None:
     """SIGKILL while telemetry flows, restart: nothing lost, nothing different after
     de-duplication by id (a record published twice has the same value both times); with
-    exactly_once, a read_committed reader sees nothing twice."""
+    exactly_once, a read_committed reader sees nothing twice. ``keyed``: the same with
+    ``CSLA_INPUT_KEYED_BY_CONTRACT`` (no re-key hop) on murmur2-partitioned telemetry."""
     deployment.extra_env["CSLA_PROCESSING_GUARANTEE"] = guarantee
+    if keyed:
+        deployment.extra_env["CSLA_INPUT_KEYED_BY_CONTRACT"] = "true"
     w1 = deployment.worker("w1").start()
     w1.wait_ready(min_partitions=PARTITIONS)
     t = wh.Telemetry(seed=23).build()
@@ -416,6 +425,7 @@ def test_sigkill_mid_stream_and_restart(deployment: Deployment, guarantee: str) 
                     deployment.broker.bootstrap,
                     deployment.topics["telemetry"],
                     messages[i : i + 20],
+                    murmur2=keyed,
                 )
             )
             time.sleep(0.1)
@@ -643,6 +653,107 @@ def test_idle_contract_windows_close_on_wall_time(deployment: Deployment, guaran
     want = {m["metric_id"]: m for m in out.metrics if m["window_end"] == window_end}
     assert want and got == want
     assert "advanced idle contracts=['maas-api-001']" in w1.log_path.read_text()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_keyed_input_skips_the_rekey_hop_and_dead_letters_misrouted_lines(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """``CSLA_INPUT_KEYED_BY_CONTRACT=true`` on telemetry keyed by contract and partitioned by
+    murmur2: the same records as a re-keying worker reading the same topic (and as the pure
+    core); then a line on another partition than its key's, a line without a key and a line
+    naming another contract than its key are dead letters with their reason, never
+    evaluated, and the books balance."""
+    from engine.adapters.kafka.keyed import key_partition
+
+    deployment.extra_env["CSLA_INPUT_KEYED_BY_CONTRACT"] = "true"
+    rekey = _deployment(deployment.broker, tmp_path / "rekey", "rekey")
+    rekey.topics["telemetry"] = deployment.topics["telemetry"]
+    rekey.rules_dir = deployment.rules_dir  # (records cite their rule file's path)
+    keyed_worker = deployment.worker("keyed").start()
+    keyed_worker.wait_ready(min_partitions=PARTITIONS)  # (it creates the telemetry topic)
+    rekey_worker = rekey.worker("rekey").start()
+    deployment.workers.append(rekey_worker)  # (stopped and its log checked at the end)
+    rekey_worker.wait_ready(min_partitions=PARTITIONS)
+    t = wh.Telemetry(seed=31).build()
+    bootstrap, telemetry = deployment.broker.bootstrap, deployment.topics["telemetry"]
+    messages = telemetry_messages(t)
+    sent = wh.produce(bootstrap, telemetry, messages, murmur2=True)
+    for (key, _value, _lines), s in zip(messages, sent, strict=True):
+        assert key is not None and s.partition == key_partition(key, PARTITIONS)
+    want = offline(sent, ruleset=deployment.ruleset())
+    readers = [deployment.reader(), rekey.reader()]
+    try:
+        for reader, dep, worker in zip(
+            readers, (deployment, rekey), (keyed_worker, rekey_worker), strict=True
+        ):
+            reader.until(expected_total(want), timeout=180, check=worker.check_alive)
+            dep.read_all(reader, [worker])
+        got_keyed, got_rekey = observed(readers[0]), observed(readers[1])
+        assert_same(got_keyed, got_rekey)
+        assert_same(got_keyed, want)
+        for kind in KINDS:  # each record published once, keyed by contract
+            assert len(readers[0].records[kind]) == len(got_keyed[kind]), kind
+            for key, record in readers[0].records[kind]:
+                assert kind == "deadletter" or key == record["contract_id"].encode()
+        rekey_worker.stop()
+
+        storage = orjson.dumps({**t.events["storage-001"][3], "event_id": "misplaced"})
+        keyless = orjson.dumps({**t.events["storage-001"][4], "event_id": "keyless"})
+        misnamed = orjson.dumps({**t.events["storage-001"][5], "event_id": "misnamed"})
+        home = key_partition(b"storage-001", PARTITIONS)
+        away = (home + 1) % PARTITIONS
+        bad = wh.produce(
+            bootstrap, telemetry, [(b"storage-001", storage, [storage])], partition=away
+        )
+        bad += wh.produce(
+            bootstrap,
+            telemetry,
+            [(None, keyless, [keyless]), (b"maas-api-001", misnamed, [misnamed])],
+            murmur2=True,
+        )
+        errors = {
+            bad[0].origin: f"belongs to partition {home} of {telemetry}",
+            bad[1].origin: "without a key",
+            bad[2].origin: "is not the contract 'maas-api-001'",
+        }
+        readers[0].until(
+            lambda r: sum(1 for _k, d in r.records["deadletter"] if d["origin"] in errors) >= 3,
+            timeout=120,
+            check=keyed_worker.check_alive,
+        )
+        deployment.read_all(readers[0], [keyed_worker])
+        dead = [d for _k, d in readers[0].records["deadletter"] if d["origin"] in errors]
+        assert len(dead) == 3, dead
+        for d in dead:
+            assert errors[d["origin"]] in d["error"], d
+        got = observed(readers[0])
+        for kind in KINDS:  # nothing else came of them
+            if kind != "deadletter":
+                assert got[kind].keys() == want[kind].keys(), kind
+    finally:
+        for reader in readers:
+            reader.close()
+    text = keyed_worker.metrics_text()
+    lines_in = _metric(text, "csla_events_in_total")
+    assert lines_in == sum(len(s.lines) for s in sent) + 3
+    assert lines_in == sum(
+        _metric(text, name)
+        for name in (
+            "csla_events_accepted_total",
+            "csla_duplicate_events_total",
+            "csla_late_events_total",
+            "csla_dead_letters_total",
+        )
+    )
+    assert _metric(text, "csla_route_whole_messages_total") == 0  # no stage 1 ran
+    assert keyed_worker.health()["telemetry_partitions"] == list(range(PARTITIONS))
 
 
 def test_commit_gate_keeps_commits_between_units() -> None:

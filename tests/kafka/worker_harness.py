@@ -173,14 +173,24 @@ def produce(
     bootstrap: str,
     topic: str,
     messages: Iterable[tuple[bytes | None, bytes, Sequence[bytes]]],
+    *,
+    murmur2: bool = False,
+    partition: int | None = None,
 ) -> list[Sent]:
     """Send ``(key, value, lines)`` messages with confluent-kafka; return them with offsets,
-    in the order given."""
+    in the order given. ``murmur2``: partitioned as Kafka's Java client does (librdkafka's
+    default is CRC32); ``partition``: all to that partition, whatever their keys."""
     sent: dict[int, Sent] = {}
     errors: list[KafkaError] = []
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
-    )
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 5,
+        "enable.idempotence": True,
+    }
+    if murmur2:
+        config["partitioner"] = "murmur2_random"
+    producer = Producer(config)
+    where = {} if partition is None else {"partition": partition}
 
     def deliver(n: int, lines: Sequence[bytes]) -> Callable[[KafkaError | None, Message], None]:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -192,7 +202,7 @@ def produce(
         return on_delivery
 
     for n, (key, value, lines) in enumerate(messages):
-        producer.produce(topic, key=key, value=value, on_delivery=deliver(n, lines))
+        producer.produce(topic, key=key, value=value, on_delivery=deliver(n, lines), **where)
         producer.poll(0)
     assert producer.flush(60) == 0
     assert errors == [], errors

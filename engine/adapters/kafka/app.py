@@ -23,6 +23,11 @@ lines, checkpoint) joins the Kafka transaction of the source partition that Faus
 with the consumed offsets, and a ``CommitGate`` keeps Faust's commits between batches, never
 inside one: a transaction holds whole batches (outputs with their checkpoint) and their offsets.
 
+With ``input_keyed_by_contract`` (telemetry keyed by contract and partitioned by Kafka's
+default partitioner already) there is no stage 1: ``evaluate`` reads the telemetry topic
+itself (``engine.adapters.kafka.keyed``: lines on the wrong partition, or naming another
+contract than their key, are dead letters).
+
 Timers: rule hot reload (a file that fails validation is logged, the previous version stays),
 ``advance`` of idle contracts (``idle_advance_seconds``; with exactly_once it commits its own
 transaction, as no consumed offset would), consumer-lag metrics, a broker probe (``outage``:
@@ -159,14 +164,19 @@ def make_app(settings: Settings) -> faust.App:
             return engine.gate.guard(new_consumer())
 
         app._new_consumer = _new_consumer  # type: ignore[method-assign]
-    by_contract = app.topic(engine.by_contract_topic, internal=False)
+    # Stage 2 reads stage 1's keyed lines, or the telemetry itself when it is keyed and
+    # partitioned by contract already (``input_keyed_by_contract``: no stage 1).
+    source = app.topic(engine.source_topic, internal=False)
     size, wait = settings.batch_size, settings.batch_wait_seconds
 
     @app.task
     async def route() -> None:
-        await engine.router.run()
+        if engine.keyed:
+            await engine.router.run_probe_only()
+        else:
+            await engine.router.run()
 
-    @app.agent(by_contract, name="csla-evaluate")
+    @app.agent(source, name="csla-evaluate")
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(size, within=wait):
             try:

@@ -42,6 +42,7 @@ from engine.adapters.kafka.delivery import (
     record_error,
 )
 from engine.adapters.kafka.gate import CommitGate
+from engine.adapters.kafka.keyed import key_partition, keyed_batch
 from engine.adapters.kafka.metrics import WorkerMetrics
 from engine.adapters.kafka.outage import BrokerHealth
 from engine.adapters.kafka.router import Router
@@ -102,6 +103,11 @@ class Engine:
         self.settings = settings
         self.app = app
         self.by_contract_topic, self.state_topic = internal_topics(settings)
+        # What stage 2 reads: the keyed lines of stage 1, or the telemetry itself when it is
+        # keyed and partitioned by contract already (``keyed``: no stage 1).
+        self.keyed = settings.input_keyed_by_contract
+        self.source_topic = settings.topics.telemetry if self.keyed else self.by_contract_topic
+        self._owners: dict[tuple[str, bytes], int] = {}
         self.ruleset, report = load_ruleset(settings)
         self._log_report(report, initial=True)
         self._rules_fingerprint = self._fingerprint()
@@ -266,6 +272,73 @@ class Engine:
                 ps.next_offset,
                 fresh[0].offset - 1,
             )
+        if self.keyed:
+            batch = keyed_batch(fresh, functools.partial(self._owner, fresh[0].topic))
+            lines, origins, routed_to, invalid = (
+                batch.lines,
+                batch.origins,
+                batch.routed_to,
+                batch.dead,
+            )
+            redelivered = 0  # (Faust's offsets and the checkpoint's ``next_offset`` suffice)
+            if batch.empty_messages:
+                self.metrics.empty_messages.labels("evaluate").inc(batch.empty_messages)
+        else:
+            lines, origins, routed_to, invalid, redelivered = self._unrouted(ps, fresh)
+        if redelivered:
+            self.metrics.redelivered.inc(redelivered)
+            log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
+        now = _wall_ms()
+        t0 = time.perf_counter()
+        step_routed = functools.partial(step, routed_to=routed_to)
+        state, out = await self._in_core_thread(
+            step_routed, ps.state, lines, Listed(origins), self.ruleset, now
+        )
+        t1 = time.perf_counter()
+        source = (self.source_topic, partition)
+        if invalid:
+            out.dead.extend(invalid)
+            out.count("events_in", len(invalid))
+            out.count("dead_letters", len(invalid))
+        await self._emit(out, source)
+        for cid in {m.key.decode(errors="replace") for m in fresh if m.key}:
+            cs = state.contracts.get(cid)
+            if cs is not None:
+                ps.last_seen[cid] = (now, cs.max_event_ms)
+        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
+        self._show_quarantine()
+        t2 = time.perf_counter()
+        await self._checkpoint(partition, ps, source)
+        self.heap.maybe()  # the batch's big buffers are freed: give the pages back
+        t3 = time.perf_counter()
+        if self.keyed:  # (stage 1 counts the lines it forwards; here there is none)
+            self.metrics.events_in.inc(len(lines) + len(invalid))
+        self._log_batch(partition, fresh, out)
+        if t3 - t0 > 1.0:
+            log.info(
+                "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
+                partition,
+                len(lines),
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+            )
+
+    def _owner(self, topic: str, key: bytes) -> int:
+        """The partition of ``topic`` that ``key`` belongs to (Kafka's default partitioner)."""
+        owner = self._owners.get((topic, key))
+        if owner is None:
+            partitions = self.app.consumer.topic_partitions(topic)
+            if not partitions:  # the consumer reads the topic: its metadata must be known
+                raise RuntimeError(f"partition count of {topic} unknown")
+            owner = self._owners[topic, key] = key_partition(key, partitions)
+        return owner
+
+    def _unrouted(
+        self, ps: PartitionState, fresh: list[Any]
+    ) -> tuple[list[bytes], list[str], list[str], list[dict[str, Any]], int]:
+        """Stage 1's keyed messages → (lines, origins, owners, dead letters, lines dropped as
+        routed twice)."""
         lines: list[bytes] = []
         origins: list[str] = []
         routed_to: list[str] = []
@@ -291,42 +364,7 @@ class Engine:
                 else:
                     redelivered += count
                 start += count
-        if redelivered:
-            self.metrics.redelivered.inc(redelivered)
-            log.info("partition=%d dropped %d line(s) routed twice", partition, redelivered)
-        now = _wall_ms()
-        t0 = time.perf_counter()
-        step_routed = functools.partial(step, routed_to=routed_to)
-        state, out = await self._in_core_thread(
-            step_routed, ps.state, lines, Listed(origins), self.ruleset, now
-        )
-        t1 = time.perf_counter()
-        source = (self.by_contract_topic, partition)
-        if invalid:
-            out.dead.extend(invalid)
-            out.count("events_in", len(invalid))
-            out.count("dead_letters", len(invalid))
-        await self._emit(out, source)
-        for cid in {m.key.decode(errors="replace") for m in fresh if m.key}:
-            cs = state.contracts.get(cid)
-            if cs is not None:
-                ps.last_seen[cid] = (now, cs.max_event_ms)
-        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
-        self._show_quarantine()
-        t2 = time.perf_counter()
-        await self._checkpoint(partition, ps, source)
-        self.heap.maybe()  # the batch's big buffers are freed: give the pages back
-        t3 = time.perf_counter()
-        self._log_batch(partition, fresh, out)
-        if t3 - t0 > 1.0:
-            log.info(
-                "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
-                partition,
-                len(lines),
-                t1 - t0,
-                t2 - t1,
-                t3 - t2,
-            )
+        return lines, origins, routed_to, invalid, redelivered
 
     def _routed(
         self, msg: Any, invalid: list[dict[str, Any]]
@@ -432,7 +470,7 @@ class Engine:
     def on_revoked(self, revoked: Iterable[Any]) -> None:
         """Forget the state of partitions that left: a later assignment restores it anew."""
         for tp in revoked:
-            if tp.topic == self.by_contract_topic and self.partitions.pop(tp.partition, None):
+            if tp.topic == self.source_topic and self.partitions.pop(tp.partition, None):
                 log.info("partition=%d revoked", tp.partition)
         self._show_quarantine()
 
@@ -452,7 +490,7 @@ class Engine:
             assignment = self.app.consumer.assignment()
         except Exception:  # not started yet
             return []
-        return sorted(tp.partition for tp in assignment if tp.topic == self.by_contract_topic)
+        return sorted(tp.partition for tp in assignment if tp.topic == self.source_topic)
 
     # -- timers -------------------------------------------------------------------------
 
@@ -478,7 +516,7 @@ class Engine:
                 state, out = advance(ps.state, self.ruleset, to_ms)
                 ps.state = state
                 if out.metrics or out.breaches or out.compensations:
-                    source = (self.by_contract_topic, partition)
+                    source = (self.source_topic, partition)
                     try:
                         await self._emit(out, source)
                         await self._checkpoint(partition, ps, source)
@@ -601,7 +639,9 @@ class Engine:
             "ready": ready,
             "broker_down_seconds": round(self.broker.down_seconds(), 1),
             "partitions": partitions,
-            "telemetry_partitions": [tp.partition for tp in self.router.assigned()],
+            "telemetry_partitions": (
+                partitions if self.keyed else [tp.partition for tp in self.router.assigned()]
+            ),
             "contracts": len(self.ruleset.revisions),
             "app_id": self.settings.app_id,
         }

@@ -98,20 +98,10 @@ class Router:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka import AIOKafkaConsumer
 
         s = self.settings
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            acks="all",
-            enable_idempotence=True,  # retries never reorder a contract's lines
-            linger_ms=5,
-            # a batch of small records never outgrows the dead-letter topic's limit
-            max_batch_size=min(1024 * 1024, s.max_message_bytes - RECORD_OVERHEAD_BYTES),
-            max_request_size=16 * 1024 * 1024,
-            **self._options,
-        )
-        await self.producer.start()
+        await self._start_producer()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=self.group_id,
@@ -129,6 +119,44 @@ class Router:
         self.consumer.subscribe([s.topics.telemetry], listener=_Listener(self))
         await self.consumer.start()
         log.info("route: group %s reads %s", self.group_id, s.topics.telemetry)
+
+    async def _start_producer(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,  # retries never reorder a contract's lines
+            linger_ms=5,
+            # a batch of small records never outgrows the dead-letter topic's limit
+            max_batch_size=min(
+                1024 * 1024, self.settings.max_message_bytes - RECORD_OVERHEAD_BYTES
+            ),
+            max_request_size=16 * 1024 * 1024,
+            **self._options,
+        )
+        await self.producer.start()
+
+    async def run_probe_only(self) -> None:
+        """Telemetry keyed by contract already (``input_keyed_by_contract``): no stage 1 to
+        run; only the producer is started, the client the broker probe asks for metadata
+        (``Engine.probe_broker``). Stopped with the router."""
+        from aiokafka.errors import KafkaError
+
+        pause = 1.0
+        while not self._stopping:
+            try:
+                await self._start_producer()
+            except KafkaError as exc:  # the broker away at start: wait for it, do not crash
+                log.warning("probe: cannot start (%r); again in %.0f s", exc, pause)
+                await self._close()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+            else:
+                self.joined = True
+                log.info("route: none (CSLA_INPUT_KEYED_BY_CONTRACT): stage 2 reads %s",
+                         self.settings.topics.telemetry)  # fmt: skip
+                return
 
     async def stop(self) -> None:
         self._stopping = True
