@@ -193,17 +193,19 @@ def drop_misrouted(
     origin: Callable[[int], str],
     routed_to: Sequence[str],
 ) -> pl.DataFrame:
-    """Events whose ``contract_id`` is not the contract their line was routed to, dead-lettered
-    (a line that names its contract twice with different values, or in escaped and plain
-    spellings, can be read one way by the router and another way here)."""
+    """Events whose ``contract_id`` is not the contract their line was routed to, dead-lettered:
+    with keyed input (``CSLA_INPUT_KEYED_BY_CONTRACT``), a message whose key names another
+    contract; after the re-key hop, a line that names its contract twice with different
+    values, or in escaped and plain spellings, read one way by the router and another here."""
     owner = pl.Series("_owner", routed_to, dtype=pl.String).gather(events.get_column("seq"))
     misrouted = events.get_column("contract_id") != owner
     if not misrouted.any():
         return events
     wrong = events.filter(misrouted).with_columns(owner.filter(misrouted))
     reason = text(
-        "contract_id '{}' is not the contract '{}' this line was routed to: the line names "
-        "its contract more than once, differently",
+        "contract_id '{}' is not the contract '{}' this line was routed to (by its message "
+        "key, or by another spelling of contract_id in the same line); it is not evaluated "
+        "where another partition may own that contract",
         "contract_id",
         "_owner",
     )
