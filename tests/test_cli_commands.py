@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -67,3 +68,22 @@ def test_replay_refuses_broken_rules(tmp_path: Path) -> None:
         app, ["replay", "--input", str(GOLDEN), "--rules", str(rules), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 2
+
+
+def test_replay_with_the_rules_cache_gives_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CSLA_RULES_CACHE_DIR``: the first replay fills the cache, the second reads it; the
+    outputs of both equal those of a replay without it, byte for byte."""
+    common = ["replay", "--input", str(GOLDEN), "--rules", str(ROOT / "rules"), "--quiet",
+              "--until", "2026-11-01T00:00:00+08:00"]  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(app, [*common, "--out", str(tmp_path / "plain")]).exit_code == 0
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CSLA_RULES_CACHE_DIR", str(cache))
+    for name in ("fill", "warm"):
+        result = runner.invoke(app, [*common, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert any(p.is_file() for p in cache.rglob("*")), "the cache holds the parsed files"
+        for file in sorted((tmp_path / "plain").iterdir()):
+            assert (tmp_path / name / file.name).read_bytes() == file.read_bytes(), file.name

@@ -39,12 +39,20 @@ def load_rules(rules: Path) -> Ruleset:
 def load_rule_sets(*directories: Path) -> list[Ruleset]:
     """One rule set per directory; with errors in any, every directory's problems are said
     before the exit (``csla diff`` compares two)."""
-    from engine.ruleset import load_rules_dir
+    from pydantic import ValidationError
 
+    from engine.ruleset import ParseCache, load_rules_dir
+    from engine.settings import Settings
+
+    try:
+        cache_dir = Settings().rules_cache_dir  # CSLA_RULES_CACHE_DIR (unset: no cache)
+    except ValidationError:  # another CSLA_* setting is wrong: the worker's to report
+        cache_dir = None
+    cache = ParseCache(cache_dir) if cache_dir else None
     ok = True
     rulesets = []
     for directory in directories:
-        report = load_rules_dir(directory)
+        report = load_rules_dir(directory, cache=cache)
         ok = _shown(report, str(directory)) and ok
         rulesets.append(report.ruleset)
     if not ok:

@@ -53,7 +53,7 @@ from engine.core.origins import Listed
 from engine.core.pipeline import Outputs, advance, step
 from engine.core.records import DEAD, OUTPUT_KINDS
 from engine.dashboard import Feed
-from engine.ruleset import load_rules_dir, merge_with_previous
+from engine.ruleset import ParseCache, load_rules_dir, merge_with_previous
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def _wall_ms() -> int:
 
 def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[Ruleset, Any]:
     """The rules of ``settings.rules_dir`` (keeping ``previous`` versions of broken files)."""
-    report = load_rules_dir(settings.rules_dir)
+    cache = ParseCache(settings.rules_cache_dir) if settings.rules_cache_dir else None
+    report = load_rules_dir(settings.rules_dir, cache=cache)
     ruleset = report.ruleset if previous is None else merge_with_previous(previous, report)
     return ruleset, report
 
