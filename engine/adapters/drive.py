@@ -55,12 +55,15 @@ def drive(
     (``engine.core.finish``). ``now_ms``: the engine clock (None: no bound on event time, as
     in a replay without ``--now``). ``on_batch`` gets each batch's ``size`` once it is done.
     """
+    mine = state is None  # a state of its own: changed in place; the caller's: copied once
     state = EngineState.empty() if state is None else state
     scorecards: list[ScorecardRecord] = []  # the contract scorecards, for the provider fold
     for batch in batches:
         state, outputs = step(
-            state, batch.lines, batch.origin, ruleset, now_ms, batch.block, frame=batch.frame
-        )
+            state, batch.lines, batch.origin, ruleset, now_ms, batch.block, frame=batch.frame,
+            in_place=mine,
+        )  # fmt: skip
+        mine = True  # every later state is one this loop made and nobody else holds
         scorecards.extend(outputs.scorecards)
         sink(outputs)
         if on_batch is not None:

@@ -38,6 +38,8 @@ def step(
     block: bytes | None = None,
     routed_to: Sequence[str] | None = None,
     frame: pl.DataFrame | None = None,
+    *,
+    in_place: bool = False,
 ) -> tuple[EngineState, Outputs]:
     """Take one batch of JSON lines; return the new state and what became certain.  ``state``
     itself is left as it was: a caller whose batch fails keeps the state before it.
@@ -49,11 +51,14 @@ def step(
     ``block`` may carry the same lines already joined by newlines (a file chunk); ``frame``
     the batch as typed columns instead (Parquet: ``decode_frame``), ``lines[i]`` then being
     row ``i`` as JSON, read only for dead letters and late records.
+    ``in_place``: the caller gives ``state`` up (``EngineState.taken``): it is changed where
+    it is and returned, without a copy of each contract the batch changes.
     ``routed_to`` (the Kafka worker's stage 2) names the contract each line was routed to: a
     line that decodes to another contract is dead-lettered, never evaluated where another
     partition may own that contract's state.
     """
-    state = state.copy()  # the caller's state stays as it was (a failed batch is undone)
+    # the caller's state stays as it was (a failed batch is undone), unless it gives it up
+    state = state.taken() if in_place else state.copy()
     out = Outputs()
     for cid, (_, fingerprint) in list(state.quarantined.items()):
         if rules_fingerprint(ruleset, cid) != fingerprint:

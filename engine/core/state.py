@@ -236,6 +236,13 @@ class EngineState:
             quarantined={cid: list(v) for cid, v in self.quarantined.items()},
         )
 
+    def taken(self) -> EngineState:
+        """This state, to be changed in place: for a caller that holds no other reference to
+        it nor to any state it was made from (replay's loop, after its first batch), so a step
+        need not copy the contracts it changes."""
+        self._owned.update(self.contracts)
+        return self
+
     def writable(self, cid: str) -> ContractState | None:
         """``cid``'s state, to change: the first time, a copy replaces the shared one."""
         cs = self.contracts.get(cid)

@@ -77,3 +77,27 @@ def test_a_contract_copy_is_equal_and_shares_no_container() -> None:
                 )
         shared = set(mine) & set(theirs)
         assert not shared, [mine[i] for i in shared][:3]
+
+
+def test_a_step_in_place_gives_the_same_state_and_outputs_without_copying() -> None:
+    """``in_place`` (replay's loop): the state is changed where it is, and every output and the
+    state after each batch equal those of the copying step."""
+    ruleset = load_rules_dir(RULES).ruleset
+    copied, taken = EngineState.empty(), EngineState.empty()
+    for number, batch in enumerate(_batches(ruleset, 4_000, 8)):
+        origin = lambda i, n=number: f"b{n}:{i}"  # noqa: E731
+        copied, out = step(copied, batch, origin, ruleset, None)
+        same, out_in_place = step(taken, batch, origin, ruleset, None, in_place=True)
+        assert same is taken, "an in-place step returns the state it was given"
+        assert vars(out_in_place) == vars(out)
+        # the same contracts and equal frames (their Arrow bytes may differ in buffer layout)
+        assert taken.snapshot().split(b"\n")[1] == copied.snapshot().split(b"\n")[1]
+        for name in (
+            "buffer",
+            "lat_windows",
+            "lat_periods",
+            "usage",
+            "gauge_windows",
+            "gauge_periods",
+        ):
+            assert getattr(taken, name).equals(getattr(copied, name)), name
