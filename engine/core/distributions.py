@@ -25,12 +25,11 @@ def _percentiles(
     """(contract, objective, start) → (its objective's percentile, sample count)."""
     qs = sorted(set(percentiles.values()))
     values = hist.quantiles(parts, ["contract_id", "objective_id", start], qs)
-    names = {q: hist.quantile_name(q) for q in qs}
+    at = {q: 3 + i for i, q in enumerate(qs)}  # the row's place of each percentile column
     out: dict[tuple[str, str, int], tuple[float | None, int]] = {}
-    for row in values.iter_rows(named=True):
-        cid, oid = row["contract_id"], row["objective_id"]
-        q = percentiles.get((cid, oid), qs[0])
-        out[(cid, oid, row[start])] = (row[names[q]], row["count"])
+    for row in values.iter_rows():  # contract_id, objective_id, start, p…, count
+        cid, oid = row[0], row[1]
+        out[(cid, oid, row[2])] = (row[at[percentiles.get((cid, oid), qs[0])]], row[-1])
     return out
 
 
@@ -77,12 +76,12 @@ def close_latency(
         .filter(~pl.col("_successful") | pl.col("ok").fill_null(False))
         .drop("ok", "_successful")
     )
-    if rows.height:
+    windows = state.lat_windows
+    if rows.height:  # the samples join the open windows' partials in one group-by
         rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)
-        part = hist.partials(rows, keys)
-        state.lat_windows = hist.merge(state.lat_windows, part, keys)
-
-    closed, state.lat_windows = _split_closed(state.lat_windows, targets)
+        windows = hist.merge_samples(windows, rows, keys)
+    closed, still_open = _split_closed(windows, targets)
+    state.lat_windows = hist.canonical(still_open, keys)  # only what stays open is sorted
     if closed.height:
         for (cid, oid, start), value in _percentiles(closed, "window_start", percentiles).items():
             data[cid].latency_windows[(oid, start)] = value

@@ -196,6 +196,33 @@ def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
     return _canonical(summed, key_list).select(columns)
 
 
+def merge_samples(
+    a: pl.DataFrame, frame: pl.DataFrame, keys: Sequence[str], *, value_col: str = "latency_ms"
+) -> pl.DataFrame:
+    """``merge(a, partials(frame, keys))`` in one group-by, NOT sorted (a closing sorts only
+    what it keeps).  Raises ``ValueError`` as :func:`partials` does."""
+    key_list = _check_keys(keys)
+    bucketed = frame.select(
+        *key_list, bucket_expr(value_col).alias(BUCKET), pl.lit(1, dtype=COUNT_DTYPE).alias(COUNT)
+    )
+    invalid = bucketed.get_column(BUCKET).null_count()
+    if invalid:
+        raise ValueError(f"{invalid} value(s) of {value_col!r} are negative, NaN, infinite or null")
+    both = pl.concat(
+        [
+            a.select(*key_list, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE)),
+            bucketed,
+        ],
+        how="vertical",
+    )
+    return both.group_by([*key_list, BUCKET]).agg(pl.col(COUNT).sum().cast(COUNT_DTYPE))
+
+
+def canonical(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """A partial state in the order :func:`merge` gives: sorted by keys, then bucket."""
+    return _canonical(frame, _check_keys(keys)).select(*keys, BUCKET, COUNT)
+
+
 # --- percentiles -------------------------------------------------------------------------------
 
 

@@ -186,6 +186,27 @@ services = st.sampled_from(["api", "db", "gpu"])
 percentile = st.floats(min_value=0.0, max_value=100.0, exclude_min=True, allow_nan=False)
 
 
+@given(
+    rows=st.lists(st.tuples(services, any_ms), max_size=200),
+    data=st.data(),
+)
+def test_merge_samples_equals_merge_of_partials(
+    rows: list[tuple[str, float]], data: st.DataObject
+) -> None:
+    """The closing's one-group-by form: samples added to a partial state straight."""
+
+    def frame(chunk: list[tuple[str, float]]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"service": [s for s, _ in chunk], "latency_ms": [v for _, v in chunk]},
+            schema={"service": pl.String, "latency_ms": pl.Float64},
+        )
+
+    cut = data.draw(st.integers(0, len(rows)))
+    state = h.partials(frame(rows[:cut]), KEYS)
+    merged = h.merge(state, h.partials(frame(rows[cut:]), KEYS), KEYS)
+    assert_frame_equal(h.canonical(h.merge_samples(state, frame(rows[cut:]), KEYS), KEYS), merged)
+
+
 @settings(deadline=None)
 @given(values=st.lists(positive_ms, min_size=1, max_size=300), q=st.sampled_from(QS))
 def test_within_one_percent_of_exact(values: list[float], q: float) -> None:
