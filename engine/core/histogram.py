@@ -79,8 +79,6 @@ COUNT_DTYPE = pl.Int64
 _MAX_RANK_NUMERATOR = 2**57
 _MAX_RANK_DENOMINATOR = 2**121
 _GROUP = "__histogram_group"
-_CUM = "__histogram_cum"
-_N = "__histogram_n"
 
 
 def _expr(col: str | pl.Expr) -> pl.Expr:
@@ -291,10 +289,13 @@ def quantiles(parts: pl.DataFrame, keys: Sequence[str], qs: Sequence[float]) -> 
     clash = set(names) & set(key_list)
     if clash:
         raise ValueError(f"group keys clash with percentile columns: {sorted(clash)}")
-    rank_exprs = [_rank_expr(pl.col(_N), q) for q in qs]
-
+    # per group, the buckets in order and their running count: the smallest bucket whose
+    # running count reaches the rank (equal buckets in any order give the same bucket)
+    ordered = pl.col(BUCKET).sort()
+    running = pl.col(COUNT).sort_by(BUCKET).cum_sum()
+    n = pl.col(COUNT).sum()
     group = key_list or [_GROUP]
-    ranked = (
+    per_group = (
         parts.select(
             *key_list,
             pl.col(BUCKET).cast(BUCKET_DTYPE),
@@ -302,18 +303,14 @@ def quantiles(parts: pl.DataFrame, keys: Sequence[str], qs: Sequence[float]) -> 
         )
         .with_columns(pl.lit(0, dtype=pl.Int8).alias(_GROUP))
         .filter(pl.col(COUNT) > 0)
-        .sort([*group, BUCKET])
-        .with_columns(
-            pl.col(COUNT).cum_sum().over(group).alias(_CUM),
-            pl.col(COUNT).sum().over(group).alias(_N),
+        .group_by(group)
+        .agg(
+            *(
+                ordered.filter(running >= _rank_expr(n, q)).first().alias(name)
+                for name, q in zip(names, qs, strict=True)
+            ),
+            n.alias(COUNT),
         )
-    )
-    per_group = ranked.group_by(group).agg(
-        *(
-            pl.col(BUCKET).filter(pl.col(_CUM) >= rank).min().alias(name)
-            for name, rank in zip(names, rank_exprs, strict=True)
-        ),
-        pl.col(COUNT).sum().alias(COUNT),
     )
     return (
         per_group.sort(group)
