@@ -149,33 +149,49 @@ def _partials(closing: pl.DataFrame, tz_of: dict[str, str]) -> pl.DataFrame:
     )
     if not events.height:
         return empty_usage()
-    events = _with_windows(events, tz_of)
+    # per minute first, then the minutes into their hours: the window bounds are joined to
+    # the per-minute rows, not to every event
+    owner = ["contract_id", "tenant_id", "project_id", "minute"]
     requests = events.filter(pl.col("kind") == "request")
     reported = pl.col("tokens_in").is_not_null() | pl.col("tokens_out").is_not_null()
-    per_minute = requests.group_by([*KEYS, "minute"]).agg(
+    per_minute = requests.group_by(owner).agg(
         n=pl.len().cast(pl.Int64),
         errors=(~pl.col("ok")).sum().cast(pl.Int64),
         tokens_in=pl.col("tokens_in").sum(),
         tokens_out=pl.col("tokens_out").sum(),
         token_calls=reported.sum().cast(pl.Int64),
     )
-    calls = per_minute.group_by(KEYS).agg(
-        calls=pl.col("n").sum(),
-        errors=pl.col("errors").sum(),
-        call_minutes=pl.len(),
-        tokens_in=pl.col("tokens_in").sum(),
-        tokens_out=pl.col("tokens_out").sum(),
-        token_calls=pl.col("token_calls").sum(),
-        calls_minute_max=pl.col("n").max(),
-        calls_minute_min=pl.col("n").min(),
-    )
-    utilisation = (
-        events.filter(pl.col("kind") == "utilization")
+    calls = (
+        _with_windows(per_minute, tz_of)
         .group_by(KEYS)
+        .agg(
+            calls=pl.col("n").sum(),
+            errors=pl.col("errors").sum(),
+            call_minutes=pl.len(),
+            tokens_in=pl.col("tokens_in").sum(),
+            tokens_out=pl.col("tokens_out").sum(),
+            token_calls=pl.col("token_calls").sum(),
+            calls_minute_max=pl.col("n").max(),
+            calls_minute_min=pl.col("n").min(),
+        )
+    )
+    # per minute: each metric's sample count, sum (in nano-units, each sample rounded) and max
+    utilisation_minutes = (
+        events.filter(pl.col("kind") == "utilization")
+        .group_by(owner)
         .agg(
             *(pl.col(m).count().cast(pl.Int64).alias(f"{m}_n") for m in METRICS),
             *((pl.col(m) * NANO).round().cast(pl.Int64).sum().alias(f"{m}_nano") for m in METRICS),
             *(pl.col(m).max().alias(f"{m}_max") for m in METRICS),
+        )
+    )
+    utilisation = (
+        _with_windows(utilisation_minutes, tz_of)
+        .group_by(KEYS)
+        .agg(
+            *(pl.col(f"{m}_n").sum() for m in METRICS),
+            *(pl.col(f"{m}_nano").sum() for m in METRICS),
+            *(pl.col(f"{m}_max").max() for m in METRICS),
         )
     )
     return pl.concat([_conform(calls), _conform(utilisation)], how="vertical")
