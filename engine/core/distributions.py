@@ -101,7 +101,8 @@ def close_latency(
         add = closed.join(period_map, on=["contract_id", "objective_id", "window_start"]).select(
             "contract_id", "objective_id", "period_start", "bucket", "count"
         )
-        state.lat_periods = hist.merge(
+        # read when the period ends: appended now, merged every few closings
+        state.lat_periods = hist.append(
             state.lat_periods, add, ["contract_id", "objective_id", "period_start"]
         )
     # periods that end inside this closing: their percentile, then drop them

@@ -194,6 +194,23 @@ def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
     return _canonical(summed, key_list).select(columns)
 
 
+def append(
+    a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str], *, every: int = 8
+) -> pl.DataFrame:
+    """``merge(a, b)``, deferred: ``b`` joins ``a`` as a chunk of its own, and the chunks are
+    merged (one group-by, sorted) once there are ``every`` of them.  For a partial state read
+    only by :func:`quantiles` (which takes parts unmerged), e.g. a period's histogram fed by
+    each closing's windows and read once, when the period ends: the merge then costs once per
+    ``every`` closings, not once per closing."""
+    key_list = _check_keys(keys)
+    columns = [*key_list, BUCKET, COUNT]
+    part = b.select(*key_list, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE))
+    both = pl.concat([a.select(columns), part], how="vertical", rechunk=False)
+    if both.n_chunks() < every:
+        return both
+    return merge(both, both.head(0), key_list).rechunk()
+
+
 def merge_samples(
     a: pl.DataFrame, frame: pl.DataFrame, keys: Sequence[str], *, value_col: str = "latency_ms"
 ) -> pl.DataFrame:
