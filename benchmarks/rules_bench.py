@@ -15,7 +15,7 @@ Rounds alternate baseline, current, baseline, current … so drift hits both ali
 figure is the median over rounds (and over ``--repeats`` loads inside a child for cold and
 warm).
 
-    python benchmarks/rules_bench.py --copies 100 1000 --rounds 3 --baseline e2aa676
+    python benchmarks/rules_bench.py --copies 10 100 1000 --rounds 3 --baseline aeb2a1f
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def clones(work: Path, copies: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--copies", type=int, nargs="*", default=[100, 1000])
+    parser.add_argument("--copies", type=int, nargs="*", default=[10, 100, 1000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="loads per child (cold, warm)")
     parser.add_argument("--baseline", help="a commit to compare with (cold only)")

@@ -501,11 +501,18 @@ def compile_rule_file(rule: RuleFile, source: str, *, locate: Locator | None = N
 
 
 # --- across files ------------------------------------------------------------------------------
+_REVISION: Loc = ("contract", "revision")
+_EFFECTIVE_FROM: Loc = ("contract", "effective_from")
+#: The only fields ``check_across_files`` places an issue at.
+ACROSS_FILE_LOCS = (_REVISION, _EFFECTIVE_FROM)
+
+
 def check_across_files(entries: Sequence[tuple[Contract, Locator]]) -> list[RuleIssue]:
     """Errors between files: a (contract id, revision) defined twice, two revisions of one
     contract taking effect at the same instant, or a later revision taking effect earlier.
 
-    Each problem is reported in every file involved, naming the other file.
+    Each problem is reported in every file involved, naming the other file; each locator is
+    asked only for ``ACROSS_FILE_LOCS``.
     """
     out: list[RuleIssue] = []
 
@@ -524,7 +531,7 @@ def check_across_files(entries: Sequence[tuple[Contract, Locator]]) -> list[Rule
                         add(
                             this,
                             locate,
-                            ("contract", "revision"),
+                            _REVISION,
                             f"contract {contract_id} revision {this.revision} is defined twice:"
                             f" in {this.source} and in {other.source}",
                         )
@@ -533,7 +540,7 @@ def check_across_files(entries: Sequence[tuple[Contract, Locator]]) -> list[Rule
                         add(
                             this,
                             locate,
-                            ("contract", "effective_from"),
+                            _EFFECTIVE_FROM,
                             f"revisions {this.revision} ({this.source}) and {other.revision}"
                             f" ({other.source}) of contract {contract_id} take effect at the"
                             " same instant; each revision needs its own effective_from",
@@ -546,7 +553,7 @@ def check_across_files(entries: Sequence[tuple[Contract, Locator]]) -> list[Rule
                     add(
                         later,
                         locate,
-                        ("contract", "effective_from"),
+                        _EFFECTIVE_FROM,
                         f"revision {later.revision} of contract {contract_id} takes effect"
                         f" before revision {earlier.revision} ({earlier.source}); a higher"
                         " revision must take effect later",
@@ -570,6 +577,7 @@ def build_ruleset(contracts: Iterable[Contract], scoring: Scoring | None = None)
 
 
 __all__ = [
+    "ACROSS_FILE_LOCS",
     "Loc",
     "Locator",
     "RuleFileError",

@@ -243,7 +243,11 @@ def compose_checked(text: str, loader: type[Any]) -> Any:
 
 
 def compose_checked_node(text: str, loader: type[Any]) -> tuple[Any, Any]:
-    """:func:`compose_checked`, with the composed node graph (its marks place any field)."""
+    """:func:`compose_checked`, with the composed node graph (its marks place any field).
+
+    A ``loader`` may offer ``construct_checked(node)``: the document of a graph without
+    aliases, checking the depth in its own walk and raising what ``check_nodes`` raises, so
+    a good file is walked once, not twice."""
     if depth_bound(text) > _SAFE_COMPOSE_DEPTH:
         check_events(libyaml.parse(text, Loader=loader))
     instance = loader(text)
@@ -251,7 +255,11 @@ def compose_checked_node(text: str, loader: type[Any]) -> tuple[Any, Any]:
         node = instance.get_single_node()
         if node is None:
             return None, None
-        check_nodes(node, aliases=_may_anchor(text))
-        return node, instance.construct_document(node)
+        aliases = _may_anchor(text)
+        construct_checked = getattr(instance, "construct_checked", None)
+        if aliases or construct_checked is None:
+            check_nodes(node, aliases=aliases)
+            return node, instance.construct_document(node)
+        return node, construct_checked(node)
     finally:
         instance.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import gc
 import hashlib
+import operator
 import re
 import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml as libyaml
 from pydantic import BaseModel, ValidationError
@@ -34,6 +35,7 @@ from engine.models.assessment import PLATFORM_SCORING_FILE, load_scoring_text
 from engine.models.contract import SPEC_VERSION, RuleFile
 from engine.ruleset.cache import ParseCache, position_table
 from engine.ruleset.compile import (
+    ACROSS_FILE_LOCS,
     Loc,
     Locator,
     RuleIssue,
@@ -45,9 +47,11 @@ from engine.ruleset.compile import (
     field_path,
 )
 from engine.ruleset.limits import (
+    MAX_DEPTH,
     MAX_FILE_BYTES,
     LimitExceeded,
     check_events,
+    check_nodes,
     compose_checked_node,
     size_issue,
     yaml_issue,
@@ -527,31 +531,63 @@ def _parse(
 
 
 class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's C parser for the common case of a good file; no positions kept."""
+    """libyaml's C parser for the common case of a good file; no positions kept.
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        """PyYAML's tag of a plain scalar, remembered per text: the resolver tries up to a
-        dozen regular expressions per scalar, and rule files repeat the same few hundred
-        words (a tag depends on the text alone). Only short texts are kept."""
-        if kind is libyaml.ScalarNode and implicit[0] and len(value) <= _PLAIN_TAG_TEXT:
-            tag = _PLAIN_TAGS.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(_PLAIN_TAGS) >= _PLAIN_TAGS_KEPT:
-                    _PLAIN_TAGS.clear()
-                _PLAIN_TAGS[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)
+    The C composer calls back into Python for every node: ``resolve`` for its tag and
+    ``descend_resolver``/``ascend_resolver`` around it. Those two only follow path resolvers,
+    which this loader has none of (its own empty table: one added to PyYAML's loaders elsewhere
+    does not reach it), so they are C callables that ignore their arguments."""
+
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}
+    descend_resolver = operator.is_  # (parent, index) -> a bool nobody reads
+    ascend_resolver = tuple  # () -> ()
+
+    def resolve(
+        self, kind: Any, value: Any, implicit: Any, _scalar: Any = libyaml.ScalarNode
+    ) -> Any:
+        """PyYAML's tag of a node. A plain scalar's is remembered per text: the resolver tries
+        up to a dozen regular expressions per scalar, and rule files repeat the same few
+        hundred words (a tag depends on the text alone); only short texts are kept. Without
+        path resolvers any other node gets its kind's default tag, as in ``BaseResolver``.
+        (Called for every node: ``_scalar`` saves a global lookup.)"""
+        if kind is _scalar:
+            if implicit[0]:
+                tag = _PLAIN_TAGS.get(value)
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)
+                    if len(value) <= _PLAIN_TAG_TEXT:
+                        if len(_PLAIN_TAGS) >= _PLAIN_TAGS_KEPT:
+                            _PLAIN_TAGS.clear()
+                        _PLAIN_TAGS[value] = tag
+                return tag
+            return _STR
+        return _MAP if kind is _MAPPING_NODE else _SEQ
 
     def construct_document(self, node: Any) -> Any:
         """``_plain_value`` for the usual document, PyYAML's constructors for anything else
         (merge keys, other tags, a duplicate key, a value they cannot read)."""
         try:
-            return _plain_value(self, node)
+            return _plain_value(self, node, _UNBOUNDED)
         except (_Unusual, _DuplicateKey, *_UNREADABLE):
             return super().construct_document(node)
 
+    def construct_checked(self, node: Any) -> Any:
+        """:meth:`construct_document` for a graph without aliases, with the depth limit
+        checked in the same walk (``limits.compose_checked_node``). A document the walk
+        does not finish is checked as before (``check_nodes``, which raises the same
+        ``LimitExceeded``), then left to PyYAML's constructors."""
+        try:
+            return _plain_value(self, node, 1)
+        except (_Unusual, _DuplicateKey, _TooDeep, *_UNREADABLE):
+            check_nodes(node, aliases=False)
+            return super().construct_document(node)
 
+
+_SCALAR_NODE, _MAPPING_NODE, _SEQUENCE_NODE = (
+    libyaml.ScalarNode,
+    libyaml.MappingNode,
+    libyaml.SequenceNode,
+)
 _PLAIN_TAGS: dict[str, str] = {}
 _PLAIN_TAGS_KEPT = 4096
 _PLAIN_TAG_TEXT = 64
@@ -581,8 +617,11 @@ def _fast_mapping(loader: Any, node: Any) -> dict[Any, Any]:
 
 
 def _fast_int(loader: Any, node: Any) -> int | str:
-    if len(str(node.value)) > _MAX_INT_TEXT:
-        return str(node.value)
+    text = str(node.value)
+    if len(text) > _MAX_INT_TEXT:
+        return text
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return int(text)  # what construct_yaml_int makes of plain decimal digits
     return int(loader.construct_yaml_int(node))
 
 
@@ -590,48 +629,69 @@ class _Unusual(Exception):
     """A node ``_plain_value`` leaves to PyYAML's constructors."""
 
 
+class _TooDeep(Exception):
+    """A collection nested deeper than ``MAX_DEPTH`` (``check_nodes`` says where)."""
+
+
 _STR, _INT, _FLOAT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _BOOL, _TIMESTAMP = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"
 _SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+#: A depth that never reaches ``MAX_DEPTH`` (the limits were checked before the walk).
+_UNBOUNDED = -(1 << 62)
 
 
-def _plain_value(loader: Any, node: Any) -> Any:
+def _plain_value(loader: Any, node: Any, depth: int) -> Any:
     """A node → what ``_FastLoader``'s registered constructors build from it, in one walk.
 
     PyYAML's ``construct_object`` costs about 10 µs a node (a generator per collection, a
     bookkeeping dict); this handles the standard tags of a rule file and raises ``_Unusual``
-    for any other node, so the constructors decide. Keys are plain scalars, as text."""
-    kind, tag = type(node), node.tag
-    if kind is libyaml.ScalarNode:
-        if tag == _STR:
-            return node.value
-        if tag == _INT:
-            return _fast_int(loader, node)
-        if tag == _FLOAT:
-            return _fast_float(loader, node)
-        if tag == _NULL_TAG:
-            return None
-        if tag == _BOOL:
-            return loader.construct_yaml_bool(node)
-        if tag == _TIMESTAMP:
-            return loader.construct_yaml_timestamp(node)
-    elif kind is libyaml.SequenceNode and tag == _SEQ:
-        return [_plain_value(loader, item) for item in node.value]
-    elif kind is libyaml.MappingNode and tag == _MAP:
-        keys = [_plain_key(loader, key) for key, _ in node.value]
-        if len(set(keys)) != len(keys):
-            raise _DuplicateKey("duplicate key")
-        return {
-            key: _plain_value(loader, value)
-            for key, (_, value) in zip(keys, node.value, strict=True)
-        }
+    for any other node, so the constructors decide. Keys are plain scalars, as text.
+    ``depth``: the nesting depth of ``node`` if it is a collection; past ``MAX_DEPTH``,
+    ``_TooDeep``. Text values, most of a file, are taken without a call."""
+    kind = type(node)
+    if kind is _SCALAR_NODE:
+        return _plain_scalar(loader, node)
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    depth += 1
+    if kind is _MAPPING_NODE and node.tag == _MAP:
+        out: dict[str, Any] = {}
+        for key, value in node.value:
+            if type(key) is not _SCALAR_NODE:
+                raise _Unusual  # a collection as a key
+            name = key.value if key.tag == _STR else str(_plain_scalar(loader, key))
+            if name in out:
+                raise _DuplicateKey("duplicate key")
+            if type(value) is _SCALAR_NODE and value.tag == _STR:
+                out[name] = value.value
+            else:
+                out[name] = _plain_value(loader, value, depth)
+        return out
+    if kind is _SEQUENCE_NODE and node.tag == _SEQ:
+        return [
+            item.value
+            if type(item) is _SCALAR_NODE and item.tag == _STR
+            else _plain_value(loader, item, depth)
+            for item in node.value
+        ]
     raise _Unusual
 
 
-def _plain_key(loader: Any, node: Any) -> str:
-    if type(node) is not libyaml.ScalarNode:
-        raise _Unusual  # a collection as a key
-    return str(_plain_value(loader, node))
+def _plain_scalar(loader: Any, node: Any) -> Any:
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _INT:
+        return _fast_int(loader, node)
+    if tag == _FLOAT:
+        return _fast_float(loader, node)
+    if tag == _NULL_TAG:
+        return None
+    if tag == _BOOL:
+        return loader.construct_yaml_bool(node)
+    if tag == _TIMESTAMP:
+        return loader.construct_yaml_timestamp(node)
+    raise _Unusual
 
 
 _FastLoader.add_constructor("tag:yaml.org,2002:float", _fast_float)
@@ -842,7 +902,23 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            _promote_survivors()
             gc.enable()
+
+
+def _promote_survivors() -> None:
+    """Move what the load left alive to the oldest generation, without walking it.
+
+    With the collector paused, everything the load allocated and kept (about 220 objects a
+    file: the contracts and their spec models) is still in the youngest generation, so the
+    first allocation after ``gc.enable()`` would walk all of it once (about 0.1 ms a file),
+    and then again when it is promoted. It is long-lived by construction; ``freeze`` and
+    ``unfreeze`` move it straight to the oldest generation, collected with the next full
+    collection as before. Skipped when the process has frozen objects of its own
+    (``unfreeze`` would release them)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> LoadReport:
@@ -880,7 +956,10 @@ def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> Lo
         result, locate = _load(text, str(path), scoring_table, cache)
         results.append(result)
         if result.contract is not None and locate is not None:
-            compiled.append((result.contract, locate))
+            # the few positions the checks across files may ask for, taken now: the file's
+            # parse (a node per value) is freed here, not kept until every file is loaded
+            pinned = {loc: locate(loc) for loc in ACROSS_FILE_LOCS}
+            compiled.append((result.contract, pinned.__getitem__))
     across: dict[str, list[RuleIssue]] = {}
     for issue in check_across_files(compiled):
         across.setdefault(issue.path, []).append(issue)

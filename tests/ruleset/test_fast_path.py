@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,102 @@ def test_one_walk_builds_what_the_constructors_build(text: str) -> None:
     fast, slow = built(True), built(False)
     assert fast == slow  # PyYAML's NaN is one object, so a document holding it equals itself
     assert repr(fast) == repr(slow)
+
+
+_DEEP = "[" * 70 + "]" * 70
+DEEP_DOCUMENTS = [
+    f"a: {_DEEP}\n",
+    f"a: [{_DEEP}, {_DEEP.replace('[]', '[1]')}]\n",  # two too-deep branches
+    f"a: [!!set {{x}}, {_DEEP}]\n",  # an unusual node before the deep one
+    f"a: 1\na: {_DEEP}\n",  # a duplicate key before it
+    f"? [1]\n: {_DEEP}\n",  # a collection as a key
+    "a:\n" + "".join("  " * n + "- b:\n" for n in range(1, 70)),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [*(p.read_text() for p in RULES), *ODD_DOCUMENTS, *DEEP_DOCUMENTS],
+    ids=[
+        *(p.name for p in RULES),
+        *(f"odd{n}" for n in range(len(ODD_DOCUMENTS))),
+        *(f"deep{n}" for n in range(len(DEEP_DOCUMENTS))),
+    ],
+)
+def test_one_checked_walk_equals_the_check_then_the_walk(text: str) -> None:
+    """A document without anchors is built and depth-checked in one walk
+    (``construct_checked``): the same document, or the same ``LimitExceeded`` at the same
+    mark, as ``check_nodes`` followed by ``construct_document``."""
+    import yaml
+
+    from engine.ruleset.limits import LimitExceeded, check_nodes
+
+    def built(one_walk: bool) -> object:
+        loader = load_module._FastLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            if one_walk:
+                return loader.construct_checked(node)
+            check_nodes(node, aliases=False)
+            return loader.construct_document(node)
+        except LimitExceeded as exc:
+            return ("limit", exc.line, exc.column, exc.message)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            return type(exc)
+        finally:
+            loader.dispose()
+
+    one, two = built(True), built(False)
+    assert repr(one) == repr(two)
+    if text in DEEP_DOCUMENTS:
+        assert isinstance(one, tuple) and one[0] == "limit"
+
+
+def test_the_node_tags_are_pyyamls() -> None:
+    """The loader's own resolve (and its no-op path callbacks) tag every node as PyYAML's
+    safe loader does."""
+    import yaml
+
+    def tags(node: Any) -> list[str]:
+        out: list[str] = [node.tag]
+        if isinstance(node.value, list):
+            for item in node.value:
+                for part in item if isinstance(item, tuple) else (item,):
+                    out += tags(part)
+        return out
+
+    for text in [*(p.read_text() for p in RULES), *ODD_DOCUMENTS, MERGED]:
+        if not text:
+            continue
+        try:
+            safe = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            continue
+        assert tags(yaml.compose(text, Loader=load_module._FastLoader)) == tags(safe)
+
+
+def test_a_load_leaves_the_collector_as_it_found_it() -> None:
+    """The collector is paused while files load and enabled again after; what the load kept
+    goes to the oldest generation unless the process has frozen objects, which stay frozen."""
+    import gc
+
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    assert gc.isenabled()
+    report = load_module.load_rules_dir(rules)
+    assert report.ok and gc.isenabled()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        load_module.load_rules_dir(rules)
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        load_module.load_rules_dir(rules)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
