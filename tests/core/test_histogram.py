@@ -186,6 +186,7 @@ services = st.sampled_from(["api", "db", "gpu"])
 percentile = st.floats(min_value=0.0, max_value=100.0, exclude_min=True, allow_nan=False)
 
 
+@settings(deadline=None)
 @given(
     rows=st.lists(st.tuples(services, any_ms), max_size=200),
     data=st.data(),
@@ -205,6 +206,31 @@ def test_merge_samples_equals_merge_of_partials(
     state = h.partials(frame(rows[:cut]), KEYS)
     merged = h.merge(state, h.partials(frame(rows[cut:]), KEYS), KEYS)
     assert_frame_equal(h.canonical(h.merge_samples(state, frame(rows[cut:]), KEYS), KEYS), merged)
+
+
+@settings(deadline=None)
+@given(rows=st.lists(st.tuples(services, any_ms), max_size=200), cuts=st.integers(1, 20))
+def test_append_gives_the_quantiles_of_merge_and_merges_every_few_parts(
+    rows: list[tuple[str, float]], cuts: int
+) -> None:
+    """The deferred merge of a period histogram: any number of appended parts read by
+    ``quantiles`` as their merge, and never more than ``every`` unmerged chunks."""
+
+    def part(chunk: list[tuple[str, float]]) -> pl.DataFrame:
+        df = pl.DataFrame(
+            {"service": [s for s, _ in chunk], "latency_ms": [v for _, v in chunk]},
+            schema={"service": pl.String, "latency_ms": pl.Float64},
+        )
+        return h.partials(df, KEYS)
+
+    size = max(1, len(rows) // cuts)
+    appended = merged = part([])
+    for at in range(0, len(rows), size):
+        appended = h.append(appended, part(rows[at : at + size]), KEYS, every=4)
+        merged = h.merge(merged, part(rows[at : at + size]), KEYS)
+        assert appended.n_chunks() < 4
+    assert_frame_equal(h.quantiles(appended, KEYS, QS), h.quantiles(merged, KEYS, QS))
+    assert_frame_equal(h.merge(appended, part([]), KEYS), merged)
 
 
 @settings(deadline=None)
