@@ -66,29 +66,25 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     for cid, rows in _rows_by_contract(probes, "minute", "n", "ok"):
         data[cid].probes = rows
     _selected_probes(state, ruleset, targets, closing, data)
-    requests = (
+    # requests per minute and owner (tenant, project) in one pass over the events; per minute
+    # from those rows
+    tokens = pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)
+    per_owner = (
         closing.filter(pl.col("kind") == "request")
-        .group_by("contract_id", "minute")
-        .agg(
-            n=pl.len(),
-            ok=pl.col("ok").sum(),
-            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
-        )
+        .group_by("contract_id", "minute", "tenant_id", "project_id")
+        .agg(n=pl.len(), ok=pl.col("ok").sum(), tokens=tokens.sum())
+    )
+    requests = (
+        per_owner.group_by("contract_id", "minute")
+        .agg(pl.col("n").sum(), pl.col("ok").sum(), pl.col("tokens").sum())
         .sort("contract_id", "minute")
     )
     for cid, rows in _rows_by_contract(requests, "minute", "n", "ok", "tokens"):
         data[cid].requests = rows
-    by_owner = (
-        closing.filter(pl.col("kind") == "request")
-        .group_by("contract_id", "minute", "tenant_id", "project_id")
-        .agg(
-            n=pl.len(),
-            tokens=(pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)).sum(),
-        )
-        .sort("contract_id", "minute", "tenant_id", "project_id", nulls_last=True)
-        .with_columns(
-            owner=pl.concat_str(_or_dash("tenant_id"), pl.lit("\x1f"), _or_dash("project_id"))
-        )
+    by_owner = per_owner.sort(
+        "contract_id", "minute", "tenant_id", "project_id", nulls_last=True
+    ).with_columns(
+        owner=pl.concat_str(_or_dash("tenant_id"), pl.lit("\x1f"), _or_dash("project_id"))
     )
     for cid, rows in _rows_by_contract(by_owner, "minute", "owner", "n", "tokens"):
         data[cid].requests_by_owner = rows
