@@ -38,6 +38,8 @@ KINDS = tuple(MEANING)
 def reported_down(cs: ContractState, start: int, end: int) -> tuple[int, list[str], list[str]]:
     """Milliseconds of [start, end) that a counted report says down, and the nodes and
     incidents that say so."""
+    if not (cs.failures or cs.incident_log or cs.incidents):  # no report says down
+        return 0, [], []
     spans: list[iv.Interval] = []
     nodes, incidents = set(), set()
     for failure in cs.failures:
