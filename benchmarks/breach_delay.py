@@ -586,7 +586,8 @@ def run_scenario(
             warm_windows = math.ceil(args.warmup_s * event_s_per_wall_s / 60) + 1
             windows = math.ceil(args.event_breaches / n) + 1 + warm_windows
             now_ms = int(time.time() * 1000)
-            start_ms = (now_ms - 6 * 3_600_000) // MINUTE_MS * MINUTE_MS  # in the past
+            # in the past, on an even minute: every run has the same slow/fast windows
+            start_ms = (now_ms - 6 * 3_600_000) // (2 * MINUTE_MS) * 2 * MINUTE_MS
             events = event_feed(contracts, start_ms, windows, args.event_spacing_ms, grace_ms)
             trigger_of = {i: key for key, i in event_triggers(events, grace_ms).items()}
             certain: dict[tuple[str, int], float] = {}
