@@ -19,7 +19,6 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,7 +52,6 @@ from engine.core.contract import Ruleset
 from engine.core.origins import Listed
 from engine.core.pipeline import Outputs, advance, step
 from engine.core.records import DEAD, OUTPUT_KINDS
-from engine.core.state import EngineState
 from engine.dashboard import Feed
 from engine.ruleset import ParseCache, load_rules_dir, merge_with_previous
 from engine.settings import Settings
@@ -72,20 +70,6 @@ _LOGGED_DEAD_PER_BATCH = 5
 _BROKER_PROBE_SECONDS = 5.0
 
 Send = tuple[str, bytes | None, bytes]  # topic, key, value
-
-
-@dataclass
-class _Stepped:
-    """A partition's batch after ``step``: what publishing and the checkpoint need."""
-
-    partition: int
-    ps: PartitionState
-    fresh: list[Any]
-    state: EngineState
-    out: Outputs
-    now: int
-    lines: int  # lines evaluated, and invalid keyed messages
-    times: list[float]  # perf_counter at step, publish, published
 
 
 def _wall_ms() -> int:
@@ -258,45 +242,21 @@ class Engine:
     # -- stage 2 ------------------------------------------------------------------------
 
     async def evaluate(self, events: Sequence[EventT[Any]]) -> None:
-        """One micro-batch: every partition's lines through ``step``, in turn on the core
-        thread; each partition's outputs are published as soon as its step is done (while the
-        next partition steps), and the checkpoints are written once every output is on the
-        broker. So a breach waits for its own partition's step, not for the other partitions'
-        publishing and checkpoint round trips (breach delay, ``benchmarks/breach_delay.py``),
-        and still no checkpoint is ahead of the outputs and no offset ahead of a checkpoint."""
         started = time.perf_counter()
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event.message)
         self.metrics.messages_in.labels("evaluate").inc(len(events))
         async with self.lock:
-            publishing: list[asyncio.Future[None]] = []
-            try:
-                stepped = []
-                for partition, messages in by_partition.items():
-                    done = await self._step_partition(partition, messages)
-                    if done is not None:
-                        stepped.append(done)
-                        publishing.append(asyncio.ensure_future(self._publish_partition(done)))
-                await asyncio.gather(*publishing)
-                await asyncio.gather(*(self._checkpoint_partition(done) for done in stepped))
-            except BaseException:
-                for task in publishing:
-                    task.cancel()
-                for partition in by_partition:
+            for partition, messages in by_partition.items():
+                try:
+                    await self._evaluate_partition(partition, messages)
+                except BaseException:
                     self._forget(partition)
-                raise
+                    raise
         self.metrics.batch_seconds.labels("evaluate").observe(time.perf_counter() - started)
 
     async def _evaluate_partition(self, partition: int, messages: list[Any]) -> None:
-        """One partition's messages: step, publish, checkpoint."""
-        done = await self._step_partition(partition, messages)
-        if done is not None:
-            await self._publish_partition(done)
-            await self._checkpoint_partition(done)
-
-    async def _step_partition(self, partition: int, messages: list[Any]) -> _Stepped | None:
-        """The partition's fresh lines through the core; None if every message is old."""
         ps = self.partitions.get(partition)
         if ps is None:
             ps = self.partitions[partition] = await self.checkpoints.restore(partition, _wall_ms())
@@ -304,7 +264,7 @@ class Engine:
             ps.sources = {c: s for c, s in ps.sources.items() if c in self.ruleset.revisions}
         fresh = [m for m in messages if m.offset >= ps.next_offset]
         if not fresh:
-            return None
+            return
         # (With exactly_once, offsets of transaction markers and aborted records are gaps.)
         if ps.restored and fresh[0].offset > ps.next_offset and not self.app.in_transaction:
             log.error(
@@ -335,39 +295,31 @@ class Engine:
         state, out = await self._in_core_thread(
             step_routed, ps.state, lines, Listed(origins), self.ruleset, now
         )
+        t1 = time.perf_counter()
+        source = (self.source_topic, partition)
         if invalid:
             out.dead.extend(invalid)
             out.count("events_in", len(invalid))
             out.count("dead_letters", len(invalid))
-        return _Stepped(partition, ps, fresh, state, out, now, len(lines) + len(invalid), [t0])
-
-    async def _publish_partition(self, done: _Stepped) -> None:
-        """Publish a stepped partition's outputs; once the broker has them all, the new state
-        is the partition's (not yet checkpointed)."""
-        done.times.append(time.perf_counter())
-        ps, state = done.ps, done.state
-        await self._emit(done.out, (self.source_topic, done.partition))
-        for cid in {m.key.decode(errors="replace") for m in done.fresh if m.key}:
+        await self._emit(out, source)
+        for cid in {m.key.decode(errors="replace") for m in fresh if m.key}:
             cs = state.contracts.get(cid)
             if cs is not None:
-                ps.last_seen[cid] = (done.now, cs.max_event_ms)
-        ps.state, ps.next_offset, ps.restored = state, done.fresh[-1].offset + 1, True
+                ps.last_seen[cid] = (now, cs.max_event_ms)
+        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
         self._show_quarantine()
-        done.times.append(time.perf_counter())
-
-    async def _checkpoint_partition(self, done: _Stepped) -> None:
-        partition, fresh, out = done.partition, done.fresh, done.out
-        await self._checkpoint(partition, done.ps, (self.source_topic, partition))
+        t2 = time.perf_counter()
+        await self._checkpoint(partition, ps, source)
         self.heap.maybe()  # the batch's big buffers are freed: give the pages back
-        t0, t1, t2, t3 = *done.times, time.perf_counter()
+        t3 = time.perf_counter()
         if self.keyed:  # (stage 1 counts the lines it forwards; here there is none)
-            self.metrics.events_in.inc(done.lines)
+            self.metrics.events_in.inc(len(lines) + len(invalid))
         self._log_batch(partition, fresh, out)
         if t3 - t0 > 1.0:
             log.info(
                 "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
                 partition,
-                done.lines,
+                len(lines),
                 t1 - t0,
                 t2 - t1,
                 t3 - t2,
