@@ -27,13 +27,14 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     ConsumerGroupTopicPartitions,
+    IsolationLevel,
     KafkaError,
     KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CST = timezone(timedelta(hours=8))
@@ -250,6 +251,7 @@ class OutputReader:
     """
 
     def __init__(self, bootstrap: str, topics: Mapping[str, str]) -> None:
+        self.bootstrap = bootstrap
         self.topics = dict(topics)
         self.by_topic = {v: k for k, v in self.topics.items()}
         self.records: dict[str, list[tuple[bytes | None, dict[str, Any]]]] = {
@@ -302,10 +304,15 @@ class OutputReader:
         """Read every output partition up to its end as of now: for a read_committed reader the
         last stable offset, so everything committed before this call is read."""
         tps = [TopicPartition(t, p) for t in self.topics.values() for p in range(partitions)]
-        ends = {
-            (tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in tps
-        }
+        # One ListOffsets request for all of them (a get_watermark_offsets per partition took
+        # ~0.6 s each); read_committed, as the reader: the last stable offsets.
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        latest = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in tps},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=10,
+        )
+        ends = {(tp.topic, tp.partition): done.result().offset for tp, done in latest.items()}
         deadline = time.monotonic() + timeout
         while True:
             assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
