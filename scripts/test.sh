@@ -36,4 +36,4 @@ python3 -m ruff check engine tests benchmarks
 python3 -m mypy
 python3 -m engine schema check
 step "pytest…"
-python3 -m pytest -q "$@"
+python3 -m pytest -q --durations=15 "$@"

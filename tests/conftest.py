@@ -1,4 +1,5 @@
-"""Shared by every test directory: the golden in/out cases under tests/golden/.
+"""Shared by every test directory: the golden in/out cases under tests/golden/, and the one
+real Kafka broker of the session.
 
 A test with a ``golden_case`` argument runs once per case: a directory of tests/golden/ with
 an ``input.ndjson.gz``, a ``case.json`` (``until``: replay's ``--until``; ``worker``: what the
@@ -12,7 +13,8 @@ import copy
 import gzip
 import json
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import pytest
 
 from engine.core.calendar import parse_instant
 from engine.core.records import OUTPUT_KINDS
+from engine.dev.local_broker import KafkaUnavailableError, LocalKafka, find_java
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -112,3 +115,35 @@ def golden_cases() -> list[GoldenCase]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "golden_case" in metafunc.fixturenames:
         metafunc.parametrize("golden_case", golden_cases(), ids=lambda case: case.name)
+
+
+# --------------------------------------------------------------------------- the real broker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the broker is marked ``kafka``: ``-m "not kafka"`` leaves it out."""
+    for item in items:
+        if "kafka_broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[LocalKafka]:
+    """One started single-node broker (KRaft, 127.0.0.1 only) for the whole session, shared by
+    tests/kafka, tests/hostile and tests/dashboard (a start costs 30-60 s); stopped and deleted
+    at the end. Tests keep apart by unique topic names and app ids; none stops this broker (a
+    test that must stop or kill one starts its own ``LocalKafka``). A machine without Java 17+
+    or Maven fails these tests rather than skipping them: CI must not pass by skipping."""
+    try:
+        find_java()
+        started = time.monotonic()
+        broker = LocalKafka().start()
+    except KafkaUnavailableError as exc:
+        pytest.fail(
+            f"the real Kafka broker for the 'kafka' tests is unavailable: {exc}", pytrace=False
+        )
+    print(f"\nKafka broker on {broker.bootstrap}, ready {time.monotonic() - started:.1f} s")
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,8 +1,8 @@
 """The worker's dashboard: records the engine publishes reach ``/dashboard.json``.
 
-In process (``Engine._emit`` with a recording send: no broker), and end to end against the real
-Kafka broker: a ``csla worker`` subprocess evaluates the golden storage day and its web server
-serves the page, the breach and the burn-rate warnings it published, behind the
+In process (``Engine._emit`` with a recording send: no broker), and end to end against the
+session's real Kafka broker: a ``csla worker`` subprocess evaluates the golden storage day and
+its web server serves the page, the breach and the burn-rate warnings it published, behind the
 ``CSLA_WEB_TOKEN`` of its environment (``/metrics`` and ``/health`` open).
 """
 
@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.core.pipeline import Outputs
-from engine.dev.local_broker import KafkaUnavailableError, LocalKafka, find_java
+from engine.dev.local_broker import LocalKafka
 
 from .conftest import GOLDEN_INPUT, ROOT, breach, metric
 
@@ -85,19 +84,6 @@ def test_published_records_feed_the_worker_dashboard() -> None:
     assert target == "≥ 99 %"  # from the breach record, which outranks the rule file's 99.9
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[LocalKafka]:
-    try:
-        find_java()
-        kafka = LocalKafka().start()
-    except KafkaUnavailableError as exc:
-        pytest.fail(f"the real Kafka broker is unavailable: {exc}", pytrace=False)
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
-
-
 def _key(line: bytes) -> str:
     """The line's contract (the golden input has malformed lines on purpose: no key)."""
     try:
@@ -127,7 +113,7 @@ def _get(url: str, token: str | None = WEB_TOKEN) -> bytes:
 
 @pytest.mark.kafka
 def test_worker_serves_the_dashboard_of_what_it_published(
-    broker: LocalKafka, tmp_path: Path
+    kafka_broker: LocalKafka, tmp_path: Path
 ) -> None:
     from confluent_kafka import Producer
 
@@ -136,7 +122,7 @@ def test_worker_serves_the_dashboard_of_what_it_published(
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
     env = {
-        "CSLA_BROKER": f"kafka://{broker.bootstrap}",
+        "CSLA_BROKER": f"kafka://{kafka_broker.bootstrap}",
         "CSLA_APP_ID": f"csla-{tag}",
         "CSLA_DATA_DIR": str(tmp_path / "data"),
         "CSLA_WEB_PORT": str(wh.free_port()),
@@ -153,7 +139,7 @@ def test_worker_serves_the_dashboard_of_what_it_published(
     worker = wh.WorkerProcess(env, tmp_path / "w", "worker").start()
     try:
         worker.wait_ready(timeout=90)
-        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
         with gzip.open(GOLDEN_INPUT, "rb") as handle:
             for line in handle:
                 producer.produce(f"{tag}.telemetry", value=line.rstrip(b"\n"), key=_key(line))

@@ -1,5 +1,6 @@
 """Fixtures of the hostile corpus tests, shared by the replay tests (session scope: the clean
-stream is simulated and replayed once)."""
+stream is simulated and replayed once). tests/test_broker.py runs on the session's broker
+(``kafka_broker``, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,24 +22,6 @@ if _NAME not in sys.modules:
     sys.modules[_NAME] = _module
     _spec.loader.exec_module(_module)
 rh = sys.modules[_NAME]
-
-
-def _kafka_conftest() -> Any:
-    """tests/kafka/conftest.py, for its session broker fixture (one file owns how a broker is
-    started and checked)."""
-    name = "csla_kafka_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "kafka" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-# the real broker of tests/test_broker.py (a second one if tests/kafka runs in the same session)
-kafka_broker = _kafka_conftest().kafka_broker
 
 
 @pytest.fixture(scope="session")

@@ -1,46 +1,19 @@
-"""A real Apache Kafka broker for the tests under tests/kafka/.
+"""Fixtures over the session's real Kafka broker (``kafka_broker``, in tests/conftest.py).
 
-``kafka_broker`` starts one single-node broker (KRaft, 127.0.0.1 only) per test session;
-``kafka_topic_factory`` makes fresh, uniquely named topics on it. Tests that use the broker
-are marked ``kafka`` automatically, so ``-m "not kafka"`` leaves them out. A machine without
-Java 17+ or Maven fails these tests rather than skipping them: CI must not pass by skipping.
+``kafka_topic_factory`` makes fresh, uniquely named topics on it; ``csla_env`` gives a ``csla``
+subprocess fresh topic names and app id on it.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
-from engine.dev.local_broker import KafkaUnavailableError, LocalKafka, find_java
+from engine.dev.local_broker import LocalKafka
 
 TopicFactory = Callable[..., str]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "kafka_broker" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.kafka)
-
-
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[LocalKafka]:
-    """One started broker for the whole session; stopped and deleted at the end."""
-    try:
-        find_java()
-        started = time.monotonic()
-        broker = LocalKafka().start()
-    except KafkaUnavailableError as exc:
-        pytest.fail(
-            f"the real Kafka broker for the 'kafka' tests is unavailable: {exc}", pytrace=False
-        )
-    print(f"\nKafka broker on {broker.bootstrap}, ready {time.monotonic() - started:.1f} s")
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

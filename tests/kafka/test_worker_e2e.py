@@ -421,18 +421,17 @@ def test_sigkill_mid_stream_and_restart(
     t = wh.Telemetry(seed=23).build()
     messages = telemetry_messages(t, batch=10)
     sent: list[Any] = []
+    restarted = threading.Event()
 
     def feed() -> None:
+        # One producer, 20 messages a send. Paced (the whole feed would take > 60 s, the wait
+        # for the kill below) until the worker is back after the kill, so telemetry flows
+        # before, during and after it; then the rest at once.
+        sender = wh.Sender(deployment.broker.bootstrap, murmur2=keyed)
         for i in range(0, len(messages), 20):
-            sent.extend(
-                wh.produce(
-                    deployment.broker.bootstrap,
-                    deployment.topics["telemetry"],
-                    messages[i : i + 20],
-                    murmur2=keyed,
-                )
-            )
-            time.sleep(0.1)
+            sent.extend(sender.send(deployment.topics["telemetry"], messages[i : i + 20]))
+            if not restarted.is_set():
+                time.sleep(0.25)
 
     feeder = threading.Thread(target=feed)
     reader = deployment.reader()
@@ -448,6 +447,7 @@ def test_sigkill_mid_stream_and_restart(
         reader.poll(0.5)
         w1.start()
         restart_s = w1.wait_ready(min_partitions=PARTITIONS)
+        restarted.set()
         feeder.join(timeout=300)
         assert not feeder.is_alive(), "the feed did not end: want would miss its tail"
         want = offline(sent, ruleset=deployment.ruleset())
