@@ -197,14 +197,14 @@ def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
 def append(
     a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str], *, every: int = 8
 ) -> pl.DataFrame:
-    """``merge(a, b)``, deferred: ``b`` joins ``a`` as a chunk of its own, and the chunks are
-    merged (one group-by, sorted) once there are ``every`` of them.  For a partial state read
+    """``merge(a, b)``, deferred: ``b``, merged, joins ``a`` as a chunk of its own, and the
+    chunks are merged (one group-by, sorted) once there are ``every``.  For a partial state read
     only by :func:`quantiles` (which takes parts unmerged), e.g. a period's histogram fed by
     each closing's windows and read once, when the period ends: the merge then costs once per
     ``every`` closings, not once per closing."""
     key_list = _check_keys(keys)
     columns = [*key_list, BUCKET, COUNT]
-    part = b.select(*key_list, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE))
+    part = merge(b.head(0), b, key_list)  # merged and sorted itself: the state is deterministic
     both = pl.concat([a.select(columns), part], how="vertical", rechunk=False)
     if both.n_chunks() < every:
         return both
