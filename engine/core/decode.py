@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 from pydantic import ValidationError
 
+from engine.core.lines import BlockLines, line_view
 from engine.core.records import DeadLetterRecord, RawFields
 from engine.models.events import (
     DURATION_MS_MAX,
@@ -174,8 +175,9 @@ def decode(
 ) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
-    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
-    when the batch is small enough to be parsed in one piece.
+    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk; ``lines`` may then
+    be a :class:`~engine.core.lines.BlockLines` over it): the block is parsed once, whole, see
+    :func:`_decode_block`.
 
     Fast path: a piece is parsed straight into the typed schema.  If polars refuses it (a wrong
     JSON type, a malformed line), the piece is parsed as text and typed row by row — the
@@ -183,6 +185,10 @@ def decode(
     """
     if not lines:
         return Decoded(_empty_frame(), [])
+    if block is not None:
+        decoded = _decode_block(lines, origin, block)
+        if decoded is not None:
+            return decoded
     frames: list[pl.DataFrame] = []
     texts: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
@@ -243,6 +249,97 @@ def decode(
         keep = ~pl.col("seq").is_in(pl.Series(screened, dtype=pl.Int64).implode())
         raw, text = raw.filter(keep), text.filter(keep)
     return _validate(raw, text, lines, origin, dead)
+
+
+def _decode_block(
+    lines: Sequence[bytes], origin: Callable[[int], str], block: bytes
+) -> Decoded | None:
+    """A block decoded with one typed parse, or None (then :func:`decode`'s pieces decide).
+
+    The lines that would send a piece down the slow path are found first, on the block's
+    lines as one string column: those that cannot be JSON objects (the screen of
+    :func:`decode`, same dead letters) and those that may hold a value of the wrong JSON type
+    (:data:`_WRONG_TYPE`, a cheap over-approximation).  Each is replaced by ``{}`` and the
+    block parsed typed once; the suspects alone are parsed as text and typed as the reference
+    path types them.  Exact by construction: the typed parse must accept every other line, as
+    it accepts them in a piece (else None: a suspect was missed, or a line is malformed), and
+    the reference path gives the suspects and the other lines the values the pieces give."""
+    n = len(lines)
+    view = lines.view() if isinstance(lines, BlockLines) else line_view(block, n)
+    if view is None:
+        return None
+    dead: list[DeadLetter] = []
+    screened: list[int] = []
+    for i in view.str.ends_with("}").fill_null(False).not_().arg_true().to_list():
+        line = lines[i]
+        if line[-1:] != b"}" and not line.rstrip().endswith(b"}"):
+            reason = _json_error(line)
+            if reason is not None:
+                dead.append(DeadLetter.of(line, reason, origin(i)))
+                screened.append(i)
+    suspects = view.str.contains(_WRONG_TYPE).fill_null(False).arg_true().to_list()
+    if screened and suspects:
+        gone = set(screened)
+        suspects = [i for i in suspects if i not in gone]
+    special = sorted({*screened, *suspects})
+    if len(special) > _SPECIAL_MAX:
+        return None  # many bad lines: the pieces narrow them down
+    if special:
+        sizes = view.str.len_bytes().fill_null(0)
+        starts = (sizes + 1).cum_sum() - (sizes + 1)
+        data, at = memoryview(block), 0
+        parts: list[bytes | memoryview] = []
+        for start, size in zip(
+            starts.gather(special).to_list(), sizes.gather(special).to_list(), strict=True
+        ):
+            parts += [data[at:start], b"{}"]
+            at = start + size
+        parts.append(data[at:])
+        block = b"".join(parts)
+    text = _empty_raw()
+    try:
+        typed = _read_typed(block, n, 0).with_columns(_tbad=pl.lit(False))
+        if suspects:
+            text = _read_block(b"\n".join(lines[i] for i in suspects), suspects, 0)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    text = text.with_columns(seq=pl.Series(suspects, dtype=pl.Int64))
+    retyped = _cast(text.with_columns(_tbad=_type_flags()))
+    rows, at, k = [], 0, 0  # the typed rows, each suspect's row in its place, screened dropped
+    for i in special:
+        rows.append(typed.slice(at, i - at))
+        if k < len(suspects) and suspects[k] == i:
+            rows.append(retyped.slice(k, 1))
+            k += 1
+        at = i + 1
+    rows.append(typed.slice(at))
+    raw = pl.concat(rows, how="vertical", rechunk=False) if special else typed
+    return _validate(raw, text, lines, origin, dead)
+
+
+def _wrong_type_pattern() -> str:
+    """A regex matching every line where a number, integer or boolean field holds a value
+    polars' typed parse refuses (unless its key is written with escapes): text, object,
+    array, a boolean in a number, a fraction or 19+ digits in an integer, a number in a
+    boolean.  It may match more (a nested key): a match only sends a line to the text path."""
+
+    def names(dtype: pl.DataType) -> str:
+        return "|".join(name for name, t in RAW_SCHEMA.items() if t == dtype)
+
+    ints, numbers, flags = names(pl.Int64()), names(pl.Float64()), names(pl.Boolean())
+    key = r'"(?:{})"\s*:\s*'
+    return "|".join(
+        [
+            key.format(f"{ints}|{numbers}") + r"[^-0-9n\s]",
+            key.format(ints) + r"-?[0-9]+[.eE]",
+            key.format(ints) + r"-?[0-9]{19}",
+            key.format(flags) + r"[^tfn\s]",
+        ]
+    )
+
+
+_WRONG_TYPE = _wrong_type_pattern()
+_SPECIAL_MAX = 256  # suspect or screened lines a block takes in one parse
 
 
 def decode_frame(
