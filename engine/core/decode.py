@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import orjson
 import polars as pl
@@ -565,17 +565,37 @@ def _checks() -> tuple[tuple[pl.Expr, str], ...]:
     return (*_plain_checks(), *_value_checks(), *_instant_checks())
 
 
-@cache
-def _flag() -> pl.Expr:
+@lru_cache(maxsize=64)
+def _flag(empty: frozenset[str] = frozenset()) -> pl.Expr:
     """Whether any of :func:`_checks` fails, cheaper: one range test per bounded field (NaN
-    compares above every number in polars, so ``is_between`` is false for it, as for ±inf)."""
+    compares above every number in polars, so ``is_between`` is false for it, as for ±inf).
+
+    ``empty``: columns entirely null in the batch. A condition that reads only those has the
+    same value on every row (the checks are elementwise), its value on a row of nulls: it is
+    left out when that is not true (most fields are absent from most batches)."""
     bounds: dict[str, tuple[float, float]] = {**NUMBER_BOUNDS, **INTEGER_BOUNDS}
     conditions = [
         *(condition for condition, _ in _plain_checks()),
         *(~pl.col(name).is_between(low, high) for name, (low, high) in bounds.items()),
         *(condition for condition, _ in _instant_checks()),
     ]
-    return pl.any_horizontal([c.fill_null(False) for c in conditions])
+    if empty:
+        nulls = pl.DataFrame(schema=_checked_schema()).clear(1)
+        conditions = [
+            c
+            for c in conditions
+            if not set(c.meta.root_names()) <= empty or nulls.select(c.fill_null(False)).item()
+        ]
+    return pl.any_horizontal([c.fill_null(False) for c in conditions] or [pl.lit(False)])
+
+
+def _checked_schema() -> dict[str, pl.DataType]:
+    """The columns the checks read: the wire fields, each instant in ms, the status code."""
+    return {
+        **RAW_SCHEMA,
+        **{_ms(name): pl.Int64() for name in _INSTANTS},
+        "status_code": pl.Int64(),
+    }
 
 
 @cache
@@ -791,12 +811,20 @@ def _validate(
     """Check every typed row with boolean flags; only the (rare) rows that fail get their
     message, from the same checks in the same order (first wrongly typed field, then first
     failing check).  ``text``: the text form of the rows that took the text path."""
+    height = raw.height
+    empty = {name for name in RAW_SCHEMA if raw.get_column(name).null_count() == height}
     frame = raw.with_columns(
-        *(_ts(name).alias(_ms(name)) for name in _INSTANTS),
+        *(
+            (pl.lit(None, pl.Int64) if name in empty else _ts(name)).alias(_ms(name))
+            for name in _INSTANTS
+        ),
         status_code=pl.col("status").str.to_integer(strict=False),
     )
-    not_strings = _not_strings(frame, lines)
-    failed = frame.select(_flag() | pl.col("seq").is_in(list(not_strings))).to_series()
+    not_strings = _not_strings(frame, lines, empty)
+    derived = {_ms(name) for name in _INSTANTS if name in empty}
+    derived |= {"status_code"} if "status" in empty else set()
+    flag = _flag(frozenset(empty | derived))
+    failed = frame.select(flag | pl.col("seq").is_in(list(not_strings))).to_series()
     bad_mask = failed | frame.get_column("_tbad")
     if bad_mask.any():
         bad = frame.filter(bad_mask)
@@ -820,11 +848,15 @@ def _validate(
     return Decoded(frame.drop("_tbad", *_INSTANTS), dead)
 
 
-def _not_strings(frame: pl.DataFrame, lines: Sequence[bytes]) -> dict[int, str]:
+def _not_strings(
+    frame: pl.DataFrame, lines: Sequence[bytes], empty: set[str] | frozenset[str] = frozenset()
+) -> dict[int, str]:
     """``seq`` → message of the rows where a text field holds a JSON number, boolean, object
     or array (polars reads it as its text; the model refuses it): only rows whose text could
-    be one are parsed again, from their raw line."""
-    present = [name for name in TEXT_FIELDS if name in frame.columns]
+    be one are parsed again, from their raw line. ``empty``: fields null in every row."""
+    present = [name for name in TEXT_FIELDS if name in frame.columns and name not in empty]
+    if not present:
+        return {}
     suspect = frame.select(
         pl.any_horizontal(pl.col(n).str.contains(_NOT_A_STRING).fill_null(False) for n in present)
     ).to_series()
