@@ -119,8 +119,11 @@ def chunk_lines(
     # blank lines are skipped: a chunk may also begin with one (a file's "\n\n" cut between)
     end = data.find(b"\n")
     first, last = data[: len(data) if end < 0 else end], data[data.rfind(b"\n") + 1 :]
-    if b"[" not in data and b"\n\n" not in data and first.strip() and last.strip():
-        return BlockLines(data, count), FileLines(name, first_line), data
+    if b"[" not in data and first.strip() and last.strip():
+        block = BlockLines(data, count)
+        view = block.view()  # kept for the core's decode; an empty line is null in it
+        if (view.null_count() == 0) if view is not None else b"\n\n" not in data:
+            return block, FileLines(name, first_line), data
     lines: list[bytes] = []
     where: list[int] = []
     for number, raw in enumerate(data.split(b"\n")):

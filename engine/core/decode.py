@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -305,6 +305,11 @@ def _decode_block(
         return None
     text = text.with_columns(seq=pl.Series(suspects, dtype=pl.Int64))
     retyped = _cast(text.with_columns(_tbad=_type_flags()))
+    if retyped.get_column("_tbad").all():
+        # every suspect holds a wrong type: a dead letter whose reason comes from its text, so
+        # its placeholder row stands in for it (flagged), and no row needs to move
+        raw = typed.with_columns(_tbad=pl.col("seq").is_in(suspects)) if suspects else typed
+        return _validate(raw, text, lines, origin, dead, skip=screened)
     rows, at, k = [], 0, 0  # the typed rows, each suspect's row in its place, screened dropped
     for i in special:
         rows.append(typed.slice(at, i - at))
@@ -313,8 +318,7 @@ def _decode_block(
             k += 1
         at = i + 1
     rows.append(typed.slice(at))
-    raw = pl.concat(rows, how="vertical", rechunk=False) if special else typed
-    return _validate(raw, text, lines, origin, dead)
+    return _validate(pl.concat(rows, how="vertical", rechunk=False), text, lines, origin, dead)
 
 
 def _wrong_type_pattern() -> str:
@@ -807,10 +811,12 @@ def _validate(
     lines: Sequence[bytes],
     origin: Callable[[int], str],
     dead: list[DeadLetter],
+    skip: Collection[int] = (),
 ) -> Decoded:
     """Check every typed row with boolean flags; only the (rare) rows that fail get their
     message, from the same checks in the same order (first wrongly typed field, then first
-    failing check).  ``text``: the text form of the rows that took the text path."""
+    failing check).  ``text``: the text form of the rows that took the text path; ``skip``:
+    the ``seq`` of placeholder rows, dropped without a word (their lines are dead already)."""
     height = raw.height
     empty = {name for name in RAW_SCHEMA if raw.get_column(name).null_count() == height}
     frame = raw.with_columns(
@@ -824,7 +830,7 @@ def _validate(
     derived = {_ms(name) for name in _INSTANTS if name in empty}
     derived |= {"status_code"} if "status" in empty else set()
     flag = _flag(frozenset(empty | derived))
-    failed = frame.select(flag | pl.col("seq").is_in(list(not_strings))).to_series()
+    failed = frame.select(flag | pl.col("seq").is_in([*not_strings, *skip])).to_series()
     bad_mask = failed | frame.get_column("_tbad")
     if bad_mask.any():
         bad = frame.filter(bad_mask)
@@ -839,6 +845,8 @@ def _validate(
         # one flat select of every check, not a when/then chain: a chain of ~80 conditions
         # costs ~15 ms even on a handful of rows
         messages = [message for _, message in _checks()]
+        if skip:
+            bad = bad.filter(~pl.col("seq").is_in(list(skip)))
         for seq, type_error, *hits in bad.select("seq", "_type_error", *_check_columns()).rows():
             failing = (m for m, hit in zip(messages, hits, strict=True) if hit)
             message = type_error or next(failing, None) or not_strings.get(seq)
