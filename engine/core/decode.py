@@ -1,7 +1,9 @@
 """Bytes → a typed polars frame of v1 telemetry events, and dead letters for what is not.
 
 The fast path hands a whole batch to ``pl.read_ndjson`` with a fixed schema and validates it
-with vectorised expressions.  A batch polars cannot parse (a malformed line, a wrong JSON type)
+with vectorised expressions.  A file chunk is parsed once, whole: its suspect lines (cut off,
+or maybe of a wrong JSON type) are found first on its lines as one string column, stand aside
+for the parse and alone take the text path (issue 12 §1).  A batch polars still cannot parse
 is split into slices and only the slices that fail are decoded line by line with the pydantic
 models (``engine.models.events``), which also give the reason a dead letter carries.
 """
