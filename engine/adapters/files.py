@@ -99,7 +99,9 @@ def read_chunks(
             continue
         carry = data[cut + 1 :]
         count = data.count(b"\n", 0, cut) + 1
-        yield chunk_lines(data[:cut], name, first_line, count)
+        chunk = chunk_lines(data[:cut], name, first_line, count)
+        del block, data  # not held while the chunk is decoded: two copies of it fewer
+        yield chunk
         first_line += count
     if carry.strip():
         yield chunk_lines(carry, name, first_line)

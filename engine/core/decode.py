@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable, Collection, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -189,6 +190,8 @@ def decode(
         return Decoded(_empty_frame(), [])
     if block is not None:
         decoded = _decode_block(lines, origin, block)
+        if isinstance(lines, BlockLines):
+            lines.forget_view()  # the few lines asked for later are cut from the block
         if decoded is not None:
             return decoded
     frames: list[pl.DataFrame] = []
@@ -286,21 +289,17 @@ def _decode_block(
     special = sorted({*screened, *suspects})
     if len(special) > _SPECIAL_MAX:
         return None  # many bad lines: the pieces narrow them down
-    if special:
-        sizes = view.str.len_bytes().fill_null(0)
-        starts = (sizes + 1).cum_sum() - (sizes + 1)
-        data, at = memoryview(block), 0
-        parts: list[bytes | memoryview] = []
-        for start, size in zip(
-            starts.gather(special).to_list(), sizes.gather(special).to_list(), strict=True
-        ):
-            parts += [data[at:start], b"{}"]
-            at = start + size
-        parts.append(data[at:])
-        block = b"".join(parts)
+    pieces = _pieces(block, view, special)
+    if isinstance(lines, BlockLines):
+        lines.forget_view()  # not held through the parse: a copy of the block
+    del view
     text = _empty_raw()
     try:
-        typed = _read_typed(block, n, 0).with_columns(_tbad=pl.lit(False))
+        typed = pl.concat(
+            [_read_typed(*piece).with_columns(_tbad=pl.lit(False)) for piece in pieces],
+            how="vertical",
+            rechunk=False,
+        )
         if suspects:
             text = _read_block(b"\n".join(lines[i] for i in suspects), suspects, 0)
     except (pl.exceptions.PolarsError, OSError):
@@ -321,6 +320,35 @@ def _decode_block(
         at = i + 1
     rows.append(typed.slice(at))
     return _validate(pl.concat(rows, how="vertical", rechunk=False), text, lines, origin, dead)
+
+
+def _pieces(block: bytes, view: pl.Series, special: list[int]) -> Iterator[tuple[bytes, int, int]]:
+    """``block`` in pieces of ``_PIECE`` lines (text, lines, first line), each ``special``
+    line replaced by ``{}``. Parsed one by one, as the pieces were: the frames, and their
+    string buffers that buffered events keep alive, stay piece-sized. The offsets are taken
+    from ``view`` now; each piece is made when it is parsed."""
+    n = view.len()
+    cuts = list(range(0, n, _PIECE))
+    wanted = sorted({*cuts, *special})
+    sizes = view.str.len_bytes().fill_null(0).cast(pl.Int64)
+    starts = (sizes + 1).cum_sum() - (sizes + 1)
+    spans = zip(starts.gather(wanted).to_list(), sizes.gather(wanted).to_list(), strict=True)
+    return _cut(memoryview(block), n, special, dict(zip(wanted, spans, strict=True)))
+
+
+def _cut(
+    data: memoryview, n: int, special: list[int], where: dict[int, tuple[int, int]]
+) -> Iterator[tuple[bytes, int, int]]:
+    for first in range(0, n, _PIECE):
+        end = min(first + _PIECE, n)
+        at = where[first][0]
+        parts: list[bytes | memoryview] = []
+        for i in special[bisect_left(special, first) : bisect_left(special, end)]:
+            start, size = where[i]
+            parts += [data[at:start], b"{}"]
+            at = start + size
+        parts.append(data[at : where[end][0] - 1 if end < n else len(data)])
+        yield b"".join(parts), end - first, first
 
 
 def _wrong_type_pattern() -> str:

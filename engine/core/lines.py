@@ -25,13 +25,14 @@ class BlockLines(Sequence[bytes]):
     The split into Python objects and the polars view are each made once, on first use, from
     the immutable block: a value computed lazily, not state."""
 
-    __slots__ = ("_count", "_split", "_view", "block")
+    __slots__ = ("_count", "_split", "_starts", "_view", "block")
 
     def __init__(self, block: bytes, count: int | None = None) -> None:
         self.block = block
         self._count = count
         self._split: list[bytes] | None = None
         self._view: pl.Series | bool | None = False  # False: not tried yet
+        self._starts: pl.Series | None = None  # where each line begins, once the view is gone
 
     def __len__(self) -> int:
         if self._count is None:
@@ -45,6 +46,13 @@ class BlockLines(Sequence[bytes]):
     def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
         if isinstance(i, slice) or self._split is not None:
             return self.lines()[i]
+        if self._starts is not None:
+            starts, n = self._starts, len(self)
+            if not -n <= i < n:
+                raise IndexError(i)
+            i %= n
+            end = starts[i + 1] - 1 if i + 1 < n else len(self.block)
+            return self.block[starts[i] : end]
         view = self._view
         if isinstance(view, pl.Series):
             if not -len(self) <= i < len(self):
@@ -62,6 +70,15 @@ class BlockLines(Sequence[bytes]):
             self._split = self.block.split(b"\n")
             self._count = len(self._split)
         return self._split
+
+    def forget_view(self) -> None:
+        """Let the view go (its memory is a copy of the block's) once the lines' offsets are
+        kept: line ``i`` is then cut from the block."""
+        view = self._view
+        if isinstance(view, pl.Series):
+            sizes = view.str.len_bytes().fill_null(0).cast(pl.Int64)
+            self._starts = (sizes + 1).cum_sum() - (sizes + 1)
+            self._view = None
 
     def view(self) -> pl.Series | None:
         """The lines as a polars string column, or None when the block is not UTF-8 (or a line

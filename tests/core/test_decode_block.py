@@ -174,3 +174,21 @@ def test_checks_left_out_for_empty_fields_change_nothing(lines: list[bytes]) -> 
         full = dec.decode(list(lines), _origin)
     assert skipped.events.equals(full.events)
     assert [d.record() for d in skipped.dead] == [d.record() for d in full.dead]
+
+
+def test_suspects_at_the_edges_of_the_parsed_pieces() -> None:
+    """A block is parsed in pieces of ``_PIECE`` lines: suspect and cut-off lines on either
+    side of each edge keep their rows, seq and reasons."""
+    n = 2 * dec._PIECE + 10
+    lines = [_line(i) for i in range(n)]
+    for i in (0, dec._PIECE - 1, 2 * dec._PIECE, n - 1):
+        lines[i] = lines[i].replace(b'"schema_version":1', b'"schema_version":"x"')
+    for i in (dec._PIECE, 2 * dec._PIECE - 1, 2 * dec._PIECE + 1):
+        lines[i] = lines[i][:30]
+    once = _assert_same(lines)
+    assert sorted(int(d.origin[3:]) - 1 for d in once.dead) == [
+        0, dec._PIECE - 1, dec._PIECE, 2 * dec._PIECE - 1, 2 * dec._PIECE, 2 * dec._PIECE + 1,
+        n - 1,
+    ]  # fmt: skip
+    edge = [s for s in once.events.get_column("seq") if abs(s - dec._PIECE) <= 3]
+    assert edge == [dec._PIECE - 3, dec._PIECE - 2, dec._PIECE + 1, dec._PIECE + 2, dec._PIECE + 3]

@@ -22,6 +22,10 @@ def test_it_is_the_split_block_whichever_way_it_is_read() -> None:
     assert viewed[-1] == b"{}"
     with pytest.raises(IndexError):
         viewed[len(LINES)]
+    viewed.forget_view()  # then cut from the block by the offsets the view gave
+    assert [viewed[i] for i in range(-len(LINES), len(LINES))] == LINES + LINES
+    with pytest.raises(IndexError):
+        viewed[len(LINES)]
 
 
 def test_the_view_is_checked_against_the_block() -> None:
