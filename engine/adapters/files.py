@@ -16,7 +16,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -84,7 +84,7 @@ def _tallied_input(path: str) -> Iterator[tuple[IO[bytes], _Tally]]:
 
 def read_chunks(
     stream: IO[bytes], name: str, chunk_bytes: int = 24 << 20
-) -> Iterator[tuple[list[bytes], Callable[[int], str], bytes | None]]:
+) -> Iterator[tuple[Sequence[bytes], Callable[[int], str], bytes | None]]:
     """Chunks of whole lines with an origin function ``i -> "name:line"``."""
     carry = b""
     first_line = 1
@@ -98,28 +98,37 @@ def read_chunks(
             carry = data
             continue
         carry = data[cut + 1 :]
-        yield chunk_lines(data[:cut], name, first_line)
-        first_line += data.count(b"\n", 0, cut) + 1
+        count = data.count(b"\n", 0, cut) + 1
+        chunk = chunk_lines(data[:cut], name, first_line, count)
+        del block, data  # not held while the chunk is decoded: two copies of it fewer
+        yield chunk
+        first_line += count
     if carry.strip():
         yield chunk_lines(carry, name, first_line)
 
 
 def chunk_lines(
-    data: bytes, name: str, first_line: int
-) -> tuple[list[bytes], Callable[[int], str], bytes | None]:
+    data: bytes, name: str, first_line: int, count: int | None = None
+) -> tuple[Sequence[bytes], Callable[[int], str], bytes | None]:
     """The records of ``data`` (whole lines, the first of them line ``first_line`` of ``name``;
     a line may hold a JSON array, or be blank), their origin and, when they are its lines
-    as they stand, ``data`` itself."""
+    as they stand, ``data`` itself (the lines are then split only if asked for: the core
+    parses the block whole). ``count``: the number of lines of ``data``, if known."""
     from engine.core.decode import split_records
+    from engine.core.lines import BlockLines
     from engine.core.origins import FileLines
 
-    raw_lines = data.split(b"\n")
     # blank lines are skipped: a chunk may also begin with one (a file's "\n\n" cut between)
-    if b"[" not in data and b"\n\n" not in data and raw_lines[0].strip() and raw_lines[-1].strip():
-        return raw_lines, FileLines(name, first_line), data
+    end = data.find(b"\n")
+    first, last = data[: len(data) if end < 0 else end], data[data.rfind(b"\n") + 1 :]
+    if b"[" not in data and first.strip() and last.strip():
+        block = BlockLines(data, count)
+        view = block.view()  # kept for the core's decode; an empty line is null in it
+        if (view.null_count() == 0) if view is not None else b"\n\n" not in data:
+            return block, FileLines(name, first_line), data
     lines: list[bytes] = []
     where: list[int] = []
-    for number, raw in enumerate(raw_lines):
+    for number, raw in enumerate(data.split(b"\n")):
         for record in split_records(raw):
             lines.append(record)
             where.append(first_line + number)

@@ -1,7 +1,9 @@
 """Bytes → a typed polars frame of v1 telemetry events, and dead letters for what is not.
 
 The fast path hands a whole batch to ``pl.read_ndjson`` with a fixed schema and validates it
-with vectorised expressions.  A batch polars cannot parse (a malformed line, a wrong JSON type)
+with vectorised expressions.  A file chunk is parsed once, whole: its suspect lines (cut off,
+or maybe of a wrong JSON type) are found first on its lines as one string column, stand aside
+for the parse and alone take the text path (issue 12 §1).  A batch polars still cannot parse
 is split into slices and only the slices that fail are decoded line by line with the pydantic
 models (``engine.models.events``), which also give the reason a dead letter carries.
 """
@@ -11,14 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import orjson
 import polars as pl
 from pydantic import ValidationError
 
+from engine.core.lines import BlockLines, line_view
 from engine.core.records import DeadLetterRecord, RawFields
 from engine.models.events import (
     DURATION_MS_MAX,
@@ -174,8 +178,9 @@ def decode(
 ) -> Decoded:
     """Decode and validate ``lines`` (one JSON object each); ``origin(i)`` names line ``i``.
 
-    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk): it saves a copy
-    when the batch is small enough to be parsed in one piece.
+    ``block``, if given, is ``b"\\n".join(lines)`` already (a file chunk; ``lines`` may then
+    be a :class:`~engine.core.lines.BlockLines` over it): the block is parsed once, whole, see
+    :func:`_decode_block`.
 
     Fast path: a piece is parsed straight into the typed schema.  If polars refuses it (a wrong
     JSON type, a malformed line), the piece is parsed as text and typed row by row — the
@@ -183,6 +188,12 @@ def decode(
     """
     if not lines:
         return Decoded(_empty_frame(), [])
+    if block is not None:
+        decoded = _decode_block(lines, origin, block)
+        if isinstance(lines, BlockLines):
+            lines.forget_view()  # the few lines asked for later are cut from the block
+        if decoded is not None:
+            return decoded
     frames: list[pl.DataFrame] = []
     texts: list[pl.DataFrame] = []
     dead: list[DeadLetter] = []
@@ -243,6 +254,126 @@ def decode(
         keep = ~pl.col("seq").is_in(pl.Series(screened, dtype=pl.Int64).implode())
         raw, text = raw.filter(keep), text.filter(keep)
     return _validate(raw, text, lines, origin, dead)
+
+
+def _decode_block(
+    lines: Sequence[bytes], origin: Callable[[int], str], block: bytes
+) -> Decoded | None:
+    """A block decoded with one typed parse, or None (then :func:`decode`'s pieces decide).
+
+    The lines that would send a piece down the slow path are found first, on the block's
+    lines as one string column: those that cannot be JSON objects (the screen of
+    :func:`decode`, same dead letters) and those that may hold a value of the wrong JSON type
+    (:data:`_WRONG_TYPE`, a cheap over-approximation).  Each is replaced by ``{}`` and the
+    block parsed typed once; the suspects alone are parsed as text and typed as the reference
+    path types them.  Exact by construction: the typed parse must accept every other line, as
+    it accepts them in a piece (else None: a suspect was missed, or a line is malformed), and
+    the reference path gives the suspects and the other lines the values the pieces give."""
+    n = len(lines)
+    view = lines.view() if isinstance(lines, BlockLines) else line_view(block, n)
+    if view is None:
+        return None
+    dead: list[DeadLetter] = []
+    screened: list[int] = []
+    for i in view.str.ends_with("}").fill_null(False).not_().arg_true().to_list():
+        line = lines[i]
+        if line[-1:] != b"}" and not line.rstrip().endswith(b"}"):
+            reason = _json_error(line)
+            if reason is not None:
+                dead.append(DeadLetter.of(line, reason, origin(i)))
+                screened.append(i)
+    suspects = view.str.contains(_WRONG_TYPE).fill_null(False).arg_true().to_list()
+    if screened and suspects:
+        gone = set(screened)
+        suspects = [i for i in suspects if i not in gone]
+    special = sorted({*screened, *suspects})
+    if len(special) > _SPECIAL_MAX:
+        return None  # many bad lines: the pieces narrow them down
+    pieces = _pieces(block, view, special)
+    if isinstance(lines, BlockLines):
+        lines.forget_view()  # not held through the parse: a copy of the block
+    del view
+    text = _empty_raw()
+    try:
+        typed = pl.concat(
+            [_read_typed(*piece).with_columns(_tbad=pl.lit(False)) for piece in pieces],
+            how="vertical",
+            rechunk=False,
+        )
+        if suspects:
+            text = _read_block(b"\n".join(lines[i] for i in suspects), suspects, 0)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    text = text.with_columns(seq=pl.Series(suspects, dtype=pl.Int64))
+    retyped = _cast(text.with_columns(_tbad=_type_flags()))
+    if retyped.get_column("_tbad").all():
+        # every suspect holds a wrong type: a dead letter whose reason comes from its text, so
+        # its placeholder row stands in for it (flagged), and no row needs to move
+        raw = typed.with_columns(_tbad=pl.col("seq").is_in(suspects)) if suspects else typed
+        return _validate(raw, text, lines, origin, dead, skip=screened)
+    rows, at, k = [], 0, 0  # the typed rows, each suspect's row in its place, screened dropped
+    for i in special:
+        rows.append(typed.slice(at, i - at))
+        if k < len(suspects) and suspects[k] == i:
+            rows.append(retyped.slice(k, 1))
+            k += 1
+        at = i + 1
+    rows.append(typed.slice(at))
+    return _validate(pl.concat(rows, how="vertical", rechunk=False), text, lines, origin, dead)
+
+
+def _pieces(block: bytes, view: pl.Series, special: list[int]) -> Iterator[tuple[bytes, int, int]]:
+    """``block`` in pieces of ``_PIECE`` lines (text, lines, first line), each ``special``
+    line replaced by ``{}``. Parsed one by one, as the pieces were: the frames, and their
+    string buffers that buffered events keep alive, stay piece-sized. The offsets are taken
+    from ``view`` now; each piece is made when it is parsed."""
+    n = view.len()
+    cuts = list(range(0, n, _PIECE))
+    wanted = sorted({*cuts, *special})
+    sizes = view.str.len_bytes().fill_null(0).cast(pl.Int64)
+    starts = (sizes + 1).cum_sum() - (sizes + 1)
+    spans = zip(starts.gather(wanted).to_list(), sizes.gather(wanted).to_list(), strict=True)
+    return _cut(memoryview(block), n, special, dict(zip(wanted, spans, strict=True)))
+
+
+def _cut(
+    data: memoryview, n: int, special: list[int], where: dict[int, tuple[int, int]]
+) -> Iterator[tuple[bytes, int, int]]:
+    for first in range(0, n, _PIECE):
+        end = min(first + _PIECE, n)
+        at = where[first][0]
+        parts: list[bytes | memoryview] = []
+        for i in special[bisect_left(special, first) : bisect_left(special, end)]:
+            start, size = where[i]
+            parts += [data[at:start], b"{}"]
+            at = start + size
+        parts.append(data[at : where[end][0] - 1 if end < n else len(data)])
+        yield b"".join(parts), end - first, first
+
+
+def _wrong_type_pattern() -> str:
+    """A regex matching every line where a number, integer or boolean field holds a value
+    polars' typed parse refuses (unless its key is written with escapes): text, object,
+    array, a boolean in a number, a fraction or 19+ digits in an integer, a number in a
+    boolean.  It may match more (a nested key): a match only sends a line to the text path."""
+
+    def names(dtype: pl.DataType) -> str:
+        return "|".join(name for name, t in RAW_SCHEMA.items() if t == dtype)
+
+    ints, numbers, flags = names(pl.Int64()), names(pl.Float64()), names(pl.Boolean())
+    key = r'"(?:{})"\s*:\s*'
+    return "|".join(
+        [
+            key.format(f"{ints}|{numbers}") + r"[^-0-9n\s]",
+            key.format(ints) + r"-?[0-9]+[.eE]",
+            key.format(ints) + r"-?[0-9]{19}",
+            key.format(flags) + r"[^tfn\s]",
+        ]
+    )
+
+
+_WRONG_TYPE = _wrong_type_pattern()
+_SPECIAL_MAX = 256  # suspect or screened lines a block takes in one parse
 
 
 def decode_frame(
@@ -468,17 +599,37 @@ def _checks() -> tuple[tuple[pl.Expr, str], ...]:
     return (*_plain_checks(), *_value_checks(), *_instant_checks())
 
 
-@cache
-def _flag() -> pl.Expr:
+@lru_cache(maxsize=64)
+def _flag(empty: frozenset[str] = frozenset()) -> pl.Expr:
     """Whether any of :func:`_checks` fails, cheaper: one range test per bounded field (NaN
-    compares above every number in polars, so ``is_between`` is false for it, as for ±inf)."""
+    compares above every number in polars, so ``is_between`` is false for it, as for ±inf).
+
+    ``empty``: columns entirely null in the batch. A condition that reads only those has the
+    same value on every row (the checks are elementwise), its value on a row of nulls: it is
+    left out when that is not true (most fields are absent from most batches)."""
     bounds: dict[str, tuple[float, float]] = {**NUMBER_BOUNDS, **INTEGER_BOUNDS}
     conditions = [
         *(condition for condition, _ in _plain_checks()),
         *(~pl.col(name).is_between(low, high) for name, (low, high) in bounds.items()),
         *(condition for condition, _ in _instant_checks()),
     ]
-    return pl.any_horizontal([c.fill_null(False) for c in conditions])
+    if empty:
+        nulls = pl.DataFrame(schema=_checked_schema()).clear(1)
+        conditions = [
+            c
+            for c in conditions
+            if not set(c.meta.root_names()) <= empty or nulls.select(c.fill_null(False)).item()
+        ]
+    return pl.any_horizontal([c.fill_null(False) for c in conditions] or [pl.lit(False)])
+
+
+def _checked_schema() -> dict[str, pl.DataType]:
+    """The columns the checks read: the wire fields, each instant in ms, the status code."""
+    return {
+        **RAW_SCHEMA,
+        **{_ms(name): pl.Int64() for name in _INSTANTS},
+        "status_code": pl.Int64(),
+    }
 
 
 @cache
@@ -690,16 +841,26 @@ def _validate(
     lines: Sequence[bytes],
     origin: Callable[[int], str],
     dead: list[DeadLetter],
+    skip: Collection[int] = (),
 ) -> Decoded:
     """Check every typed row with boolean flags; only the (rare) rows that fail get their
     message, from the same checks in the same order (first wrongly typed field, then first
-    failing check).  ``text``: the text form of the rows that took the text path."""
+    failing check).  ``text``: the text form of the rows that took the text path; ``skip``:
+    the ``seq`` of placeholder rows, dropped without a word (their lines are dead already)."""
+    height = raw.height
+    empty = {name for name in RAW_SCHEMA if raw.get_column(name).null_count() == height}
     frame = raw.with_columns(
-        *(_ts(name).alias(_ms(name)) for name in _INSTANTS),
+        *(
+            (pl.lit(None, pl.Int64) if name in empty else _ts(name)).alias(_ms(name))
+            for name in _INSTANTS
+        ),
         status_code=pl.col("status").str.to_integer(strict=False),
     )
-    not_strings = _not_strings(frame, lines)
-    failed = frame.select(_flag() | pl.col("seq").is_in(list(not_strings))).to_series()
+    not_strings = _not_strings(frame, lines, empty)
+    derived = {_ms(name) for name in _INSTANTS if name in empty}
+    derived |= {"status_code"} if "status" in empty else set()
+    flag = _flag(frozenset(empty | derived))
+    failed = frame.select(flag | pl.col("seq").is_in([*not_strings, *skip])).to_series()
     bad_mask = failed | frame.get_column("_tbad")
     if bad_mask.any():
         bad = frame.filter(bad_mask)
@@ -714,6 +875,8 @@ def _validate(
         # one flat select of every check, not a when/then chain: a chain of ~80 conditions
         # costs ~15 ms even on a handful of rows
         messages = [message for _, message in _checks()]
+        if skip:
+            bad = bad.filter(~pl.col("seq").is_in(list(skip)))
         for seq, type_error, *hits in bad.select("seq", "_type_error", *_check_columns()).rows():
             failing = (m for m, hit in zip(messages, hits, strict=True) if hit)
             message = type_error or next(failing, None) or not_strings.get(seq)
@@ -723,11 +886,15 @@ def _validate(
     return Decoded(frame.drop("_tbad", *_INSTANTS), dead)
 
 
-def _not_strings(frame: pl.DataFrame, lines: Sequence[bytes]) -> dict[int, str]:
+def _not_strings(
+    frame: pl.DataFrame, lines: Sequence[bytes], empty: set[str] | frozenset[str] = frozenset()
+) -> dict[int, str]:
     """``seq`` → message of the rows where a text field holds a JSON number, boolean, object
     or array (polars reads it as its text; the model refuses it): only rows whose text could
-    be one are parsed again, from their raw line."""
-    present = [name for name in TEXT_FIELDS if name in frame.columns]
+    be one are parsed again, from their raw line. ``empty``: fields null in every row."""
+    present = [name for name in TEXT_FIELDS if name in frame.columns and name not in empty]
+    if not present:
+        return {}
     suspect = frame.select(
         pl.any_horizontal(pl.col(n).str.contains(_NOT_A_STRING).fill_null(False) for n in present)
     ).to_series()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 
-from engine.adapters.files import read_chunks
+import pytest
+
+from engine.adapters.files import chunk_lines, read_chunks
 
 
 def test_a_chunk_that_begins_with_a_blank_line() -> None:
@@ -17,3 +19,38 @@ def test_a_chunk_that_begins_with_a_blank_line() -> None:
         got = [line for records, _, _ in chunks for line in records]
         origins = [origin(i) for records, origin, _ in chunks for i in range(len(records))]
         assert (got, origins) == (lines, ["in:1", "in:3", "in:4"]), size
+
+
+def _as_before(data: bytes, first_line: int) -> tuple[list[bytes], list[str], bool]:
+    """``chunk_lines`` as it was when it split every chunk into lines up front."""
+    from engine.core.decode import split_records
+
+    raw = data.split(b"\n")
+    if b"[" not in data and b"\n\n" not in data and raw[0].strip() and raw[-1].strip():
+        return raw, [f"in:{first_line + i}" for i in range(len(raw))], True
+    pairs = [(r, first_line + k) for k, line in enumerate(raw) for r in split_records(line)]
+    return [r for r, _ in pairs], [f"in:{n}" for _, n in pairs], False
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1}\n{"b":2}',
+        b'{"a":1}\n\n{"b":2}',
+        b'{"a":1}\n   \n{"b":2}',
+        b'{"a":1}\n[{"b":2}, {"c":3}]',
+        b'{"a":"\xff"}\n\n{"b":2}',
+        b'{"a":"\xff"}\n{"b":2}',
+        b'{"a":1}\r\n{"b":2}',
+        b'\n{"a":1}',
+        b'{"a":1}',
+    ],
+)
+def test_a_chunk_is_its_lines_as_before(data: bytes) -> None:
+    """The lines of a chunk come lazily (over the block) but are the lines they always were:
+    the same records, origins, and block or not, blank lines and arrays included."""
+    lines, origin, block = chunk_lines(data, "in", 7)
+    records, origins, whole = _as_before(data, 7)
+    assert list(lines) == records
+    assert [origin(i) for i in range(len(lines))] == origins
+    assert (block is not None) == whole
