@@ -535,6 +535,7 @@ def _pydantic_reason(exc: ValidationError) -> str:
     return "schema violation: " + "; ".join(parts)
 
 
+@cache  # a frame is immutable: one empty frame serves every batch
 def _empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema={**TEXT_SCHEMA, "seq": pl.Int64()})
 
@@ -915,6 +916,7 @@ def _not_strings(
     return wrong
 
 
+@cache
 def _empty_typed() -> pl.DataFrame:
     return pl.DataFrame(schema={**RAW_SCHEMA, "seq": pl.Int64(), "_tbad": pl.Boolean()})
 
