@@ -48,7 +48,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -65,6 +64,7 @@ if str(ROOT) not in sys.path:  # this checkout's engine, whatever else is instal
 
 import orjson  # noqa: E402
 import polars as pl  # noqa: E402
+from breach_delay import Reader  # noqa: E402  (a confluent-kafka reader of one topic)
 
 PARTITIONS = 4
 MIB = 1024 * 1024
@@ -734,40 +734,15 @@ def _service_start(contract: Any, need_ms: int) -> int:
     raise RuntimeError("no service-time stretch long enough in the last two weeks")
 
 
-class BreachReader(threading.Thread):
-    """Reads ``csla.breaches`` from the beginning and stamps each record on arrival."""
+class BreachReader(Reader):
+    """Reads ``csla.breaches`` from the beginning; each record with its arrival (monotonic)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"bench-breaches-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 5,
-                "fetch.min.bytes": 1,
-            }
-        )
-        meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
-        self.consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
-        )
-        self.stop_event = threading.Event()
+        super().__init__(bootstrap, topic)
         self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        self.errors: list[str] = []
 
-    def run(self) -> None:
-        deadline = time.monotonic() + 600
-        while not self.stop_event.is_set() and time.monotonic() < deadline:
-            for msg in self.consumer.consume(num_messages=100, timeout=0.02):
-                now = time.monotonic()
-                if msg.error() is not None:
-                    self.errors.append(str(msg.error()))
-                    continue
-                self.arrivals.append((now, orjson.loads(msg.value())))
-        self.consumer.close()
+    def handle(self, arrived: float, msg: Any) -> None:
+        self.arrivals.append((time.monotonic(), orjson.loads(msg.value())))
 
 
 def breach_delay(
