@@ -110,7 +110,7 @@ def drop_duplicates(
     only to hash the payload of the rare repeats.  Returns ``narrow`` without the repeats."""
     payload = [c for c in state.buffer.columns if c != "_origin"]
     before = narrow.height
-    first_mask = _first_copies(narrow)
+    first_mask = narrow.select(pl.struct(DEDUP_KEYS).is_first_distinct()).to_series()
     if not first_mask.all():
         keys = narrow.select(*DEDUP_KEYS, "seq")
         repeats = keys.filter(~first_mask)
@@ -125,7 +125,9 @@ def drop_duplicates(
         _conflicts(out, conflicting.with_columns(first), lines, origin, pl.col("_origin"))
         narrow = narrow.filter(first_mask)
     if state.buffer.height:
-        seen = _buffered(state.buffer, narrow.select(*DEDUP_KEYS, _seq="seq"))
+        seen = state.buffer.join(  # buffered first copies
+            narrow.select(*DEDUP_KEYS, _seq="seq"), on=DEDUP_KEYS, how="inner"
+        )
         if seen.height:
             mine = _payload_hash(events, payload, seen["_seq"])
             theirs = seen.select(
@@ -139,33 +141,6 @@ def drop_duplicates(
     out.count("duplicates", before - narrow.height - out.stats.get("_conflicts", 0))
     out.stats.pop("_conflicts", None)
     return narrow
-
-
-def _key_hash() -> pl.Expr:
-    """A 64-bit hash of the dedup key: a fast first look, never the last word (equal hashes
-    are compared key by key, so a crafted collision cannot drop another party's event)."""
-    return pl.struct(DEDUP_KEYS).hash()
-
-
-def _first_copies(narrow: pl.DataFrame) -> pl.Series:
-    """True where a row's key has not appeared before it in the batch.  Rows whose key hash
-    is unique are first copies; only rows sharing a hash are compared by their keys."""
-    hashes = narrow.select(_key_hash()).to_series()
-    shared = hashes.is_duplicated()
-    if not shared.any():
-        return pl.Series([True] * narrow.height, dtype=pl.Boolean)
-    suspects = narrow.filter(shared).select(pl.struct(DEDUP_KEYS).is_first_distinct()).to_series()
-    return (~shared).scatter(shared.arg_true(), suspects)
-
-
-def _buffered(buffer: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """The buffered rows whose key one of ``keys`` repeats, joined with that row's ``_seq``:
-    candidates by key hash, then the join on the keys themselves."""
-    mine = keys.select(_key_hash()).to_series()
-    hit = buffer.select(_key_hash().is_in(mine.implode())).to_series()
-    if not hit.any():
-        return buffer.head(0).join(keys, on=DEDUP_KEYS, how="inner")
-    return buffer.filter(hit).join(keys, on=DEDUP_KEYS, how="inner")
 
 
 def _payload_hash(events: pl.DataFrame, payload: list[str], seqs: pl.Series) -> dict[int, int]:

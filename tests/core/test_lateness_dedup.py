@@ -132,27 +132,6 @@ def test_a_conflicting_repeat_is_a_dead_letter_naming_the_first_copy(
     assert out.stats["events_in"] == out.stats["accepted"] + out.stats["dead_letters"]
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["same-batch", "next-batch"])
-def test_equal_key_hashes_never_make_distinct_events_duplicates(
-    csla: Any, split: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The key hash only finds candidates: with every key hashing alike (a crafted collision),
-    distinct events all count and true repeats are still counted once."""
-    import polars as pl
-
-    from engine.core import admission
-
-    monkeypatch.setattr(admission, "_key_hash", lambda: pl.col("event_id").hash() & 0)
-    rules = csla.ruleset(ERRORS, term=TERM)
-    lines = _requests(csla, 30, 5)
-    repeats = [lines[0], lines[3], lines[20]]
-    batches = [lines, repeats] if split else [lines + repeats]
-    _, out = csla.run(rules, [], batches=batches, until=t("10:05:00"))
-    metric = csla.metric_at(out, "err", t("10:00:00"))
-    assert (metric["good"], metric["total"]) == (25, 30)
-    assert out.stats == {"events_in": 33, "duplicates": 3, "accepted": 30}
-
-
 def test_the_same_event_id_from_another_source_is_not_a_duplicate(csla: Any) -> None:
     rules = csla.ruleset(ERRORS.replace("5m}", "5m, sources: [platform, customer]}"), term=TERM)
     lines = [
