@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from engine.ruleset import LoadReport, ParseCache, load_rules_dir, validate_path
 from engine.ruleset import load as load_module
 from engine.ruleset.cache import TablePositions, position_table
 from engine.ruleset.limits import compose_checked_node
+
+documents = sys.modules.get("csla_ruleset_documents") or pytest.fail("conftest.py not loaded")
+MERGED, _paths = documents.MERGED, documents.paths
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -145,30 +149,6 @@ def test_limits_apply_to_every_parsed_file(tmp_path: Path) -> None:
         ]
         assert "aliases" in report.errors[0].message
     assert not list((tmp_path / "cache").glob("*.parse"))
-
-
-def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out += _paths(item, (*prefix, index))
-    return out
-
-
-MERGED = """version: csla/v1
-base: &base
-  window: 1h
-  empty:
-objectives:
-  - <<: *base
-    id: a
-    threshold: 99.5
-  - id: b
-    nested: {x: [1, 2, {y: null}]}
-"""
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,9 @@ import pytest
 
 from engine.ruleset import load as load_module
 from engine.ruleset.compile import compile_checked
+
+documents = sys.modules.get("csla_ruleset_documents") or pytest.fail("conftest.py not loaded")
+MERGED, _paths = documents.MERGED, documents.paths
 
 RULES = sorted((Path(__file__).resolve().parents[2] / "rules").glob("*.yaml"))
 
@@ -35,30 +39,6 @@ def test_duplicate_keys_take_the_positioned_path() -> None:
     assert any(
         "version" in issue.message or "duplicate" in issue.message for issue in result.issues
     )
-
-
-def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out += _paths(item, (*prefix, index))
-    return out
-
-
-MERGED = """version: csla/v1
-base: &base
-  window: 1h
-  empty:
-objectives:
-  - <<: *base
-    id: a
-    threshold: 99.5
-  - id: b
-    nested: {x: [1, 2, {y: null}]}
-"""
 
 
 @pytest.mark.parametrize(
