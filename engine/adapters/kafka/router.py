@@ -141,22 +141,27 @@ class Router:
         """Telemetry keyed by contract already (``input_keyed_by_contract``): no stage 1 to
         run; only the producer is started, the client the broker probe asks for metadata
         (``Engine.probe_broker``). Stopped with the router."""
+        if await self._started(self._start_producer, "probe"):
+            self.joined = True
+            log.info("route: none (CSLA_INPUT_KEYED_BY_CONTRACT): stage 2 reads %s",
+                     self.settings.topics.telemetry)  # fmt: skip
+
+    async def _started(self, start: Callable[[], Awaitable[None]], what: str) -> bool:
+        """Run ``start`` until it succeeds (True) or the router is stopped (False); while the
+        broker is away, wait for it with a doubling pause (at most 30 s), never crash."""
         from aiokafka.errors import KafkaError
 
         pause = 1.0
         while not self._stopping:
             try:
-                await self._start_producer()
-            except KafkaError as exc:  # the broker away at start: wait for it, do not crash
-                log.warning("probe: cannot start (%r); again in %.0f s", exc, pause)
+                await start()
+                return True
+            except KafkaError as exc:
+                log.warning("%s: cannot start (%r); again in %.0f s", what, exc, pause)
                 await self._close()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
-            else:
-                self.joined = True
-                log.info("route: none (CSLA_INPUT_KEYED_BY_CONTRACT): stage 2 reads %s",
-                         self.settings.topics.telemetry)  # fmt: skip
-                return
+        return False
 
     async def stop(self) -> None:
         self._stopping = True
@@ -174,16 +179,7 @@ class Router:
         """Until stopped: fetch, forward, commit. A programmer error ends the process."""
         from aiokafka.errors import KafkaError
 
-        pause = 1.0
-        while not self._stopping:
-            try:
-                await self.start()
-                break
-            except KafkaError as exc:  # the broker away at start: wait for it, do not crash
-                log.warning("route: cannot start (%r); again in %.0f s", exc, pause)
-                await self._close()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
+        await self._started(self.start, "route")
         try:
             wait_ms = max(1, round(self.settings.batch_wait_seconds * 1000))
             while not self._stopping and self.consumer is not None:
