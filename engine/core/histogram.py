@@ -155,6 +155,29 @@ def _canonical(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return frame.sort([*keys, BUCKET])
 
 
+def _samples(frame: pl.DataFrame, keys: list[str], value_col: str) -> pl.DataFrame:
+    """One row per sample: its keys, its bucket and a count of 1; ``ValueError`` for a value
+    with no bucket (negative, NaN, infinite or null)."""
+    bucketed = frame.select(
+        *keys, bucket_expr(value_col).alias(BUCKET), pl.lit(1, dtype=COUNT_DTYPE).alias(COUNT)
+    )
+    invalid = bucketed.get_column(BUCKET).null_count()
+    if invalid:
+        raise ValueError(f"{invalid} value(s) of {value_col!r} are negative, NaN, infinite or null")
+    return bucketed
+
+
+def _typed(part: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """A partial state's columns in their dtypes (an older snapshot may hold others)."""
+    return part.select(*keys, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE))
+
+
+def _summed(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """The counts of ``parts`` summed per (keys..., bucket), in no particular order."""
+    both = pl.concat(parts, how="vertical")
+    return both.group_by([*keys, BUCKET]).agg(pl.col(COUNT).sum().cast(COUNT_DTYPE))
+
+
 def partials(
     frame: pl.DataFrame, keys: Sequence[str], *, value_col: str = "latency_ms"
 ) -> pl.DataFrame:
@@ -164,12 +187,7 @@ def partials(
     any latency is negative, NaN, infinite or null: callers validate events first.
     """
     key_list = _check_keys(keys)
-    bucketed = frame.select(*key_list, bucket_expr(value_col).alias(BUCKET))
-    invalid = bucketed.get_column(BUCKET).null_count()
-    if invalid:
-        raise ValueError(f"{invalid} value(s) of {value_col!r} are negative, NaN, infinite or null")
-    counted = bucketed.group_by([*key_list, BUCKET]).agg(pl.len().cast(COUNT_DTYPE).alias(COUNT))
-    return _canonical(counted, key_list)
+    return _canonical(_summed([_samples(frame, key_list, value_col)], key_list), key_list)
 
 
 def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -178,20 +196,8 @@ def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
     Associative and commutative: any split and order of merges gives an identical frame.
     """
     key_list = _check_keys(keys)
-    columns = [*key_list, BUCKET, COUNT]
-    both = pl.concat(
-        [
-            part.select(
-                *key_list,
-                pl.col(BUCKET).cast(BUCKET_DTYPE),
-                pl.col(COUNT).cast(COUNT_DTYPE),
-            )
-            for part in (a, b)
-        ],
-        how="vertical",
-    )
-    summed = both.group_by([*key_list, BUCKET]).agg(pl.col(COUNT).sum().cast(COUNT_DTYPE))
-    return _canonical(summed, key_list).select(columns)
+    summed = _summed([_typed(a, key_list), _typed(b, key_list)], key_list)
+    return _canonical(summed, key_list).select(*key_list, BUCKET, COUNT)
 
 
 def append(
@@ -217,20 +223,7 @@ def merge_samples(
     """``merge(a, partials(frame, keys))`` in one group-by, NOT sorted (a closing sorts only
     what it keeps).  Raises ``ValueError`` as :func:`partials` does."""
     key_list = _check_keys(keys)
-    bucketed = frame.select(
-        *key_list, bucket_expr(value_col).alias(BUCKET), pl.lit(1, dtype=COUNT_DTYPE).alias(COUNT)
-    )
-    invalid = bucketed.get_column(BUCKET).null_count()
-    if invalid:
-        raise ValueError(f"{invalid} value(s) of {value_col!r} are negative, NaN, infinite or null")
-    both = pl.concat(
-        [
-            a.select(*key_list, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE)),
-            bucketed,
-        ],
-        how="vertical",
-    )
-    return both.group_by([*key_list, BUCKET]).agg(pl.col(COUNT).sum().cast(COUNT_DTYPE))
+    return _summed([_typed(a, key_list), _samples(frame, key_list, value_col)], key_list)
 
 
 def canonical(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
