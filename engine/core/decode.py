@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -264,9 +265,10 @@ def _decode_block(
     The lines that would send a piece down the slow path are found first, on the block's
     lines as one string column: those that cannot be JSON objects (the screen of
     :func:`decode`, same dead letters) and those that may hold a value of the wrong JSON type
-    (:data:`_WRONG_TYPE`, a cheap over-approximation).  Each is replaced by ``{}`` and the
-    block parsed typed once; the suspects alone are parsed as text and typed as the reference
-    path types them.  Exact by construction: the typed parse must accept every other line, as
+    (:data:`_WRONG_TYPE`, a cheap over-approximation), or a field that a sample of the lines
+    does not hold (:func:`_sampled_fields`: the typed parse reads only the sampled fields, and
+    costs with every field it reads).  Each is replaced by ``{}`` and the block parsed typed
+    once; the suspects alone are parsed as text and typed as the reference path types them.  Exact by construction: the typed parse must accept every other line, as
     it accepts them in a piece (else None: a suspect was missed, or a line is malformed), and
     the reference path gives the suspects and the other lines the values the pieces give."""
     n = len(lines)
@@ -282,10 +284,11 @@ def _decode_block(
             if reason is not None:
                 dead.append(DeadLetter.of(line, reason, origin(i)))
                 screened.append(i)
-    suspects = view.str.contains(_WRONG_TYPE).fill_null(False).arg_true().to_list()
-    if screened and suspects:
-        gone = set(screened)
-        suspects = [i for i in suspects if i not in gone]
+    fields = _sampled_fields(view, block)
+    suspects = _suspects(view, fields, screened)
+    if fields is not None and len(screened) + len(suspects) > _SPECIAL_MAX:
+        fields = None  # many lines with fields the sample missed: read every field
+        suspects = _suspects(view, fields, screened)
     special = sorted({*screened, *suspects})
     if len(special) > _SPECIAL_MAX:
         return None  # many bad lines: the pieces narrow them down
@@ -296,7 +299,7 @@ def _decode_block(
     text = _empty_raw()
     try:
         typed = pl.concat(
-            [_read_typed(*piece).with_columns(_tbad=pl.lit(False)) for piece in pieces],
+            [_read_typed(*piece, fields).with_columns(_tbad=pl.lit(False)) for piece in pieces],
             how="vertical",
             rechunk=False,
         )
@@ -320,6 +323,49 @@ def _decode_block(
         at = i + 1
     rows.append(typed.slice(at))
     return _validate(pl.concat(rows, how="vertical", rechunk=False), text, lines, origin, dead)
+
+
+def _sampled_fields(view: pl.Series, block: bytes) -> frozenset[str] | None:
+    """The wire fields found in ``_SAMPLE`` lines spread over the block, or None (read every
+    field): the typed parse then reads only those (issue 12 §1), and a line holding any other
+    field is a suspect (:func:`_suspect_pattern`), which the text path reads whole.
+
+    None when a backslash is anywhere in the block (a key written with escapes would escape
+    the pattern) or when the sample holds every field."""
+    if b"\\" in block:
+        return None
+    seen: set[str] = set()
+    for text in view.gather_every(max(1, view.len() // _SAMPLE)).to_list():
+        try:
+            obj = orjson.loads(text) if text is not None else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            seen.update(obj)
+    fields = frozenset(seen.intersection(RAW_SCHEMA))
+    return fields if fields and len(fields) < len(RAW_SCHEMA) else None
+
+
+def _suspects(view: pl.Series, fields: frozenset[str] | None, screened: list[int]) -> list[int]:
+    """The lines :func:`_suspect_pattern` matches, less the ``screened`` ones."""
+    pattern = _suspect_pattern(None if fields is None else RAW_SCHEMA.keys() - fields)
+    suspects = view.str.contains(pattern).fill_null(False).arg_true().to_list()
+    if screened and suspects:
+        gone = set(screened)
+        suspects = [i for i in suspects if i not in gone]
+    return suspects
+
+
+def _suspect_pattern(unread: Collection[str] | None) -> str:
+    """:data:`_WRONG_TYPE`, and a key of an ``unread`` field anywhere in the line (at any
+    depth: a match only sends the line to the text path)."""
+    return _key_pattern(frozenset(unread)) if unread else _WRONG_TYPE
+
+
+@lru_cache(maxsize=64)
+def _key_pattern(unread: frozenset[str]) -> str:
+    names = "|".join(re.escape(name) for name in sorted(unread))
+    return rf'{_WRONG_TYPE}|"(?:{names})"\s*:'
 
 
 def _pieces(block: bytes, view: pl.Series, special: list[int]) -> Iterator[tuple[bytes, int, int]]:
@@ -374,6 +420,7 @@ def _wrong_type_pattern() -> str:
 
 _WRONG_TYPE = _wrong_type_pattern()
 _SPECIAL_MAX = 256  # suspect or screened lines a block takes in one parse
+_SAMPLE = 256  # lines whose fields decide which fields a block's typed parse reads
 
 
 def decode_frame(
@@ -413,19 +460,43 @@ def decode_frame(
     return _validate(raw, _empty_raw(), lines, origin, [])
 
 
-def _read_typed(block: bytes, n: int, offset: int) -> pl.DataFrame:
-    frame = pl.read_ndjson(block, schema=RAW_SCHEMA)
+def _read_typed(
+    block: bytes, n: int, offset: int, fields: frozenset[str] | None = None
+) -> pl.DataFrame:
+    """``block`` parsed into :data:`RAW_SCHEMA`; ``fields``: read only these (the lines hold
+    no other), the other columns are null."""
+    frame = pl.read_ndjson(block, schema=_schema(fields))
     if frame.height != n:  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")
-    return frame.with_columns(pl.int_range(offset, offset + n, dtype=pl.Int64).alias("seq"))
+    seq = pl.int_range(offset, offset + n, dtype=pl.Int64).alias("seq")
+    if fields is None:
+        return frame.with_columns(seq)
+    return frame.select(*_widened(fields), seq)
+
+
+@lru_cache(maxsize=64)
+def _schema(fields: frozenset[str] | None) -> dict[str, pl.DataType]:
+    if fields is None:
+        return RAW_SCHEMA
+    return {name: dtype for name, dtype in RAW_SCHEMA.items() if name in fields}
+
+
+@lru_cache(maxsize=64)
+def _widened(fields: frozenset[str]) -> tuple[pl.Expr, ...]:
+    """Every column of :data:`RAW_SCHEMA`, in order: those not in ``fields`` as nulls."""
+    return tuple(
+        pl.col(name) if name in fields else pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in RAW_SCHEMA.items()
+    )
 
 
 def _read(lines: list[bytes], offset: int) -> pl.DataFrame:
     return _read_block(b"\n".join(lines), lines, offset)
 
 
-def _read_block(block: bytes, lines: list[bytes], offset: int) -> pl.DataFrame:
-    """Parse one piece as text columns (typed later, row by row, by ``_validate``)."""
+def _read_block(block: bytes, lines: Sized, offset: int) -> pl.DataFrame:
+    """Parse one piece (``lines``: its lines, or their indices) as text columns (typed later,
+    row by row, by ``_validate``)."""
     frame = pl.read_ndjson(block, schema=TEXT_SCHEMA)
     if frame.height != len(lines):  # a blank or whitespace-only line was skipped
         raise pl.exceptions.ComputeError("blank line in batch")

@@ -125,7 +125,9 @@ def test_a_wrong_type_and_a_truncated_line_cost_one_typed_parse(monkeypatch) -> 
     lines[3000] = lines[3000][:40]
     typed, text = [], []
     real_typed, real_text = dec._read_typed, dec._read_block
-    monkeypatch.setattr(dec, "_read_typed", lambda b, n, o: typed.append(n) or real_typed(b, n, o))
+    monkeypatch.setattr(
+        dec, "_read_typed", lambda b, n, o, *f: typed.append(n) or real_typed(b, n, o, *f)
+    )
     monkeypatch.setattr(
         dec, "_read_block", lambda b, ls, o: text.append(len(ls)) or real_text(b, ls, o)
     )
@@ -192,3 +194,52 @@ def test_suspects_at_the_edges_of_the_parsed_pieces() -> None:
     ]  # fmt: skip
     edge = [s for s in once.events.get_column("seq") if abs(s - dec._PIECE) <= 3]
     assert edge == [dec._PIECE - 3, dec._PIECE - 2, dec._PIECE + 1, dec._PIECE + 2, dec._PIECE + 3]
+
+
+@SETTINGS
+@given(batches())
+def test_fields_the_sample_missed_take_the_text_path(lines: list[bytes]) -> None:
+    """The typed parse reads only the fields of a sample of lines; with a sample of one line,
+    most lines hold a field it missed: they are suspects, read whole as text, and the events
+    and dead letters are still those of the pieces."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dec, "_SAMPLE", 1)
+        _assert_same(lines)
+
+
+def test_the_typed_parse_reads_only_the_sampled_fields(monkeypatch) -> None:
+    """A block of probes and requests is parsed reading their fields only; one utilization
+    line, missed by the sample, is read whole as text, with its values."""
+    lines = [_line(i) for i in range(3000) if i % 3 != 2]
+    lines[1500] = orjson.dumps(_event(1500, "utilization"))
+    typed, text = [], []
+    real_typed, real_text = dec._read_typed, dec._read_block
+    monkeypatch.setattr(
+        dec, "_read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
+    )
+    monkeypatch.setattr(
+        dec, "_read_block", lambda b, ls, o: text.append(list(ls)) or real_text(b, ls, o)
+    )
+    block = b"\n".join(lines)
+    once = dec.decode(BlockLines(block), _origin, block)
+    assert typed == [frozenset(_event(1, "request")) | frozenset(_event(0))]
+    assert text == [[1500]]
+    assert once.events.row(1500, named=True)["cpu"] == 0.5
+    monkeypatch.undo()
+    _assert_same(lines)
+
+
+def test_many_lines_with_fields_the_sample_missed_read_every_field(monkeypatch) -> None:
+    """More such lines than a block sets aside: the block is parsed once reading every field."""
+    lines = [_line(i) for i in range(3000)]
+    typed = []
+    real_typed = dec._read_typed
+    monkeypatch.setattr(
+        dec, "_read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
+    )
+    monkeypatch.setattr(dec, "_SAMPLE", 1)
+    block = b"\n".join(lines)
+    dec.decode(BlockLines(block), _origin, block)
+    assert typed == [None]
+    monkeypatch.undo()
+    _assert_same(lines)
