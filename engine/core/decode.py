@@ -91,6 +91,21 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
 # Parsed as text, typed afterwards by vectorised casts: a wrong JSON type then fails one row,
 # not the whole batch, and the same checks judge every line whatever batch it came in.
 TEXT_SCHEMA = dict.fromkeys(RAW_SCHEMA, pl.String())
+IDENT_FIELDS = (
+    "event_id", "provider_id", "contract_id", "resource_id", "tenant_id", "project_id", "model",
+    "incident_id", "maintenance_id",
+)  # fmt: skip
+"""Identifiers: at most ``IDENT_MAX`` characters (``Ident`` of engine.models.events)."""
+IDENT_MAX = 256
+TEXT_FIELDS = (
+    "event_id", "resource_id", "tenant_id", "project_id", "model", "incident_id",
+    "maintenance_id", "reason", "summary",
+)  # fmt: skip
+"""Free-form strings: polars reads a JSON number, boolean, object or array in them as its text,
+which the model refuses; rows whose text could be one are checked against the raw line.
+(``provider_id`` and ``contract_id`` are left out: each must equal its rule file's id, which
+refuses any other value; the enumerations are checked against their values.)"""
+_NOT_A_STRING = r"^(?:-?[0-9][0-9.eE+-]*|true|false|\{.*|\[.*)$"
 _INSTANT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _PIECE = 32_768  # lines per polars call: each call costs ~ms of its own, big pieces pay it less
 _RETRY_PIECE = 2048  # a refused piece is parsed again in pieces of this size, then halved
@@ -308,12 +323,15 @@ def _decode_block(
     except (pl.exceptions.PolarsError, OSError):
         return None
     text = text.with_columns(seq=pl.Series(suspects, dtype=pl.Int64))
+    # a text field holding a number, boolean, object or array makes its line a suspect (the
+    # pattern's first part) unless a key is written with escapes: only suspects need the check
+    strings = None if b"\\" in block else suspects
     retyped = _cast(text.with_columns(_tbad=_type_flags()))
     if retyped.get_column("_tbad").all():
         # every suspect holds a wrong type: a dead letter whose reason comes from its text, so
         # its placeholder row stands in for it (flagged), and no row needs to move
         raw = typed.with_columns(_tbad=pl.col("seq").is_in(suspects)) if suspects else typed
-        return _validate(raw, text, lines, origin, dead, skip=screened)
+        return _validate(raw, text, lines, origin, dead, skip=screened, strings=strings)
     rows, at, k = [], 0, 0  # the typed rows, each suspect's row in its place, screened dropped
     for i in special:
         rows.append(typed.slice(at, i - at))
@@ -322,7 +340,8 @@ def _decode_block(
             k += 1
         at = i + 1
     rows.append(typed.slice(at))
-    return _validate(pl.concat(rows, how="vertical", rechunk=False), text, lines, origin, dead)
+    raw = pl.concat(rows, how="vertical", rechunk=False)
+    return _validate(raw, text, lines, origin, dead, strings=strings)
 
 
 def _sampled_fields(view: pl.Series, block: bytes) -> frozenset[str] | None:
@@ -401,7 +420,9 @@ def _wrong_type_pattern() -> str:
     """A regex matching every line where a number, integer or boolean field holds a value
     polars' typed parse refuses (unless its key is written with escapes): text, object,
     array, a boolean in a number, a fraction or 19+ digits in an integer, a number in a
-    boolean.  It may match more (a nested key): a match only sends a line to the text path."""
+    boolean; and every line where a text field holds a number, boolean, object or array,
+    which that parse reads as its text (:func:`_not_strings` then needs to check only those
+    lines).  It may match more (a nested key): a match only sends a line to the text path."""
 
     def names(dtype: pl.DataType) -> str:
         return "|".join(name for name, t in RAW_SCHEMA.items() if t == dtype)
@@ -410,6 +431,7 @@ def _wrong_type_pattern() -> str:
     key = r'"(?:{})"\s*:\s*'
     return "|".join(
         [
+            key.format("|".join(TEXT_FIELDS)) + r'[^"n\s]',
             key.format(f"{ints}|{numbers}") + r"[^-0-9n\s]",
             key.format(ints) + r"-?[0-9]+[.eE]",
             key.format(ints) + r"-?[0-9]{19}",
@@ -710,23 +732,6 @@ def _check_columns() -> tuple[pl.Expr, ...]:
     return tuple(c.fill_null(False).alias(f"_check{i}") for i, (c, _) in enumerate(_checks()))
 
 
-IDENT_FIELDS = (
-    "event_id", "provider_id", "contract_id", "resource_id", "tenant_id", "project_id", "model",
-    "incident_id", "maintenance_id",
-)  # fmt: skip
-"""Identifiers: at most ``IDENT_MAX`` characters (``Ident`` of engine.models.events)."""
-IDENT_MAX = 256
-TEXT_FIELDS = (
-    "event_id", "resource_id", "tenant_id", "project_id", "model", "incident_id",
-    "maintenance_id", "reason", "summary",
-)  # fmt: skip
-"""Free-form strings: polars reads a JSON number, boolean, object or array in them as its text,
-which the model refuses; rows whose text could be one are checked against the raw line.
-(``provider_id`` and ``contract_id`` are left out: each must equal its rule file's id, which
-refuses any other value; the enumerations are checked against their values.)"""
-_NOT_A_STRING = r"^(?:-?[0-9][0-9.eE+-]*|true|false|\{.*|\[.*)$"
-
-
 def _plain_checks() -> list[tuple[pl.Expr, str]]:
     kind = pl.col("kind")
     checks: list[tuple[pl.Expr, str]] = [
@@ -914,11 +919,14 @@ def _validate(
     origin: Callable[[int], str],
     dead: list[DeadLetter],
     skip: Collection[int] = (),
+    strings: Collection[int] | None = None,
 ) -> Decoded:
     """Check every typed row with boolean flags; only the (rare) rows that fail get their
     message, from the same checks in the same order (first wrongly typed field, then first
     failing check).  ``text``: the text form of the rows that took the text path; ``skip``:
-    the ``seq`` of placeholder rows, dropped without a word (their lines are dead already)."""
+    the ``seq`` of placeholder rows, dropped without a word (their lines are dead already);
+    ``strings``: the ``seq`` of the only rows whose text fields may hold a JSON value that is
+    not a string (None: any row may, see :func:`_not_strings`)."""
     height = raw.height
     empty = {name for name in RAW_SCHEMA if raw.get_column(name).null_count() == height}
     frame = raw.with_columns(
@@ -928,7 +936,11 @@ def _validate(
         ),
         status_code=pl.col("status").str.to_integer(strict=False),
     )
-    not_strings = _not_strings(frame, lines, empty)
+    not_strings = _not_strings(
+        frame if strings is None else frame.filter(pl.col("seq").is_in(list(strings))),
+        lines,
+        empty,
+    )
     derived = {_ms(name) for name in _INSTANTS if name in empty}
     derived |= {"status_code"} if "status" in empty else set()
     flag = _flag(frozenset(empty | derived))

@@ -243,3 +243,24 @@ def test_many_lines_with_fields_the_sample_missed_read_every_field(monkeypatch) 
     assert typed == [None]
     monkeypatch.undo()
     _assert_same(lines)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        b'"project_id":5',
+        b'"model":true',
+        b'"tenant_id":{"a":1}',
+        b'"reason" : [1]',
+        b'"pr\\u006fject_id":5',  # a key the pattern cannot see: every row is checked
+    ],
+)
+def test_a_text_field_holding_no_string_is_a_dead_letter(field: bytes) -> None:
+    """The typed parse reads a number, boolean, object or array in a text field as its text;
+    the line pattern makes such a line a suspect, and only suspects are checked again (every
+    row when the block holds a backslash): the dead letter is the pieces' one."""
+    lines = [_line(i) for i in range(40)]
+    lines[11] = lines[11][:-1] + b"," + field + b"}"
+    once = _assert_same(lines)
+    assert [d.origin for d in once.dead] == ["in:12"]
+    assert "must be a string" in once.dead[0].error
