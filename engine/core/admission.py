@@ -17,12 +17,12 @@ import polars as pl
 from engine.core.calendar import utc_iso
 from engine.core.contract import EVENT_KINDS, SOURCES, Contract, Ruleset
 from engine.core.control import at_term_start, before_term
-from engine.core.decode import raw_fields
 from engine.core.origins import origin_column
 from engine.core.outputs import Outputs
 from engine.core.state import EngineState
 from engine.core.text import text
 from engine.core.watermark import arrival_watermarks
+from engine.core.wire import raw_fields
 
 DEDUP_KEYS = ["contract_id", "provider_id", "source", "event_id"]
 MINUTE_MS = 60_000

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.core import blocks, checks, parse
 from engine.core import decode as dec
 from engine.core.lines import BlockLines
 
@@ -124,12 +125,12 @@ def test_a_wrong_type_and_a_truncated_line_cost_one_typed_parse(monkeypatch) -> 
     lines[99] = lines[99].replace(b'"ok":false', b'"ok":"yes"')
     lines[3000] = lines[3000][:40]
     typed, text = [], []
-    real_typed, real_text = dec._read_typed, dec._read_block
+    real_typed, real_text = parse.read_typed, parse.read_text
     monkeypatch.setattr(
-        dec, "_read_typed", lambda b, n, o, *f: typed.append(n) or real_typed(b, n, o, *f)
+        parse, "read_typed", lambda b, n, o, *f: typed.append(n) or real_typed(b, n, o, *f)
     )
     monkeypatch.setattr(
-        dec, "_read_block", lambda b, ls, o: text.append(len(ls)) or real_text(b, ls, o)
+        parse, "read_text", lambda b, ls, o: text.append(len(ls)) or real_text(b, ls, o)
     )
     block = b"\n".join(lines)
     once = dec.decode(BlockLines(block), _origin, block)
@@ -149,8 +150,8 @@ def test_a_missed_suspect_falls_back_to_the_pieces(monkeypatch) -> None:
     lines = [_line(i) for i in range(50)]
     lines[7] = b'{"schema_version":1,"event_id":"x","kind":"probe","o\\u006b":"yes"}'
     calls = []
-    real = dec._decode_block
-    monkeypatch.setattr(dec, "_decode_block", lambda *a: calls.append(r := real(*a)) or r)
+    real = blocks.decode_block
+    monkeypatch.setattr(blocks, "decode_block", lambda *a: calls.append(r := real(*a)) or r)
     once = _assert_same(lines)
     assert calls == [None]
     assert [d.origin for d in once.dead] == ["in:8"]
@@ -169,10 +170,10 @@ def test_checks_left_out_for_empty_fields_change_nothing(lines: list[bytes]) -> 
     """Fields null in every row of a batch skip their checks (and their instants' parse):
     the events and dead letters are those of every check run on every row."""
     skipped = dec.decode(list(lines), _origin)
-    real_flag, real_not_strings = dec._flag, dec._not_strings
+    real_flag, real_not_strings = checks.flag, checks.not_strings
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dec, "_flag", lambda empty=frozenset(): real_flag(frozenset()))
-        patch.setattr(dec, "_not_strings", lambda f, ls, empty=(): real_not_strings(f, ls))
+        patch.setattr(checks, "flag", lambda empty=frozenset(): real_flag(frozenset()))
+        patch.setattr(checks, "not_strings", lambda f, ls, empty=(): real_not_strings(f, ls))
         full = dec.decode(list(lines), _origin)
     assert skipped.events.equals(full.events)
     assert [d.record() for d in skipped.dead] == [d.record() for d in full.dead]
@@ -181,19 +182,25 @@ def test_checks_left_out_for_empty_fields_change_nothing(lines: list[bytes]) -> 
 def test_suspects_at_the_edges_of_the_parsed_pieces() -> None:
     """A block is parsed in pieces of ``_PIECE`` lines: suspect and cut-off lines on either
     side of each edge keep their rows, seq and reasons."""
-    n = 2 * dec._PIECE + 10
+    n = 2 * parse.PIECE + 10
     lines = [_line(i) for i in range(n)]
-    for i in (0, dec._PIECE - 1, 2 * dec._PIECE, n - 1):
+    for i in (0, parse.PIECE - 1, 2 * parse.PIECE, n - 1):
         lines[i] = lines[i].replace(b'"schema_version":1', b'"schema_version":"x"')
-    for i in (dec._PIECE, 2 * dec._PIECE - 1, 2 * dec._PIECE + 1):
+    for i in (parse.PIECE, 2 * parse.PIECE - 1, 2 * parse.PIECE + 1):
         lines[i] = lines[i][:30]
     once = _assert_same(lines)
     assert sorted(int(d.origin[3:]) - 1 for d in once.dead) == [
-        0, dec._PIECE - 1, dec._PIECE, 2 * dec._PIECE - 1, 2 * dec._PIECE, 2 * dec._PIECE + 1,
+        0, parse.PIECE - 1, parse.PIECE, 2 * parse.PIECE - 1, 2 * parse.PIECE, 2 * parse.PIECE + 1,
         n - 1,
     ]  # fmt: skip
-    edge = [s for s in once.events.get_column("seq") if abs(s - dec._PIECE) <= 3]
-    assert edge == [dec._PIECE - 3, dec._PIECE - 2, dec._PIECE + 1, dec._PIECE + 2, dec._PIECE + 3]
+    edge = [s for s in once.events.get_column("seq") if abs(s - parse.PIECE) <= 3]
+    assert edge == [
+        parse.PIECE - 3,
+        parse.PIECE - 2,
+        parse.PIECE + 1,
+        parse.PIECE + 2,
+        parse.PIECE + 3,
+    ]
 
 
 @SETTINGS
@@ -203,7 +210,7 @@ def test_fields_the_sample_missed_take_the_text_path(lines: list[bytes]) -> None
     most lines hold a field it missed: they are suspects, read whole as text, and the events
     and dead letters are still those of the pieces."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dec, "_SAMPLE", 1)
+        patch.setattr(blocks, "_SAMPLE", 1)
         _assert_same(lines)
 
 
@@ -213,12 +220,12 @@ def test_the_typed_parse_reads_only_the_sampled_fields(monkeypatch) -> None:
     lines = [_line(i) for i in range(3000) if i % 3 != 2]
     lines[1500] = orjson.dumps(_event(1500, "utilization"))
     typed, text = [], []
-    real_typed, real_text = dec._read_typed, dec._read_block
+    real_typed, real_text = parse.read_typed, parse.read_text
     monkeypatch.setattr(
-        dec, "_read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
+        parse, "read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
     )
     monkeypatch.setattr(
-        dec, "_read_block", lambda b, ls, o: text.append(list(ls)) or real_text(b, ls, o)
+        parse, "read_text", lambda b, ls, o: text.append(list(ls)) or real_text(b, ls, o)
     )
     block = b"\n".join(lines)
     once = dec.decode(BlockLines(block), _origin, block)
@@ -233,11 +240,11 @@ def test_many_lines_with_fields_the_sample_missed_read_every_field(monkeypatch) 
     """More such lines than a block sets aside: the block is parsed once reading every field."""
     lines = [_line(i) for i in range(3000)]
     typed = []
-    real_typed = dec._read_typed
+    real_typed = parse.read_typed
     monkeypatch.setattr(
-        dec, "_read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
+        parse, "read_typed", lambda b, n, o, f=None: typed.append(f) or real_typed(b, n, o, f)
     )
-    monkeypatch.setattr(dec, "_SAMPLE", 1)
+    monkeypatch.setattr(blocks, "_SAMPLE", 1)
     block = b"\n".join(lines)
     dec.decode(BlockLines(block), _origin, block)
     assert typed == [None]
