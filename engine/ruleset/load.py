@@ -46,6 +46,13 @@ from engine.ruleset.compile import (
     default_scoring,
     field_path,
 )
+from engine.ruleset.events import (
+    EventPositions,
+    MapPlaces,
+    Unusual,
+    event_document,
+    places_table,
+)
 from engine.ruleset.limits import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -571,6 +578,23 @@ class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type:
         except (_Unusual, _DuplicateKey, *_UNREADABLE):
             return super().construct_document(node)
 
+    def plain(self, text: str) -> Any:
+        """The value of a plain scalar's text, as ``_plain_value`` builds it from its node
+        (``events.event_document``'s typing); ``Unusual`` for one it leaves to PyYAML's
+        constructors or cannot read. Remembered per short text, like its tag."""
+        value = _PLAIN_VALUES.get(text, _MISSING)
+        if value is _MISSING:
+            node = _SCALAR_NODE(self.resolve(_SCALAR_NODE, text, (True, False)), text)
+            try:
+                value = _plain_scalar(self, node)
+            except (_Unusual, *_UNREADABLE):
+                raise Unusual from None
+            if len(text) <= _PLAIN_TAG_TEXT:
+                if len(_PLAIN_VALUES) >= _PLAIN_TAGS_KEPT:
+                    _PLAIN_VALUES.clear()
+                _PLAIN_VALUES[text] = value
+        return value
+
     def construct_checked(self, node: Any) -> Any:
         """:meth:`construct_document` for a graph without aliases, with the depth limit
         checked in the same walk (``limits.compose_checked_node``). A document the walk
@@ -589,6 +613,8 @@ _SCALAR_NODE, _MAPPING_NODE, _SEQUENCE_NODE = (
     libyaml.SequenceNode,
 )
 _PLAIN_TAGS: dict[str, str] = {}
+#: plain scalar text → its value (all immutable: text, numbers, dates, None)
+_PLAIN_VALUES: dict[str, Any] = {}
 _PLAIN_TAGS_KEPT = 4096
 _PLAIN_TAG_TEXT = 64
 
@@ -747,6 +773,19 @@ def _load_fast(
     """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages.
 
     ``cache``: keeps the parse of a file that gets this far (its spec validates)."""
+    if (read := _read_events(text)) is not None:
+        root, places = read
+        if root.get("version") != SPEC_VERSION:
+            raise _SlowPath(checked=True)  # within the limits: no anchor, not too deep
+        try:
+            rule = RuleFile.model_validate(root)
+        except ValidationError:
+            raise _SlowPath(checked=True) from None
+        if cache is not None:
+            cache.put(text, root, places_table(places))
+        located = EventPositions(places)
+        contract, issues = compile_checked(rule, source, located, scoring)
+        return FileResult(source, contract, _sorted(issues)), located
     try:
         node, root = compose_checked_node(text, _FastLoader)
     except LimitExceeded as exc:
@@ -766,6 +805,21 @@ def _load_fast(
     positions = _NodePositions(node)
     contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
+
+
+def _read_events(text: str) -> tuple[dict[str, Any], MapPlaces] | None:
+    """The usual rule file's document and places from libyaml's events (``events``); None
+    for any other text, which the node graph reads (limits checked, errors placed)."""
+    try:
+        loader = _FastLoader(text)
+    except _UNREADABLE:
+        return None
+    try:
+        return event_document(loader, loader.plain)
+    except (Unusual, libyaml.YAMLError, *_UNREADABLE):
+        return None
+    finally:
+        loader.dispose()
 
 
 def _load_cached(
