@@ -7,9 +7,9 @@ loader's own YAML 1.1 typing of plain scalars, the same values ``_FastLoader`` b
 each collection keeps, beside the document, the events that place its keys and values (the
 positions ``_NodePositions`` finds in the node graph).
 
-It handles the usual rule file only: block and flow collections of scalars, at most
-``MAX_DEPTH`` deep, no anchor, alias, tag, merge key, duplicate key or collection as a key, one
-document. For anything else it raises ``Unusual`` and the caller takes the node-graph path,
+It handles the usual rule file only: one document, a mapping of block and flow collections
+of scalars, at most ``MAX_DEPTH`` deep, no anchor, alias, tag, merge key, duplicate key or
+collection as a key. For anything else it raises ``Unusual`` and the caller takes the node-graph path,
 which checks the limits and says what is wrong where; a file is never refused or read here.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml as libyaml
 
-from engine.ruleset.limits import MAX_DEPTH
+from engine.ruleset.limits import MAX_DEPTH, _may_anchor
 
 __all__ = ["EventPositions", "MapPlaces", "SeqPlaces", "Unusual", "event_document", "places_table"]
 
@@ -47,93 +47,120 @@ class SeqPlaces(list[tuple[Any, Any]]):
 
 
 Plain = Callable[[str], Any]
+_MISSING: Any = object()
 
 
-def event_document(parser: Any, plain: Plain) -> tuple[dict[str, Any], MapPlaces]:
-    """The document of the one mapping in ``parser``'s stream, and its places.
+def event_document(
+    text: str, parser: Any, plain: Plain, known: dict[str, Any]
+) -> tuple[dict[str, Any], MapPlaces]:
+    """The document of the one mapping in ``text``, and its places.
 
-    ``parser``: a fresh libyaml ``CParser`` (or a loader built on it); ``plain``: the value of
-    a plain scalar's text, raising ``Unusual`` for one the caller leaves to the constructors.
-    Raises ``Unusual``, or ``yaml.YAMLError`` from the parser."""
+    ``parser``: a fresh libyaml ``CParser`` of ``text`` (or a loader built on it); ``plain``:
+    the value of a plain scalar's text, raising ``Unusual`` for one the caller leaves to the
+    constructors; ``known``: values ``plain`` gave before, by text (looked up first: most
+    texts repeat). Raises ``Unusual``, or ``yaml.YAMLError`` from the parser.
+
+    A text that could hold an anchor or a tag is left to the node graph at once, so no event
+    read here has one (an alias, which needs no ``&`` or ``!``, is an event of its own)."""
+    if _may_anchor(text) or _may_tag(text):
+        raise Unusual
     get = parser.get_event
     get()  # the stream start
-    if type(get()) is not _DOCUMENT_START:
-        raise Unusual  # an empty stream
-    start = get()
-    if type(start) is not _MAPPING_START or start.anchor is not None or start.tag is not None:
-        raise Unusual
-    document, places = _mapping(get, plain, 1)
+    if type(get()) is not _DOCUMENT_START or type(get()) is not _MAPPING_START:
+        raise Unusual  # an empty stream, or not a mapping
+    document, places = _mapping(get, plain, known.get, 1)
     if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
         raise Unusual  # a second document: the composer says so
     return document, places
 
 
-def _mapping(get: Any, plain: Plain, depth: int) -> tuple[dict[str, Any], MapPlaces]:
+def _may_tag(text: str) -> bool:
+    """Whether ``text`` could hold a tag: a ``!`` not right after a letter or digit (a token
+    starts after a space, a line break or a flow indicator; ``Hi!`` is text). A false yes
+    only costs the node-graph path."""
+    at = text.find("!")
+    while at != -1:
+        if at == 0 or not text[at - 1].isalnum():
+            return True
+        at = text.find("!", at + 1)
+    return False
+
+
+def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, Any], MapPlaces]:
     """The mapping whose start event was just read, at nesting ``depth`` (the root is 1)."""
     out: dict[str, Any] = {}
     places = MapPlaces()
+    add = places.append
     while True:
         key = get()
         kind = type(key)
-        if kind is _MAPPING_END:
-            return out, places
-        if kind is not _SCALAR or key.anchor is not None or key.tag is not None:
-            raise Unusual  # a collection or alias as a key, an anchored or tagged key
+        if kind is not _SCALAR:
+            if kind is _MAPPING_END:
+                if len(out) != len(places):
+                    raise Unusual  # a duplicate key: the node-graph path places it
+                return out, places
+            raise Unusual  # a collection or an alias as a key
         text = key.value
         if key.implicit[0]:
-            name = plain(text)
+            name = known(text, _MISSING)
+            if name is _MISSING:
+                name = plain(text)
             if type(name) is not str:
                 name = str(name)
         else:
             name = text
-        if name in out:
-            raise Unusual  # a duplicate key: the node-graph path places it
         event = get()
         kind = type(event)
         if kind is _SCALAR:
-            if event.anchor is not None or event.tag is not None:
-                raise Unusual
             if event.implicit[0]:
-                value = plain(event.value)
+                value = known(event.value, _MISSING)
+                if value is _MISSING:
+                    value = plain(event.value)
                 out[name] = value
-                places.append((text, key if value is None else event, None))
+                add((text, key if value is None else event, None))
             else:
                 out[name] = event.value
-                places.append((text, event, None))
+                add((text, event, None))
+        elif depth < MAX_DEPTH:
+            if kind is _MAPPING_START:
+                out[name], inner = _mapping(get, plain, known, depth + 1)
+            elif kind is _SEQUENCE_START:
+                out[name], inner = _sequence(get, plain, known, depth + 1)
+            else:
+                raise Unusual  # an alias
+            add((text, key, inner))
         else:
-            out[name], inner = _collection(get, plain, event, kind, depth)
-            places.append((text, key, inner))
+            raise Unusual  # too deep, or an alias: the limits say where
 
 
-def _sequence(get: Any, plain: Plain, depth: int) -> tuple[list[Any], SeqPlaces]:
+def _sequence(get: Any, plain: Plain, known: Any, depth: int) -> tuple[list[Any], SeqPlaces]:
     """The sequence whose start event was just read, at nesting ``depth``."""
     out: list[Any] = []
     places = SeqPlaces()
+    keep, add = out.append, places.append
     while True:
         event = get()
         kind = type(event)
         if kind is _SCALAR:
-            if event.anchor is not None or event.tag is not None:
-                raise Unusual
-            out.append(plain(event.value) if event.implicit[0] else event.value)
-            places.append((event, None))
+            if event.implicit[0]:
+                value = known(event.value, _MISSING)
+                keep(plain(event.value) if value is _MISSING else value)
+            else:
+                keep(event.value)
+            add((event, None))
         elif kind is _SEQUENCE_END:
             return out, places
+        elif depth < MAX_DEPTH:
+            if kind is _MAPPING_START:
+                item, inner = _mapping(get, plain, known, depth + 1)
+            elif kind is _SEQUENCE_START:
+                item, inner = _sequence(get, plain, known, depth + 1)
+            else:
+                raise Unusual  # an alias
+            keep(item)
+            add((event, inner))
         else:
-            item, inner = _collection(get, plain, event, kind, depth)
-            out.append(item)
-            places.append((event, inner))
-
-
-def _collection(get: Any, plain: Plain, event: Any, kind: Any, depth: int) -> tuple[Any, Any]:
-    """The collection that ``event`` starts, one level below ``depth``."""
-    if event.anchor is not None or event.tag is not None or depth >= MAX_DEPTH:
-        raise Unusual  # an alias, anchor or tag, or too deep: the limits say where
-    if kind is _MAPPING_START:
-        return _mapping(get, plain, depth + 1)
-    if kind is _SEQUENCE_START:
-        return _sequence(get, plain, depth + 1)
-    raise Unusual  # an alias
+            raise Unusual  # too deep, or an alias: the limits say where
 
 
 class EventPositions:

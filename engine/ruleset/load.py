@@ -815,7 +815,7 @@ def _read_events(text: str) -> tuple[dict[str, Any], MapPlaces] | None:
     except _UNREADABLE:
         return None
     try:
-        return event_document(loader, loader.plain)
+        return event_document(text, loader, loader.plain, _PLAIN_VALUES)
     except (Unusual, libyaml.YAMLError, *_UNREADABLE):
         return None
     finally:
