@@ -4,7 +4,7 @@ Composing a node graph first costs a Python node, a tag callback and two marks p
 then a second walk to build the document; libyaml's parse alone is a tenth of that. This
 reads the parser's events once: each scalar is typed by the caller's ``plain`` function (the
 loader's own YAML 1.1 typing of plain scalars, the same values ``_FastLoader`` builds), and
-each collection keeps, beside the document, the events that place its keys and values (the
+each collection keeps, beside the document, the marks that place its keys and values (the
 positions ``_NodePositions`` finds in the node graph).
 
 It handles the usual rule file only: one document, a mapping of block and flow collections
@@ -36,14 +36,14 @@ class Unusual(Exception):
 
 
 class MapPlaces(list[tuple[str, Any, Any]]):
-    """A mapping's places: (key text, the event that places it, the value's places or None).
+    """A mapping's places: (key text, the mark that places it, the value's places or None).
 
-    The placing event is the key's when the value is a collection or empty, else the
-    value's (``_NodePositions``: a scalar value at itself, anything else at its key)."""
+    The mark is the key's when the value is a collection or empty, else the value's
+    (``_NodePositions``: a scalar value at itself, anything else at its key)."""
 
 
 class SeqPlaces(list[tuple[Any, Any]]):
-    """A sequence's places: (the item's first event, the item's places or None)."""
+    """A sequence's places: (the mark of the item's start, the item's places or None)."""
 
 
 Plain = Callable[[str], Any]
@@ -117,10 +117,10 @@ def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, 
                 if value is _MISSING:
                     value = plain(event.value)
                 out[name] = value
-                add((text, key if value is None else event, None))
+                add((text, (key if value is None else event).start_mark, None))
             else:
                 out[name] = event.value
-                add((text, event, None))
+                add((text, event.start_mark, None))
         elif depth < MAX_DEPTH:
             if kind is _MAPPING_START:
                 out[name], inner = _mapping(get, plain, known, depth + 1)
@@ -128,7 +128,7 @@ def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, 
                 out[name], inner = _sequence(get, plain, known, depth + 1)
             else:
                 raise Unusual  # an alias
-            add((text, key, inner))
+            add((text, key.start_mark, inner))
         else:
             raise Unusual  # too deep, or an alias: the limits say where
 
@@ -147,7 +147,7 @@ def _sequence(get: Any, plain: Plain, known: Any, depth: int) -> tuple[list[Any]
                 keep(plain(event.value) if value is _MISSING else value)
             else:
                 keep(event.value)
-            add((event, None))
+            add((event.start_mark, None))
         elif kind is _SEQUENCE_END:
             return out, places
         elif depth < MAX_DEPTH:
@@ -158,7 +158,7 @@ def _sequence(get: Any, plain: Plain, known: Any, depth: int) -> tuple[list[Any]
             else:
                 raise Unusual  # an alias
             keep(item)
-            add((event, inner))
+            add((event.start_mark, inner))
         else:
             raise Unusual  # too deep, or an alias: the limits say where
 
@@ -179,11 +179,10 @@ class EventPositions:
                 found = next((entry for entry in places if entry[0] == wanted), None)
                 if found is None:
                     break
-                mark = found[1].start_mark
+                mark = found[1]
                 places = found[2]
             elif type(places) is SeqPlaces and isinstance(part, int) and part < len(places):
-                event, places = places[part]
-                mark = event.start_mark
+                mark, places = places[part]
             else:
                 break
             line, column = mark.line, mark.column
@@ -201,14 +200,12 @@ def places_table(root: MapPlaces) -> dict[tuple[str | int, ...], tuple[int, int,
             continue
         if type(places) is MapPlaces:
             table[path] = (line, column, 1, len(places))
-            for text, event, inner in reversed(places):
-                mark = event.start_mark
+            for text, mark, inner in reversed(places):
                 stack.append(((*path, text), inner, mark.line, mark.column))
         elif type(places) is SeqPlaces:
             table[path] = (line, column, 2, len(places))
             for index in range(len(places) - 1, -1, -1):
-                event, inner = places[index]
-                mark = event.start_mark
+                mark, inner = places[index]
                 stack.append(((*path, index), inner, mark.line, mark.column))
         else:
             table[path] = (line, column, 0, 0)

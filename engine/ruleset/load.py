@@ -584,6 +584,9 @@ class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type:
         constructors or cannot read. Remembered per short text, like its tag."""
         value = _PLAIN_VALUES.get(text, _MISSING)
         if value is _MISSING:
+            resolvers = self.yaml_implicit_resolvers
+            if text and text[0] not in resolvers and None not in resolvers:
+                return text  # no implicit tag starts so: text (most long texts)
             node = _SCALAR_NODE(self.resolve(_SCALAR_NODE, text, (True, False)), text)
             try:
                 value = _plain_scalar(self, node)
@@ -873,7 +876,9 @@ def _read(path: Path) -> tuple[str | None, RuleIssue | None]:
             return None, too_big
         with path.open(encoding="utf-8") as handle:
             text = handle.read(MAX_FILE_BYTES + 1)  # characters: at least as many bytes
-        if too_big := size_issue(str(path), len(text.encode("utf-8", "surrogatepass"))):
+        if len(text) > MAX_FILE_BYTES // 4 and (  # at most 4 bytes a character
+            too_big := size_issue(str(path), len(text.encode("utf-8", "surrogatepass")))
+        ):
             return None, too_big  # grew since stat, or multi-byte characters
         return text, None
     except UnicodeDecodeError as exc:
