@@ -51,14 +51,16 @@ _MISSING: Any = object()
 
 
 def event_document(
-    text: str, parser: Any, plain: Plain, known: dict[str, Any]
+    text: str, parser: Any, plain: Plain, known: dict[str, Any], starts: frozenset[str]
 ) -> tuple[dict[str, Any], MapPlaces]:
     """The document of the one mapping in ``text``, and its places.
 
     ``parser``: a fresh libyaml ``CParser`` of ``text`` (or a loader built on it); ``plain``:
     the value of a plain scalar's text, raising ``Unusual`` for one the caller leaves to the
     constructors; ``known``: values ``plain`` gave before, by text (looked up first: most
-    texts repeat). Raises ``Unusual``, or ``yaml.YAMLError`` from the parser.
+    texts repeat); ``starts``: the first characters (``""`` for an empty text) of every plain
+    text that may be anything but text, so any other is taken as it is, without a look-up.
+    Raises ``Unusual``, or ``yaml.YAMLError`` from the parser.
 
     A text that could hold an anchor or a tag is left to the node graph at once, so no event
     read here has one (an alias, which needs no ``&`` or ``!``, is an event of its own)."""
@@ -68,7 +70,7 @@ def event_document(
     get()  # the stream start
     if type(get()) is not _DOCUMENT_START or type(get()) is not _MAPPING_START:
         raise Unusual  # an empty stream, or not a mapping
-    document, places = _mapping(get, plain, known.get, 1)
+    document, places = _mapping(get, plain, known.get, starts, 1)
     if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
         raise Unusual  # a second document: the composer says so
     return document, places
@@ -86,7 +88,9 @@ def _may_tag(text: str) -> bool:
     return False
 
 
-def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, Any], MapPlaces]:
+def _mapping(
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], depth: int
+) -> tuple[dict[str, Any], MapPlaces]:
     """The mapping whose start event was just read, at nesting ``depth`` (the root is 1)."""
     out: dict[str, Any] = {}
     places = MapPlaces()
@@ -100,32 +104,31 @@ def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, 
                     raise Unusual  # a duplicate key: the node-graph path places it
                 return out, places
             raise Unusual  # a collection or an alias as a key
-        text = key.value
-        if key.implicit[0]:
+        name = text = key.value
+        if key.implicit[0] and text[:1] in starts:
             name = known(text, _MISSING)
             if name is _MISSING:
                 name = plain(text)
             if type(name) is not str:
                 name = str(name)
-        else:
-            name = text
         event = get()
         kind = type(event)
         if kind is _SCALAR:
-            if event.implicit[0]:
-                value = known(event.value, _MISSING)
+            value = event.value
+            if event.implicit[0] and value[:1] in starts:
+                value = known(value, _MISSING)
                 if value is _MISSING:
                     value = plain(event.value)
                 out[name] = value
                 add((text, (key if value is None else event).start_mark, None))
             else:
-                out[name] = event.value
+                out[name] = value
                 add((text, event.start_mark, None))
         elif depth < MAX_DEPTH:
             if kind is _MAPPING_START:
-                out[name], inner = _mapping(get, plain, known, depth + 1)
+                out[name], inner = _mapping(get, plain, known, starts, depth + 1)
             elif kind is _SEQUENCE_START:
-                out[name], inner = _sequence(get, plain, known, depth + 1)
+                out[name], inner = _sequence(get, plain, known, starts, depth + 1)
             else:
                 raise Unusual  # an alias
             add((text, key.start_mark, inner))
@@ -133,7 +136,9 @@ def _mapping(get: Any, plain: Plain, known: Any, depth: int) -> tuple[dict[str, 
             raise Unusual  # too deep, or an alias: the limits say where
 
 
-def _sequence(get: Any, plain: Plain, known: Any, depth: int) -> tuple[list[Any], SeqPlaces]:
+def _sequence(
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], depth: int
+) -> tuple[list[Any], SeqPlaces]:
     """The sequence whose start event was just read, at nesting ``depth``."""
     out: list[Any] = []
     places = SeqPlaces()
@@ -142,19 +147,20 @@ def _sequence(get: Any, plain: Plain, known: Any, depth: int) -> tuple[list[Any]
         event = get()
         kind = type(event)
         if kind is _SCALAR:
-            if event.implicit[0]:
-                value = known(event.value, _MISSING)
+            value = event.value
+            if event.implicit[0] and value[:1] in starts:
+                value = known(value, _MISSING)
                 keep(plain(event.value) if value is _MISSING else value)
             else:
-                keep(event.value)
+                keep(value)
             add((event.start_mark, None))
         elif kind is _SEQUENCE_END:
             return out, places
         elif depth < MAX_DEPTH:
             if kind is _MAPPING_START:
-                item, inner = _mapping(get, plain, known, depth + 1)
+                item, inner = _mapping(get, plain, known, starts, depth + 1)
             elif kind is _SEQUENCE_START:
-                item, inner = _sequence(get, plain, known, depth + 1)
+                item, inner = _sequence(get, plain, known, starts, depth + 1)
             else:
                 raise Unusual  # an alias
             keep(item)

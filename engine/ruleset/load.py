@@ -818,11 +818,30 @@ def _read_events(text: str) -> tuple[dict[str, Any], MapPlaces] | None:
     except _UNREADABLE:
         return None
     try:
-        return event_document(text, loader, loader.plain, _PLAIN_VALUES)
+        return event_document(text, loader, loader.plain, _PLAIN_VALUES, _typed_starts(loader))
     except (Unusual, libyaml.YAMLError, *_UNREADABLE):
         return None
     finally:
         loader.dispose()
+
+
+def _typed_starts(loader: Any) -> frozenset[str]:
+    """The first characters of a plain scalar that PyYAML's implicit resolvers may tag other
+    than text (``""``: the empty scalar); any character when one of them matches any text."""
+    resolvers = loader.yaml_implicit_resolvers
+    if None in resolvers:
+        return _ANY_START
+    return frozenset(("", *(first for first in resolvers if first is not None)))
+
+
+class _AnyStart(frozenset[str]):
+    """Contains every text: each plain scalar is typed."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_START = _AnyStart()
 
 
 def _load_cached(

@@ -4,6 +4,7 @@ the node graph."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,31 @@ def test_generated_documents_read_alike(
     document and positions, or leave the text to it."""
     text = yaml.safe_dump(document, default_flow_style=flow, width=width, allow_unicode=True)
     _same(text)
+
+
+@given(text=st.sampled_from(_WORDS) | st.text(max_size=12) | st.from_regex(r"[-+0-9.:_eE]{1,10}"))
+@settings(max_examples=300, deadline=None)
+def test_a_text_outside_the_typed_starts_is_text(text: str) -> None:
+    """A plain scalar whose first character starts no implicit tag is taken as text without
+    a look-up: PyYAML's resolver tags every such text as a string."""
+    loader = load_module._FastLoader("")
+    try:
+        starts = load_module._typed_starts(loader)
+        tag = yaml.SafeLoader.resolve(loader, yaml.ScalarNode, text, (True, False))
+        if text[:1] not in starts:
+            assert tag == "tag:yaml.org,2002:str"
+    finally:
+        loader.dispose()
+
+
+def test_a_resolver_for_any_start_types_every_text() -> None:
+    class Loader(load_module._FastLoader):  # type: ignore[misc,name-defined]
+        pass
+
+    Loader.add_implicit_resolver("tag:example,2026:x", re.compile("^x"), None)
+    loader = Loader("")
+    try:
+        starts = load_module._typed_starts(loader)
+        assert "a" in starts and "" in starts and "☃" in starts
+    finally:
+        loader.dispose()
