@@ -95,6 +95,7 @@ def _mapping(
     out: dict[str, Any] = {}
     places = MapPlaces()
     add = places.append
+    inner: MapPlaces | SeqPlaces
     while True:
         key = get()
         kind = type(key)
@@ -143,6 +144,8 @@ def _sequence(
     out: list[Any] = []
     places = SeqPlaces()
     keep, add = out.append, places.append
+    item: Any
+    inner: MapPlaces | SeqPlaces
     while True:
         event = get()
         kind = type(event)
