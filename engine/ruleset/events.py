@@ -51,9 +51,16 @@ _MISSING: Any = object()
 
 
 def event_document(
-    text: str, parser: Any, plain: Plain, known: dict[str, Any], starts: frozenset[str]
-) -> tuple[dict[str, Any], MapPlaces]:
-    """The document of the one mapping in ``text``, and its places.
+    text: str,
+    parser: Any,
+    plain: Plain,
+    known: dict[str, Any],
+    starts: frozenset[str],
+    *,
+    placed: bool = True,
+) -> tuple[dict[str, Any], MapPlaces | None]:
+    """The document of the one mapping in ``text``, and its places (None unless ``placed``:
+    most loads never place a field, and a place per value costs a tenth of the walk).
 
     ``parser``: a fresh libyaml ``CParser`` of ``text`` (or a loader built on it); ``plain``:
     the value of a plain scalar's text, raising ``Unusual`` for one the caller leaves to the
@@ -70,7 +77,7 @@ def event_document(
     get()  # the stream start
     if type(get()) is not _DOCUMENT_START or type(get()) is not _MAPPING_START:
         raise Unusual  # an empty stream, or not a mapping
-    document, places = _mapping(get, plain, known.get, starts, 1)
+    document, places = _mapping(get, plain, known.get, starts, placed, 1)
     if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
         raise Unusual  # a second document: the composer says so
     return document, places
@@ -88,20 +95,25 @@ def _may_tag(text: str) -> bool:
     return False
 
 
+def _unplaced(_: object) -> None:
+    """Where a walk that keeps no places sends them (never called: each use is guarded)."""
+
+
 def _mapping(
-    get: Any, plain: Plain, known: Any, starts: frozenset[str], depth: int
-) -> tuple[dict[str, Any], MapPlaces]:
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], placed: bool, depth: int
+) -> tuple[dict[str, Any], MapPlaces | None]:
     """The mapping whose start event was just read, at nesting ``depth`` (the root is 1)."""
     out: dict[str, Any] = {}
-    places = MapPlaces()
-    add = places.append
-    inner: MapPlaces | SeqPlaces
+    places = MapPlaces() if placed else None
+    add = places.append if places is not None else _unplaced
+    entries = 0
+    inner: MapPlaces | SeqPlaces | None
     while True:
         key = get()
         kind = type(key)
         if kind is not _SCALAR:
             if kind is _MAPPING_END:
-                if len(out) != len(places):
+                if len(out) != entries:
                     raise Unusual  # a duplicate key: the node-graph path places it
                 return out, places
             raise Unusual  # a collection or an alias as a key
@@ -112,6 +124,7 @@ def _mapping(
                 name = plain(text)
             if type(name) is not str:
                 name = str(name)
+        entries += 1
         event = get()
         kind = type(event)
         if kind is _SCALAR:
@@ -121,31 +134,34 @@ def _mapping(
                 if value is _MISSING:
                     value = plain(event.value)
                 out[name] = value
-                add((text, (key if value is None else event).start_mark, None))
+                if placed:
+                    add((text, (key if value is None else event).start_mark, None))
             else:
                 out[name] = value
-                add((text, event.start_mark, None))
+                if placed:
+                    add((text, event.start_mark, None))
         elif depth < MAX_DEPTH:
             if kind is _MAPPING_START:
-                out[name], inner = _mapping(get, plain, known, starts, depth + 1)
+                out[name], inner = _mapping(get, plain, known, starts, placed, depth + 1)
             elif kind is _SEQUENCE_START:
-                out[name], inner = _sequence(get, plain, known, starts, depth + 1)
+                out[name], inner = _sequence(get, plain, known, starts, placed, depth + 1)
             else:
                 raise Unusual  # an alias
-            add((text, key.start_mark, inner))
+            if placed:
+                add((text, key.start_mark, inner))
         else:
             raise Unusual  # too deep, or an alias: the limits say where
 
 
 def _sequence(
-    get: Any, plain: Plain, known: Any, starts: frozenset[str], depth: int
-) -> tuple[list[Any], SeqPlaces]:
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], placed: bool, depth: int
+) -> tuple[list[Any], SeqPlaces | None]:
     """The sequence whose start event was just read, at nesting ``depth``."""
     out: list[Any] = []
-    places = SeqPlaces()
-    keep, add = out.append, places.append
+    places = SeqPlaces() if placed else None
+    keep, add = out.append, places.append if places is not None else _unplaced
     item: Any
-    inner: MapPlaces | SeqPlaces
+    inner: MapPlaces | SeqPlaces | None
     while True:
         event = get()
         kind = type(event)
@@ -156,18 +172,20 @@ def _sequence(
                 keep(plain(event.value) if value is _MISSING else value)
             else:
                 keep(value)
-            add((event.start_mark, None))
+            if placed:
+                add((event.start_mark, None))
         elif kind is _SEQUENCE_END:
             return out, places
         elif depth < MAX_DEPTH:
             if kind is _MAPPING_START:
-                item, inner = _mapping(get, plain, known, starts, depth + 1)
+                item, inner = _mapping(get, plain, known, starts, placed, depth + 1)
             elif kind is _SEQUENCE_START:
-                item, inner = _sequence(get, plain, known, starts, depth + 1)
+                item, inner = _sequence(get, plain, known, starts, placed, depth + 1)
             else:
                 raise Unusual  # an alias
             keep(item)
-            add((event.start_mark, inner))
+            if placed:
+                add((event.start_mark, inner))
         else:
             raise Unusual  # too deep, or an alias: the limits say where
 

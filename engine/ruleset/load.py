@@ -776,7 +776,7 @@ def _load_fast(
     """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages.
 
     ``cache``: keeps the parse of a file that gets this far (its spec validates)."""
-    if (read := _read_events(text)) is not None:
+    if (read := _read_events(text, placed=cache is not None)) is not None:
         root, places = read
         if root.get("version") != SPEC_VERSION:
             raise _SlowPath(checked=True)  # within the limits: no anchor, not too deep
@@ -784,9 +784,13 @@ def _load_fast(
             rule = RuleFile.model_validate(root)
         except ValidationError:
             raise _SlowPath(checked=True) from None
-        if cache is not None:
-            cache.put(text, root, places_table(places))
-        located = EventPositions(places)
+        located: Locator
+        if places is not None:
+            if cache is not None:
+                cache.put(text, root, places_table(places))
+            located = EventPositions(places)
+        else:
+            located = _ReadAgain(text)
         contract, issues = compile_checked(rule, source, located, scoring)
         return FileResult(source, contract, _sorted(issues)), located
     try:
@@ -810,19 +814,43 @@ def _load_fast(
     return FileResult(source, contract, _sorted(issues)), positions
 
 
-def _read_events(text: str) -> tuple[dict[str, Any], MapPlaces] | None:
-    """The usual rule file's document and places from libyaml's events (``events``); None
-    for any other text, which the node graph reads (limits checked, errors placed)."""
+def _read_events(
+    text: str, *, placed: bool = True
+) -> tuple[dict[str, Any], MapPlaces | None] | None:
+    """The usual rule file's document and places (``placed``) from libyaml's events
+    (``events``); None for any other text, which the node graph reads (limits checked,
+    errors placed)."""
     try:
         loader = _FastLoader(text)
     except _UNREADABLE:
         return None
     try:
-        return event_document(text, loader, loader.plain, _PLAIN_VALUES, _typed_starts(loader))
+        return event_document(
+            text, loader, loader.plain, _PLAIN_VALUES, _typed_starts(loader), placed=placed
+        )
     except (Unusual, libyaml.YAMLError, *_UNREADABLE):
         return None
     finally:
         loader.dispose()
+
+
+class _ReadAgain:
+    """Positions of a file whose document was read without places: at the first question
+    its text is read again with them (the same events, so the same places), as most files
+    are never asked (no warning, no clash with another file)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.positions: Locator | None = None
+
+    def __call__(self, loc: Loc) -> tuple[int, int]:
+        if self.positions is None:
+            read = _read_events(self.text)
+            if read is not None and read[1] is not None:
+                self.positions = EventPositions(read[1])
+            else:  # not met: a text reads the same each time
+                self.positions = _NodePositions(compose_checked_node(self.text, _FastLoader)[0])
+        return self.positions(loc)
 
 
 def _typed_starts(loader: Any) -> frozenset[str]:
@@ -1033,7 +1061,11 @@ def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> Lo
             continue
         result, locate = _load(text, str(path), scoring_table, cache)
         results.append(result)
-        if result.contract is not None and locate is not None:
+        if result.contract is None or locate is None:
+            continue
+        if isinstance(locate, _ReadAgain) and locate.positions is None:
+            compiled.append((result.contract, locate))  # its text only, read if asked
+        else:
             # the few positions the checks across files may ask for, taken now: the file's
             # parse (a node per value) is freed here, not kept until every file is loaded
             pinned = {loc: locate(loc) for loc in ACROSS_FILE_LOCS}

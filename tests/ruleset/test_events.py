@@ -47,10 +47,14 @@ def _same(text: str) -> bool:
     assert repr(document) == repr(expected)
     assert document == expected
     assert places_table(places) == position_table(node)
+    unplaced = load_module._read_events(text, placed=False)
+    assert unplaced is not None and unplaced[1] is None and repr(unplaced[0]) == repr(document)
     by_events, by_nodes = EventPositions(places), load_module._NodePositions(node)
+    again = load_module._ReadAgain(text)
     for path in _paths(document):
         for loc in (path, (*path, "missing"), (*path, 99), (*path, -1), (*path, 0)):
             assert _outcome(by_events, loc) == _outcome(by_nodes, loc), loc
+            assert _outcome(again, loc) == _outcome(by_nodes, loc), loc
     return True
 
 
@@ -145,6 +149,7 @@ def test_the_bundled_files_are_read_from_events(path: Path) -> None:
 )
 def test_anything_unusual_is_left_to_the_node_graph(text: str) -> None:
     assert load_module._read_events(text) is None
+    assert load_module._read_events(text, placed=False) is None
 
 
 _WORDS = [
