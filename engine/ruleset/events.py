@@ -1,16 +1,17 @@
-"""A rule file's plain document straight from libyaml's event stream, with its positions.
+"""A rule file's plain document straight from libyaml's event stream, and its positions.
 
 Composing a node graph first costs a Python node, a tag callback and two marks per value,
 then a second walk to build the document; libyaml's parse alone is a tenth of that. This
 reads the parser's events once: each scalar is typed by the caller's ``plain`` function (the
-loader's own YAML 1.1 typing of plain scalars, the same values ``_FastLoader`` builds), and
-each collection keeps, beside the document, the marks that place its keys and values (the
-positions ``_NodePositions`` finds in the node graph).
+loader's own YAML 1.1 typing of plain scalars, the same values ``_FastLoader`` builds), and,
+when asked (``placed``), each collection keeps beside the document the marks that place its
+keys and values (the positions ``_NodePositions`` finds in the node graph).
 
 It handles the usual rule file only: one document, a mapping of block and flow collections
 of scalars, at most ``MAX_DEPTH`` deep, no anchor, alias, tag, merge key, duplicate key or
-collection as a key. For anything else it raises ``Unusual`` and the caller takes the node-graph path,
-which checks the limits and says what is wrong where; a file is never refused or read here.
+collection as a key. For anything else it raises ``Unusual`` and the caller takes the
+node-graph path, which checks the limits and says what is wrong where; a file is never
+refused here.
 """
 
 from __future__ import annotations
