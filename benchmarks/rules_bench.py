@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="loads per child (cold, warm)")
     parser.add_argument("--baseline", help="a commit to compare with (cold only)")
     args = parser.parse_args()
+    started = os.getloadavg()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="csla-rules-")))
         sets = [
@@ -104,12 +105,20 @@ def main() -> None:
                     files[name], got = measure(tree, rules, args.repeats, with_cache)
                     for mode, values in got.items():
                         figures.setdefault((name, label, mode), []).extend(values)
-    print(f"rule loading, ms of CPU per file (median; {args.rounds} rounds, pinned to one core)")
+    print(
+        f"rule loading, ms of CPU per file (median; {args.rounds} rounds, pinned to one core;"
+        f" load average {started[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
+    )
     for name, _ in sets:
         row = [f"{name} ({files[name]} files)"]
         for label, _, with_cache in trees:
             for mode in ("cold", "fill", "warm") if with_cache else ("cold",):
                 row.append(f"{label} {mode} {statistics.median(figures[(name, label, mode)]):.2f}")
+        if args.baseline:  # cold against cold, the medians of the same rounds
+            base = statistics.median(figures[(name, trees[0][0], "cold")])
+            row.append(
+                f"cold ratio {statistics.median(figures[(name, 'current', 'cold')]) / base:.2f}"
+            )
         print(f"  {row[0]}: " + ", ".join(row[1:]))
 
 

@@ -46,6 +46,13 @@ from engine.ruleset.compile import (
     default_scoring,
     field_path,
 )
+from engine.ruleset.events import (
+    EventPositions,
+    MapPlaces,
+    Unusual,
+    event_document,
+    places_table,
+)
 from engine.ruleset.limits import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -571,6 +578,26 @@ class _FastLoader(getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)):  # type:
         except (_Unusual, _DuplicateKey, *_UNREADABLE):
             return super().construct_document(node)
 
+    def plain(self, text: str) -> Any:
+        """The value of a plain scalar's text, as ``_plain_value`` builds it from its node
+        (``events.event_document``'s typing); ``Unusual`` for one it leaves to PyYAML's
+        constructors or cannot read. Remembered per short text, like its tag."""
+        value = _PLAIN_VALUES.get(text, _MISSING)
+        if value is _MISSING:
+            resolvers = self.yaml_implicit_resolvers
+            if text and text[0] not in resolvers and None not in resolvers:
+                return text  # no implicit tag starts so: text (most long texts)
+            node = _SCALAR_NODE(self.resolve(_SCALAR_NODE, text, (True, False)), text)
+            try:
+                value = _plain_scalar(self, node)
+            except (_Unusual, *_UNREADABLE):
+                raise Unusual from None
+            if len(text) <= _PLAIN_TAG_TEXT:
+                if len(_PLAIN_VALUES) >= _PLAIN_TAGS_KEPT:
+                    _PLAIN_VALUES.clear()
+                _PLAIN_VALUES[text] = value
+        return value
+
     def construct_checked(self, node: Any) -> Any:
         """:meth:`construct_document` for a graph without aliases, with the depth limit
         checked in the same walk (``limits.compose_checked_node``). A document the walk
@@ -589,6 +616,8 @@ _SCALAR_NODE, _MAPPING_NODE, _SEQUENCE_NODE = (
     libyaml.SequenceNode,
 )
 _PLAIN_TAGS: dict[str, str] = {}
+#: plain scalar text → its value (all immutable: text, numbers, dates, None)
+_PLAIN_VALUES: dict[str, Any] = {}
 _PLAIN_TAGS_KEPT = 4096
 _PLAIN_TAG_TEXT = 64
 
@@ -747,6 +776,23 @@ def _load_fast(
     """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages.
 
     ``cache``: keeps the parse of a file that gets this far (its spec validates)."""
+    if (read := _read_events(text, placed=cache is not None)) is not None:
+        root, places = read
+        if root.get("version") != SPEC_VERSION:
+            raise _SlowPath(checked=True)  # within the limits: no anchor, not too deep
+        try:
+            rule = RuleFile.model_validate(root)
+        except ValidationError:
+            raise _SlowPath(checked=True) from None
+        located: Locator
+        if places is not None:
+            if cache is not None:
+                cache.put(text, root, places_table(places))
+            located = EventPositions(places)
+        else:
+            located = _ReadAgain(text)
+        contract, issues = compile_checked(rule, source, located, scoring)
+        return FileResult(source, contract, _sorted(issues)), located
     try:
         node, root = compose_checked_node(text, _FastLoader)
     except LimitExceeded as exc:
@@ -766,6 +812,64 @@ def _load_fast(
     positions = _NodePositions(node)
     contract, issues = compile_checked(rule, source, positions, scoring)
     return FileResult(source, contract, _sorted(issues)), positions
+
+
+def _read_events(
+    text: str, *, placed: bool = True
+) -> tuple[dict[str, Any], MapPlaces | None] | None:
+    """The usual rule file's document and places (``placed``) from libyaml's events
+    (``events``); None for any other text, which the node graph reads (limits checked,
+    errors placed)."""
+    try:
+        loader = _FastLoader(text)
+    except _UNREADABLE:
+        return None
+    try:
+        return event_document(
+            text, loader, loader.plain, _PLAIN_VALUES, _typed_starts(loader), placed=placed
+        )
+    except (Unusual, libyaml.YAMLError, *_UNREADABLE):
+        return None
+    finally:
+        loader.dispose()
+
+
+class _ReadAgain:
+    """Positions of a file whose document was read without places: at the first question
+    its text is read again with them (the same events, so the same places), as most files
+    are never asked (no warning, no clash with another file)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.positions: Locator | None = None
+
+    def __call__(self, loc: Loc) -> tuple[int, int]:
+        if self.positions is None:
+            read = _read_events(self.text)
+            if read is not None and read[1] is not None:
+                self.positions = EventPositions(read[1])
+            else:  # not met: a text reads the same each time
+                self.positions = _NodePositions(compose_checked_node(self.text, _FastLoader)[0])
+        return self.positions(loc)
+
+
+def _typed_starts(loader: Any) -> frozenset[str]:
+    """The first characters of a plain scalar that PyYAML's implicit resolvers may tag other
+    than text (``""``: the empty scalar); any character when one of them matches any text."""
+    resolvers = loader.yaml_implicit_resolvers
+    if None in resolvers:
+        return _ANY_START
+    return frozenset(("", *(first for first in resolvers if first is not None)))
+
+
+class _AnyStart(frozenset[str]):
+    """Contains every text: each plain scalar is typed."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_START = _AnyStart()
 
 
 def _load_cached(
@@ -819,7 +923,9 @@ def _read(path: Path) -> tuple[str | None, RuleIssue | None]:
             return None, too_big
         with path.open(encoding="utf-8") as handle:
             text = handle.read(MAX_FILE_BYTES + 1)  # characters: at least as many bytes
-        if too_big := size_issue(str(path), len(text.encode("utf-8", "surrogatepass"))):
+        if len(text) > MAX_FILE_BYTES // 4 and (  # at most 4 bytes a character
+            too_big := size_issue(str(path), len(text.encode("utf-8", "surrogatepass")))
+        ):
             return None, too_big  # grew since stat, or multi-byte characters
         return text, None
     except UnicodeDecodeError as exc:
@@ -955,7 +1061,11 @@ def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> Lo
             continue
         result, locate = _load(text, str(path), scoring_table, cache)
         results.append(result)
-        if result.contract is not None and locate is not None:
+        if result.contract is None or locate is None:
+            continue
+        if isinstance(locate, _ReadAgain) and locate.positions is None:
+            compiled.append((result.contract, locate))  # its text only, read if asked
+        else:
             # the few positions the checks across files may ask for, taken now: the file's
             # parse (a node per value) is freed here, not kept until every file is loaded
             pinned = {loc: locate(loc) for loc in ACROSS_FILE_LOCS}

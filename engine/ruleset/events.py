@@ -1,0 +1,240 @@
+"""A rule file's plain document straight from libyaml's event stream, and its positions.
+
+Composing a node graph first costs a Python node, a tag callback and two marks per value,
+then a second walk to build the document; libyaml's parse alone is a tenth of that. This
+reads the parser's events once: each scalar is typed by the caller's ``plain`` function (the
+loader's own YAML 1.1 typing of plain scalars, the same values ``_FastLoader`` builds), and,
+when asked (``placed``), each collection keeps beside the document the marks that place its
+keys and values (the positions ``_NodePositions`` finds in the node graph).
+
+It handles the usual rule file only: one document, a mapping of block and flow collections
+of scalars, at most ``MAX_DEPTH`` deep, no anchor, alias, tag, merge key, duplicate key or
+collection as a key. For anything else it raises ``Unusual`` and the caller takes the
+node-graph path, which checks the limits and says what is wrong where; a file is never
+refused here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml as libyaml
+
+from engine.ruleset.limits import MAX_DEPTH, _may_anchor
+
+__all__ = ["EventPositions", "MapPlaces", "SeqPlaces", "Unusual", "event_document", "places_table"]
+
+_SCALAR = libyaml.ScalarEvent
+_MAPPING_START, _MAPPING_END = libyaml.MappingStartEvent, libyaml.MappingEndEvent
+_SEQUENCE_START, _SEQUENCE_END = libyaml.SequenceStartEvent, libyaml.SequenceEndEvent
+_DOCUMENT_START, _DOCUMENT_END = libyaml.DocumentStartEvent, libyaml.DocumentEndEvent
+_STREAM_END = libyaml.StreamEndEvent
+
+
+class Unusual(Exception):
+    """The text is not the usual rule file this reader builds: take the node-graph path."""
+
+
+class MapPlaces(list[tuple[str, Any, Any]]):
+    """A mapping's places: (key text, the mark that places it, the value's places or None).
+
+    The mark is the key's when the value is a collection or empty, else the value's
+    (``_NodePositions``: a scalar value at itself, anything else at its key)."""
+
+
+class SeqPlaces(list[tuple[Any, Any]]):
+    """A sequence's places: (the mark of the item's start, the item's places or None)."""
+
+
+Plain = Callable[[str], Any]
+_MISSING: Any = object()
+
+
+def event_document(
+    text: str,
+    parser: Any,
+    plain: Plain,
+    known: dict[str, Any],
+    starts: frozenset[str],
+    *,
+    placed: bool = True,
+) -> tuple[dict[str, Any], MapPlaces | None]:
+    """The document of the one mapping in ``text``, and its places (None unless ``placed``:
+    most loads never place a field, and a place per value costs a tenth of the walk).
+
+    ``parser``: a fresh libyaml ``CParser`` of ``text`` (or a loader built on it); ``plain``:
+    the value of a plain scalar's text, raising ``Unusual`` for one the caller leaves to the
+    constructors; ``known``: values ``plain`` gave before, by text (looked up first: most
+    texts repeat); ``starts``: the first characters (``""`` for an empty text) of every plain
+    text that may be anything but text, so any other is taken as it is, without a look-up.
+    Raises ``Unusual``, or ``yaml.YAMLError`` from the parser.
+
+    A text that could hold an anchor or a tag is left to the node graph at once, so no event
+    read here has one (an alias, which needs no ``&`` or ``!``, is an event of its own)."""
+    if _may_anchor(text) or _may_tag(text):
+        raise Unusual
+    get = parser.get_event
+    get()  # the stream start
+    if type(get()) is not _DOCUMENT_START or type(get()) is not _MAPPING_START:
+        raise Unusual  # an empty stream, or not a mapping
+    document, places = _mapping(get, plain, known.get, starts, placed, 1)
+    if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
+        raise Unusual  # a second document: the composer says so
+    return document, places
+
+
+def _may_tag(text: str) -> bool:
+    """Whether ``text`` could hold a tag: a ``!`` not right after a letter or digit (a token
+    starts after a space, a line break or a flow indicator; ``Hi!`` is text). A false yes
+    only costs the node-graph path."""
+    at = text.find("!")
+    while at != -1:
+        if at == 0 or not text[at - 1].isalnum():
+            return True
+        at = text.find("!", at + 1)
+    return False
+
+
+def _unplaced(_: object) -> None:
+    """Where a walk that keeps no places sends them (never called: each use is guarded)."""
+
+
+def _mapping(
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], placed: bool, depth: int
+) -> tuple[dict[str, Any], MapPlaces | None]:
+    """The mapping whose start event was just read, at nesting ``depth`` (the root is 1)."""
+    out: dict[str, Any] = {}
+    places = MapPlaces() if placed else None
+    add = places.append if places is not None else _unplaced
+    entries = 0
+    inner: MapPlaces | SeqPlaces | None
+    while True:
+        key = get()
+        kind = type(key)
+        if kind is not _SCALAR:
+            if kind is _MAPPING_END:
+                if len(out) != entries:
+                    raise Unusual  # a duplicate key: the node-graph path places it
+                return out, places
+            raise Unusual  # a collection or an alias as a key
+        name = text = key.value
+        if key.implicit[0] and text[:1] in starts:
+            name = known(text, _MISSING)
+            if name is _MISSING:
+                name = plain(text)
+            if type(name) is not str:
+                name = str(name)
+        entries += 1
+        event = get()
+        kind = type(event)
+        if kind is _SCALAR:
+            value = event.value
+            if event.implicit[0] and value[:1] in starts:
+                value = known(value, _MISSING)
+                if value is _MISSING:
+                    value = plain(event.value)
+                out[name] = value
+                if placed:
+                    add((text, (key if value is None else event).start_mark, None))
+            else:
+                out[name] = value
+                if placed:
+                    add((text, event.start_mark, None))
+        elif depth < MAX_DEPTH:
+            if kind is _MAPPING_START:
+                out[name], inner = _mapping(get, plain, known, starts, placed, depth + 1)
+            elif kind is _SEQUENCE_START:
+                out[name], inner = _sequence(get, plain, known, starts, placed, depth + 1)
+            else:
+                raise Unusual  # an alias
+            if placed:
+                add((text, key.start_mark, inner))
+        else:
+            raise Unusual  # too deep, or an alias: the limits say where
+
+
+def _sequence(
+    get: Any, plain: Plain, known: Any, starts: frozenset[str], placed: bool, depth: int
+) -> tuple[list[Any], SeqPlaces | None]:
+    """The sequence whose start event was just read, at nesting ``depth``."""
+    out: list[Any] = []
+    places = SeqPlaces() if placed else None
+    keep, add = out.append, places.append if places is not None else _unplaced
+    item: Any
+    inner: MapPlaces | SeqPlaces | None
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is _SCALAR:
+            value = event.value
+            if event.implicit[0] and value[:1] in starts:
+                value = known(value, _MISSING)
+                keep(plain(event.value) if value is _MISSING else value)
+            else:
+                keep(value)
+            if placed:
+                add((event.start_mark, None))
+        elif kind is _SEQUENCE_END:
+            return out, places
+        elif depth < MAX_DEPTH:
+            if kind is _MAPPING_START:
+                item, inner = _mapping(get, plain, known, starts, placed, depth + 1)
+            elif kind is _SEQUENCE_START:
+                item, inner = _sequence(get, plain, known, starts, placed, depth + 1)
+            else:
+                raise Unusual  # an alias
+            keep(item)
+            if placed:
+                add((event.start_mark, inner))
+        else:
+            raise Unusual  # too deep, or an alias: the limits say where
+
+
+class EventPositions:
+    """Line and column of any field path from the places ``event_document`` kept: the same
+    answers as ``_NodePositions`` over the node graph of the same text."""
+
+    def __init__(self, root: MapPlaces) -> None:
+        self.root = root
+
+    def __call__(self, loc: tuple[str | int, ...]) -> tuple[int, int]:
+        places: Any = self.root
+        line, column = 0, 0
+        for part in loc:
+            if type(places) is MapPlaces:
+                wanted = str(part)
+                found = next((entry for entry in places if entry[0] == wanted), None)
+                if found is None:
+                    break
+                mark = found[1]
+                places = found[2]
+            elif type(places) is SeqPlaces and isinstance(part, int) and part < len(places):
+                mark, places = places[part]
+            else:
+                break
+            line, column = mark.line, mark.column
+        return line + 1, column + 1
+
+
+def places_table(root: MapPlaces) -> dict[tuple[str | int, ...], tuple[int, int, int, int]]:
+    """``cache.position_table`` of the node graph, from the places: every field's 0-based
+    line and column, kind (0 scalar, 1 mapping, 2 sequence) and number of children."""
+    table: dict[tuple[str | int, ...], tuple[int, int, int, int]] = {}
+    stack: list[tuple[tuple[str | int, ...], Any, int, int]] = [((), root, 0, 0)]
+    while stack:
+        path, places, line, column = stack.pop()
+        if path in table:  # not met: a duplicate key takes the node-graph path
+            continue
+        if type(places) is MapPlaces:
+            table[path] = (line, column, 1, len(places))
+            for text, mark, inner in reversed(places):
+                stack.append(((*path, text), inner, mark.line, mark.column))
+        elif type(places) is SeqPlaces:
+            table[path] = (line, column, 2, len(places))
+            for index in range(len(places) - 1, -1, -1):
+                mark, inner = places[index]
+                stack.append(((*path, index), inner, mark.line, mark.column))
+        else:
+            table[path] = (line, column, 0, 0)
+    return table
