@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -93,6 +93,15 @@ def _checkpoint_bytes(ps: PartitionState) -> bytes:
 
 def _checkpoints_bytes(states: Sequence[PartitionState]) -> list[bytes]:
     return [_checkpoint_bytes(ps) for ps in states]
+
+
+@dataclass
+class _Sent:
+    """Sends handed to the producer and not yet waited for, and the outputs they carry."""
+
+    futures: list[tuple[Send, Source, Awaitable[Any]]] = field(default_factory=list)
+    failed: list[tuple[Send, Source, Exception]] = field(default_factory=list)
+    outputs: list[Outputs] = field(default_factory=list)
 
 
 @dataclass
@@ -194,17 +203,25 @@ class Engine:
         """Send all, wait for all; return the sends the broker refused as records (logged).
         Any other error (the connection, the transaction) is raised, as before. Each send
         goes with its source partition (its transaction, with ``exactly_once``)."""
-        futures: list[tuple[Send, Source, Awaitable[Any]]] = []
-        failed: list[tuple[Send, Source, Exception]] = []
+        sent = _Sent()
+        await self._start(sends, sent)
+        return await self._settled(sent)
+
+    async def _start(self, sends: Sequence[tuple[Send, Source]], sent: _Sent) -> None:
+        """Hand every send to the producer, without waiting for the broker (``_settled``)."""
         for send, source in sends:
             try:
-                futures.append((send, source, await self._send(*send, source)))
+                sent.futures.append((send, source, await self._send(*send, source)))
             except Exception as exc:
                 if not record_error(exc):
                     raise
-                failed.append((send, source, exc))
-        results = await asyncio.gather(*(f for _, _, f in futures), return_exceptions=True)
-        for (send, source, _), result in zip(futures, results, strict=True):
+                sent.failed.append((send, source, exc))
+
+    async def _settled(self, sent: _Sent) -> list[tuple[Send, Source, Exception]]:
+        """Wait for every send ``_start`` handed over; the refused ones, logged."""
+        failed = sent.failed
+        results = await asyncio.gather(*(f for _, _, f in sent.futures), return_exceptions=True)
+        for (send, source, _), result in zip(sent.futures, results, strict=True):
             if isinstance(result, Exception) and record_error(result):
                 failed.append((send, source, result))
             elif isinstance(result, BaseException):
@@ -227,35 +244,43 @@ class Engine:
 
     async def _emit(self, out: Outputs, source: Source) -> None:
         """Publish every output of ``out`` and wait until the broker has them all."""
-        await self._emit_all([(out, source)])
+        sent = _Sent()
+        await self._start_outputs(out, source, sent)
+        await self._settle_outputs(sent)
 
-    async def _emit_all(self, batch: Sequence[tuple[Outputs, Source]]) -> None:
-        """Publish the outputs of every partition of ``batch``, then wait once until the
-        broker has them all (one round of acks per batch, not one per partition).
+    async def _start_outputs(self, out: Outputs, source: Source, sent: _Sent) -> None:
+        """Hand every output of ``out`` to the producer; ``_settle_outputs`` waits for them
+        (a stage-2 batch sends each partition's outputs as soon as it is stepped, and waits
+        for the broker once, for all).
 
         No record outgrows ``max_message_bytes`` (``fit_record``), and a record the broker
         refuses (``record_error``) is dead-lettered instead: one record never stops the worker.
         """
         limit, dead_topic = self.settings.max_message_bytes, self.output_topics[DEAD.name]
         sends: list[tuple[Send, Source]] = []
-        for out, source in batch:
-            for kind, topic in self.output_topics.items():
-                for record in getattr(out, kind):
-                    cid = record.get("contract_id")
-                    key = cid.encode() if isinstance(cid, str) else None
-                    to, to_key, value, replaced = fit_record(topic, key, record, limit, dead_topic)
-                    if replaced:
-                        self.metrics.unpublished.labels("too_large").inc()
-                        log.error(
-                            "output to %s key=%r is larger than max.message.bytes %d: sent %s",
-                            topic,
-                            key,
-                            limit,
-                            "with raw cut" if to == topic else "as a dead letter",
-                        )
-                    sends.append(((to, to_key, value), source))
-        failed = await self._publish(sends)
+        for kind, topic in self.output_topics.items():
+            for record in getattr(out, kind):
+                cid = record.get("contract_id")
+                key = cid.encode() if isinstance(cid, str) else None
+                to, to_key, value, replaced = fit_record(topic, key, record, limit, dead_topic)
+                if replaced:
+                    self.metrics.unpublished.labels("too_large").inc()
+                    log.error(
+                        "output to %s key=%r is larger than max.message.bytes %d: sent %s",
+                        topic,
+                        key,
+                        limit,
+                        "with raw cut" if to == topic else "as a dead letter",
+                    )
+                sends.append(((to, to_key, value), source))
+        await self._start(sends, sent)
+        sent.outputs.append(out)
+
+    async def _settle_outputs(self, sent: _Sent) -> None:
+        """Wait until the broker has every output handed over; dead-letter refused ones."""
+        failed = await self._settled(sent)
         if failed:
+            limit, dead_topic = self.settings.max_message_bytes, self.output_topics[DEAD.name]
             dead = [
                 (
                     (
@@ -270,7 +295,7 @@ class Engine:
             still = await self._publish(dead)
             if still:  # the dead-letter topic refuses them too: not one record's fault
                 raise still[0][2]
-        for out, _ in batch:
+        for out in sent.outputs:
             self.metrics.count_outputs(out)
             for cid in out.quarantined:
                 self.metrics.contract_errors.labels(cid).inc()
@@ -294,21 +319,23 @@ class Engine:
         await self._evaluate_partitions({partition: messages})
 
     async def _evaluate_partitions(self, by_partition: dict[int, list[Any]]) -> None:
-        """Step every partition of the batch in turn, then publish all their outputs and wait
-        for the broker once, then write all their checkpoints and wait once: each partition's
-        checkpoint still follows its outputs, but the batch pays two rounds of acks, not two
-        per partition. A failure drops the in-memory state of every partition of the batch
+        """Step every partition of the batch in turn, sending its outputs as soon as it is
+        stepped; wait for the broker to have all of them once, then write all the partitions'
+        checkpoints and wait once: each partition's checkpoint still follows its outputs, but
+        the batch pays two rounds of acks, not two per partition. A failure drops the in-memory state of every partition of the batch
         (``_forget``): none of them is acked, and their next batch restores the checkpoint."""
         stepped: list[_Stepped] = []
+        sent = _Sent()
         try:
             for partition, messages in by_partition.items():
                 done = await self._step_partition(partition, messages)
                 if done is not None:
                     stepped.append(done)
+                    await self._start_outputs(done.out, done.source, sent)
             if not stepped:
                 return
             t1 = time.perf_counter()
-            await self._emit_all([(s.out, s.source) for s in stepped])
+            await self._settle_outputs(sent)
             for s in stepped:
                 ps = s.ps
                 for cid in {m.key.decode(errors="replace") for m in s.fresh if m.key}:
