@@ -1,10 +1,10 @@
 """Stage 2 of the worker: the per-partition core state around the Faust app.
 
-``Engine.evaluate`` takes a micro-batch of keyed messages (``engine.adapters.kafka.routing``),
-drops lines already evaluated (by telemetry origin offset), calls the core's ``step``,
-publishes the outputs keyed by contract, waits for the broker to have them and writes the
-partition's checkpoint (``engine.adapters.kafka.checkpoint``); only then are the messages
-acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
+``Engine.evaluate`` takes a micro-batch of keyed messages (``engine.adapters.kafka.routing``)
+and, per partition, drops lines already evaluated (by telemetry origin offset), calls the
+core's ``step`` and sends the outputs keyed by contract; then it waits for the broker to have
+every partition's outputs and writes the partitions' checkpoints
+(``engine.adapters.kafka.checkpoint``); only then are the messages acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
 ``reload_rules`` (a file that fails validation is logged, the previous version stays).
 """
 
