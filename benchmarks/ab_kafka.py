@@ -8,6 +8,7 @@ first event until every offset is committed), per run and the medians.
 
     python benchmarks/ab_kafka.py --baseline 210232f --pairs 2
     python benchmarks/ab_kafka.py --baseline main --pairs 1 --keyed
+    python benchmarks/ab_kafka.py --baseline HEAD --current-batch-wait 0.05  # a setting
 
 ``--keyed``: the current side also runs its worker with ``CSLA_INPUT_KEYED_BY_CONTRACT=true``
 (``single-keyed``, ``batched-keyed``, compared with the baseline's re-keying worker); its
@@ -38,6 +39,9 @@ def bench(tree: Path, out: Path, args: argparse.Namespace, keyed: bool) -> dict[
            "--events", str(args.events), "--batched-events", str(args.batched_events),
            "--naive-seconds", "1", "--cycles", "2", "--core-events", "50000",
            "--quiet-load", "99", "--out", str(out)]  # fmt: skip
+    wait = args.current_batch_wait if tree == ROOT and args.current_batch_wait else args.batch_wait
+    if wait is not None:
+        cmd += ["--single-batch-wait", str(wait), "--batched-batch-wait", str(wait)]
     if args.keyed:  # (both sides: the time goes to the runs compared)
         cmd += ["--skip", "naive", "batched-2"]
     if keyed:
@@ -57,6 +61,14 @@ def main() -> None:
     parser.add_argument("--batched-events", type=int, default=600_000)
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--keyed", action="store_true", help="Current side: keyed runs too.")
+    parser.add_argument(
+        "--batch-wait", type=float, help="CSLA_BATCH_WAIT_SECONDS of both sides' runs "
+        "(default: kafka_bench.py's, 0.2 s)."
+    )  # fmt: skip
+    parser.add_argument(
+        "--current-batch-wait", type=float, help="The current side's, if not --batch-wait: "
+        "one setting against another (--baseline HEAD) or both changes at once."
+    )  # fmt: skip
     args = parser.parse_args()
     runs: dict[str, list[dict[str, int]]] = {"baseline": [], "current": []}
     with (
@@ -74,6 +86,10 @@ def main() -> None:
     }
     summary = {
         "baseline": args.baseline,
+        "batch_wait_s": {
+            "baseline": args.batch_wait,
+            "current": args.current_batch_wait or args.batch_wait,
+        },
         "events": {"single": args.events, "batched": args.batched_events},
         "events_per_s": runs,
         "median_events_per_s": median,

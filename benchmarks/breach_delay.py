@@ -79,6 +79,9 @@ if str(BENCH) not in sys.path:
 
 import orjson  # noqa: E402
 
+from engine.settings import Settings  # noqa: E402
+
+BATCH_WAIT_S: float = Settings.model_fields["batch_wait_seconds"].default  # the worker's
 MINUTE_MS = 60_000
 PARTITIONS = 4
 SLOW_MS, FAST_MS, THRESHOLD_MS = 1500.0, 100.0, 800
@@ -757,9 +760,9 @@ def main() -> None:
         "--batch-wait",
         nargs="+",
         type=float,
-        default=[0.2],
-        help="CSLA_BATCH_WAIT_SECONDS; several: one run each, alternating "
-        "(before/after in one run).",
+        default=[BATCH_WAIT_S],
+        help="CSLA_BATCH_WAIT_SECONDS (default: the worker's); several: one run each, "
+        "alternating (before/after in one run).",
     )
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--grace-s", type=int, default=20, help="The contracts' grace.")

@@ -64,7 +64,10 @@ if str(ROOT) not in sys.path:  # this checkout's engine, whatever else is instal
 
 import orjson  # noqa: E402
 import polars as pl  # noqa: E402
-from breach_delay import Reader  # noqa: E402  (a confluent-kafka reader of one topic)
+from breach_delay import (  # noqa: E402  (a confluent-kafka reader of one topic)
+    BATCH_WAIT_S,
+    Reader,
+)
 
 PARTITIONS = 4
 MIB = 1024 * 1024
@@ -1028,10 +1031,10 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="Naive agent cap.")
     parser.add_argument("--cycles", type=int, default=24, help="Bad windows (breaches) for (d).")
     parser.add_argument("--single-batch-size", type=int, default=10_000)
-    parser.add_argument("--single-batch-wait", type=float, default=0.2)
+    parser.add_argument("--single-batch-wait", type=float, default=BATCH_WAIT_S)
     parser.add_argument("--batched-batch-size", type=int, default=100)
-    parser.add_argument("--batched-batch-wait", type=float, default=0.2)
-    parser.add_argument("--breach-batch-wait", type=float, default=0.2)
+    parser.add_argument("--batched-batch-wait", type=float, default=BATCH_WAIT_S)
+    parser.add_argument("--breach-batch-wait", type=float, default=BATCH_WAIT_S)
     parser.add_argument("--core-events", type=int, default=500_000, help="For (e).")
     parser.add_argument("--core-chunk", type=int, default=50_000, help="Lines per step call.")
     parser.add_argument("--seed", type=int, default=11)

@@ -156,7 +156,10 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=10_000, ge=1, description="Most messages per micro-batch.")
     batch_wait_seconds: float = Field(
-        default=0.2, gt=0, description="Longest wait (seconds) to fill a micro-batch."
+        default=0.05,
+        gt=0,
+        description="Longest wait (seconds) to fill a micro-batch; stage 2 waits it after "
+        "every batch, so it adds to the breach delay (README: breach delay).",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",

@@ -503,3 +503,36 @@ def test_keyed_lines_are_the_lines_split_records_reads(value: bytes) -> None:
     assert batch.lines == split_records(value)
     assert batch.origins == [f"{TELEMETRY}[0]@7"] * len(batch.lines)
     assert batch.routed_to == ["c"] * len(batch.lines) and not batch.dead
+
+
+def test_a_batch_publishes_every_partitions_outputs_before_any_checkpoint() -> None:
+    producer = Producer()
+    engine = make_engine(producer)
+    engine.partitions[1] = PartitionState(EngineState.empty(), 0, restored=False)
+    batch = {
+        0: [
+            Msg(0, 0, KNOWN.encode(), None),
+            Msg(0, 1, KNOWN.encode(), routed(KNOWN, probe(KNOWN, 1), 1)),
+        ],
+        1: [
+            Msg(1, 0, KNOWN.encode(), b""),
+            Msg(1, 1, KNOWN.encode(), routed(KNOWN, probe(KNOWN, 2), 2, 1)),
+        ],
+    }
+    asyncio.run(engine._evaluate_partitions(batch))  # type: ignore[arg-type]
+    topics = [topic for topic, _, _ in producer.sent]
+    state = [i for i, topic in enumerate(topics) if topic == "csla-test-csla-state"]
+    outputs = [i for i, topic in enumerate(topics) if topic != "csla-test-csla-state"]
+    assert len(outputs) == 2 and max(outputs) < min(state)  # the two dead letters, then
+    assert len(checkpoints(producer)) == 2  # one checkpoint per partition
+    assert [engine.partitions[p].next_offset for p in (0, 1)] == [2, 2]
+
+
+def test_a_batch_that_fails_forgets_every_partition_of_it() -> None:
+    producer = Producer(refuse=lambda topic, value: KafkaConnectionError("down"))
+    engine = make_engine(producer)
+    engine.partitions[1] = PartitionState(EngineState.empty(), 0, restored=False)
+    batch = {p: [Msg(p, 0, KNOWN.encode(), None)] for p in (0, 1)}
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(engine._evaluate_partitions(batch))  # type: ignore[arg-type]
+    assert engine.partitions == {}  # the next batch restores both from their checkpoints

@@ -1,10 +1,10 @@
 """Stage 2 of the worker: the per-partition core state around the Faust app.
 
-``Engine.evaluate`` takes a micro-batch of keyed messages (``engine.adapters.kafka.routing``),
-drops lines already evaluated (by telemetry origin offset), calls the core's ``step``,
-publishes the outputs keyed by contract, waits for the broker to have them and writes the
-partition's checkpoint (``engine.adapters.kafka.checkpoint``); only then are the messages
-acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
+``Engine.evaluate`` takes a micro-batch of keyed messages (``engine.adapters.kafka.routing``)
+and, per partition, drops lines already evaluated (by telemetry origin offset), calls the
+core's ``step`` and sends the outputs keyed by contract; then it waits for the broker to have
+every partition's outputs and writes the partitions' checkpoints
+(``engine.adapters.kafka.checkpoint``); only then are the messages acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
 ``reload_rules`` (a file that fails validation is logged, the previous version stays).
 """
 
@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,6 +53,7 @@ from engine.core.contract import Ruleset
 from engine.core.origins import Listed
 from engine.core.pipeline import Outputs, advance, step
 from engine.core.records import DEAD, OUTPUT_KINDS
+from engine.core.state import EngineState
 from engine.dashboard import Feed
 from engine.ruleset import ParseCache, load_rules_dir, merge_with_previous
 from engine.settings import Settings
@@ -70,6 +72,7 @@ _LOGGED_DEAD_PER_BATCH = 5
 _BROKER_PROBE_SECONDS = 5.0
 
 Send = tuple[str, bytes | None, bytes]  # topic, key, value
+Source = tuple[str, int]  # the topic and partition a batch came from
 
 
 def _wall_ms() -> int:
@@ -86,6 +89,36 @@ def load_ruleset(settings: Settings, previous: Ruleset | None = None) -> tuple[R
 
 def _checkpoint_bytes(ps: PartitionState) -> bytes:
     return encode_checkpoint(ps.next_offset, ps.sources, ps.state.snapshot())
+
+
+def _checkpoints_bytes(states: Sequence[PartitionState]) -> list[bytes]:
+    return [_checkpoint_bytes(ps) for ps in states]
+
+
+@dataclass
+class _Sent:
+    """Sends handed to the producer and not yet waited for, and the outputs they carry."""
+
+    futures: list[tuple[Send, Source, Awaitable[Any]]] = field(default_factory=list)
+    failed: list[tuple[Send, Source, Exception]] = field(default_factory=list)
+    outputs: list[Outputs] = field(default_factory=list)
+
+
+@dataclass
+class _Stepped:
+    """One partition of a stage-2 batch, stepped but not yet published nor checkpointed."""
+
+    partition: int
+    ps: PartitionState
+    fresh: list[Any]
+    state: EngineState
+    out: Outputs
+    source: Source
+    now: int
+    lines: int
+    invalid: int
+    started: float
+    step_seconds: float
 
 
 def fatal(what: str, exc: BaseException) -> None:
@@ -147,7 +180,7 @@ class Engine:
         topic: str,
         key: bytes | None,
         value: bytes,
-        source: tuple[str, int],
+        source: Source,
         partition: int | None = None,
     ) -> Awaitable[Any]:
         """Schedule one record; in a transaction, that of the source partition."""
@@ -165,26 +198,35 @@ class Engine:
         return await app.producer.send(topic, key, value, partition, None, None)
 
     async def _publish(
-        self, sends: Sequence[Send], source: tuple[str, int]
-    ) -> list[tuple[Send, Exception]]:
+        self, sends: Sequence[tuple[Send, Source]]
+    ) -> list[tuple[Send, Source, Exception]]:
         """Send all, wait for all; return the sends the broker refused as records (logged).
-        Any other error (the connection, the transaction) is raised, as before."""
-        futures: list[tuple[Send, Awaitable[Any]]] = []
-        failed: list[tuple[Send, Exception]] = []
-        for send in sends:
+        Any other error (the connection, the transaction) is raised, as before. Each send
+        goes with its source partition (its transaction, with ``exactly_once``)."""
+        sent = _Sent()
+        await self._start(sends, sent)
+        return await self._settled(sent)
+
+    async def _start(self, sends: Sequence[tuple[Send, Source]], sent: _Sent) -> None:
+        """Hand every send to the producer, without waiting for the broker (``_settled``)."""
+        for send, source in sends:
             try:
-                futures.append((send, await self._send(*send, source)))
+                sent.futures.append((send, source, await self._send(*send, source)))
             except Exception as exc:
                 if not record_error(exc):
                     raise
-                failed.append((send, exc))
-        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
-        for (send, _), result in zip(futures, results, strict=True):
+                sent.failed.append((send, source, exc))
+
+    async def _settled(self, sent: _Sent) -> list[tuple[Send, Source, Exception]]:
+        """Wait for every send ``_start`` handed over; the refused ones, logged."""
+        failed = sent.failed
+        results = await asyncio.gather(*(f for _, _, f in sent.futures), return_exceptions=True)
+        for (send, source, _), result in zip(sent.futures, results, strict=True):
             if isinstance(result, Exception) and record_error(result):
-                failed.append((send, result))
+                failed.append((send, source, result))
             elif isinstance(result, BaseException):
                 raise result
-        for (topic, key, value), error in failed:
+        for (topic, key, value), _, error in failed:
             self.metrics.unpublished.labels("refused").inc()
             log.error(
                 "output to %s key=%r (%d bytes) refused: %r; dead-lettered",
@@ -195,19 +237,27 @@ class Engine:
             )
         return failed
 
-    def _transactional_id(self, source: tuple[str, int]) -> str:
+    def _transactional_id(self, source: Source) -> str:
         """The producer (transaction) Faust commits the offsets of ``source`` with."""
         group = self.app.assignor.group_for_topic(source[0])
         return f"{self.app.conf.id}-{group}-{source[1]}"
 
-    async def _emit(self, out: Outputs, source: tuple[str, int]) -> None:
-        """Publish every output of ``out`` and wait until the broker has them all.
+    async def _emit(self, out: Outputs, source: Source) -> None:
+        """Publish every output of ``out`` and wait until the broker has them all."""
+        sent = _Sent()
+        await self._start_outputs(out, source, sent)
+        await self._settle_outputs(sent)
+
+    async def _start_outputs(self, out: Outputs, source: Source, sent: _Sent) -> None:
+        """Hand every output of ``out`` to the producer; ``_settle_outputs`` waits for them
+        (a stage-2 batch sends each partition's outputs as soon as it is stepped, and waits
+        for the broker once, for all).
 
         No record outgrows ``max_message_bytes`` (``fit_record``), and a record the broker
         refuses (``record_error``) is dead-lettered instead: one record never stops the worker.
         """
         limit, dead_topic = self.settings.max_message_bytes, self.output_topics[DEAD.name]
-        sends: list[Send] = []
+        sends: list[tuple[Send, Source]] = []
         for kind, topic in self.output_topics.items():
             for record in getattr(out, kind):
                 cid = record.get("contract_id")
@@ -222,22 +272,36 @@ class Engine:
                         limit,
                         "with raw cut" if to == topic else "as a dead letter",
                     )
-                sends.append((to, to_key, value))
-        failed = await self._publish(sends, source)
+                sends.append(((to, to_key, value), source))
+        await self._start(sends, sent)
+        sent.outputs.append(out)
+
+    async def _settle_outputs(self, sent: _Sent) -> None:
+        """Wait until the broker has every output handed over; dead-letter refused ones."""
+        failed = await self._settled(sent)
         if failed:
+            limit, dead_topic = self.settings.max_message_bytes, self.output_topics[DEAD.name]
             dead = [
-                (dead_topic, None, orjson.dumps(failed_record_dead_letter(*send, repr(e), limit)))
-                for send, e in failed
+                (
+                    (
+                        dead_topic,
+                        None,
+                        orjson.dumps(failed_record_dead_letter(*send, repr(e), limit)),
+                    ),
+                    source,
+                )
+                for send, source, e in failed
             ]
-            still = await self._publish(dead, source)
+            still = await self._publish(dead)
             if still:  # the dead-letter topic refuses them too: not one record's fault
-                raise still[0][1]
-        self.metrics.count_outputs(out)
-        for cid in out.quarantined:
-            self.metrics.contract_errors.labels(cid).inc()
-        if out.quarantined:
-            log.error("contracts quarantined (evaluating them raised): %s", out.quarantined)
-        self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
+                raise still[0][2]
+        for out in sent.outputs:
+            self.metrics.count_outputs(out)
+            for cid in out.quarantined:
+                self.metrics.contract_errors.labels(cid).inc()
+            if out.quarantined:
+                log.error("contracts quarantined (evaluating them raised): %s", out.quarantined)
+            self.dashboard.feed(r for kind in self.output_topics for r in getattr(out, kind))
 
     # -- stage 2 ------------------------------------------------------------------------
 
@@ -248,15 +312,64 @@ class Engine:
             by_partition[event.message.partition].append(event.message)
         self.metrics.messages_in.labels("evaluate").inc(len(events))
         async with self.lock:
-            for partition, messages in by_partition.items():
-                try:
-                    await self._evaluate_partition(partition, messages)
-                except BaseException:
-                    self._forget(partition)
-                    raise
+            await self._evaluate_partitions(by_partition)
         self.metrics.batch_seconds.labels("evaluate").observe(time.perf_counter() - started)
 
     async def _evaluate_partition(self, partition: int, messages: list[Any]) -> None:
+        await self._evaluate_partitions({partition: messages})
+
+    async def _evaluate_partitions(self, by_partition: dict[int, list[Any]]) -> None:
+        """Step every partition of the batch in turn, sending its outputs as soon as it is
+        stepped; wait for the broker to have all of them once, then write all the partitions'
+        checkpoints and wait once: each partition's checkpoint still follows its outputs, but
+        the batch pays two rounds of acks, not two per partition. A failure drops the in-memory state of every partition of the batch
+        (``_forget``): none of them is acked, and their next batch restores the checkpoint."""
+        stepped: list[_Stepped] = []
+        sent = _Sent()
+        try:
+            for partition, messages in by_partition.items():
+                done = await self._step_partition(partition, messages)
+                if done is not None:
+                    stepped.append(done)
+                    await self._start_outputs(done.out, done.source, sent)
+            if not stepped:
+                return
+            t1 = time.perf_counter()
+            await self._settle_outputs(sent)
+            for s in stepped:
+                ps = s.ps
+                for cid in {m.key.decode(errors="replace") for m in s.fresh if m.key}:
+                    cs = s.state.contracts.get(cid)
+                    if cs is not None:
+                        ps.last_seen[cid] = (s.now, cs.max_event_ms)
+                ps.state, ps.next_offset, ps.restored = s.state, s.fresh[-1].offset + 1, True
+            self._show_quarantine()
+            t2 = time.perf_counter()
+            await self._checkpoint_all([(s.partition, s.ps, s.source) for s in stepped])
+            self.heap.maybe()  # the batch's big buffers are freed: give the pages back
+            t3 = time.perf_counter()
+        except BaseException:
+            for partition in by_partition:
+                self._forget(partition)
+            raise
+        for s in stepped:
+            if self.keyed:  # (stage 1 counts the lines it forwards; here there is none)
+                self.metrics.events_in.inc(s.lines + s.invalid)
+            self._log_batch(s.partition, s.fresh, s.out)
+        if t3 - stepped[0].started > 1.0:
+            log.info(
+                "slow batch partitions=%s lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
+                [s.partition for s in stepped],
+                sum(s.lines for s in stepped),
+                sum(s.step_seconds for s in stepped),
+                t2 - t1,
+                t3 - t2,
+            )
+
+    async def _step_partition(self, partition: int, messages: list[Any]) -> _Stepped | None:
+        """The core's step on the partition's fresh messages (None: nothing fresh); the
+        partition's state is not replaced yet (that waits for the outputs' acks)."""
+        started = time.perf_counter()
         ps = self.partitions.get(partition)
         if ps is None:
             ps = self.partitions[partition] = await self.checkpoints.restore(partition, _wall_ms())
@@ -264,7 +377,7 @@ class Engine:
             ps.sources = {c: s for c, s in ps.sources.items() if c in self.ruleset.revisions}
         fresh = [m for m in messages if m.offset >= ps.next_offset]
         if not fresh:
-            return
+            return None
         # (With exactly_once, offsets of transaction markers and aborted records are gaps.)
         if ps.restored and fresh[0].offset > ps.next_offset and not self.app.in_transaction:
             log.error(
@@ -295,35 +408,23 @@ class Engine:
         state, out = await self._in_core_thread(
             step_routed, ps.state, lines, Listed(origins), self.ruleset, now
         )
-        t1 = time.perf_counter()
-        source = (self.source_topic, partition)
         if invalid:
             out.dead.extend(invalid)
             out.count("events_in", len(invalid))
             out.count("dead_letters", len(invalid))
-        await self._emit(out, source)
-        for cid in {m.key.decode(errors="replace") for m in fresh if m.key}:
-            cs = state.contracts.get(cid)
-            if cs is not None:
-                ps.last_seen[cid] = (now, cs.max_event_ms)
-        ps.state, ps.next_offset, ps.restored = state, fresh[-1].offset + 1, True
-        self._show_quarantine()
-        t2 = time.perf_counter()
-        await self._checkpoint(partition, ps, source)
-        self.heap.maybe()  # the batch's big buffers are freed: give the pages back
-        t3 = time.perf_counter()
-        if self.keyed:  # (stage 1 counts the lines it forwards; here there is none)
-            self.metrics.events_in.inc(len(lines) + len(invalid))
-        self._log_batch(partition, fresh, out)
-        if t3 - t0 > 1.0:
-            log.info(
-                "slow batch partition=%d lines=%d step=%.2fs publish=%.2fs checkpoint=%.2fs",
-                partition,
-                len(lines),
-                t1 - t0,
-                t2 - t1,
-                t3 - t2,
-            )
+        return _Stepped(
+            partition,
+            ps,
+            fresh,
+            state,
+            out,
+            (self.source_topic, partition),
+            now,
+            len(lines),
+            len(invalid),
+            started,
+            time.perf_counter() - t0,
+        )
 
     def _owner(self, topic: str, key: bytes) -> int:
         """The partition of ``topic`` that ``key`` belongs to (Kafka's default partitioner)."""
@@ -430,28 +531,35 @@ class Engine:
             len(out.late),
         )
 
-    async def _checkpoint(
-        self, partition: int, ps: PartitionState, source: tuple[str, int]
-    ) -> None:
+    async def _checkpoint(self, partition: int, ps: PartitionState, source: Source) -> None:
         """Write the partition's checkpoint, in parts, to the slot not holding the last one."""
-        data = await self._in_core_thread(_checkpoint_bytes, ps)
-        slot = 1 - ps.slot
-        parts = checkpoint_parts(partition, slot, time.time_ns(), data)
-        futures = [
-            await self._send(
-                self.state_topic,
-                key,
-                value,
-                source,
-                partition=partition % (self.checkpoints.partitions or 1),
-            )
-            for key, value in parts
-        ]
-        for fut in futures:
-            await fut
-        ps.slot = slot
-        self.metrics.checkpoints.inc()
-        self.metrics.checkpoint_bytes.labels(str(partition)).set(len(data))
+        await self._checkpoint_all([(partition, ps, source)])
+
+    async def _checkpoint_all(self, batch: Sequence[tuple[int, PartitionState, Source]]) -> None:
+        """Write the checkpoint of every partition of ``batch`` (snapshots taken in one call
+        of the core thread), then wait once for the broker to have them all."""
+        data = await self._in_core_thread(_checkpoints_bytes, [ps for _, ps, _ in batch])
+        written = []
+        for (partition, ps, source), blob in zip(batch, data, strict=True):
+            slot = 1 - ps.slot
+            parts = checkpoint_parts(partition, slot, time.time_ns(), blob)
+            futures = [
+                await self._send(
+                    self.state_topic,
+                    key,
+                    value,
+                    source,
+                    partition=partition % (self.checkpoints.partitions or 1),
+                )
+                for key, value in parts
+            ]
+            written.append((partition, ps, slot, len(blob), futures))
+        for partition, ps, slot, size, futures in written:
+            for fut in futures:
+                await fut
+            ps.slot = slot
+            self.metrics.checkpoints.inc()
+            self.metrics.checkpoint_bytes.labels(str(partition)).set(size)
 
     def _forget(self, partition: int) -> None:
         """An interrupted batch (cancelled at shutdown, or failed) may leave the partition's
