@@ -36,11 +36,12 @@ def decode_block(
 
     The lines that would send a piece down the slow path are found first, on the block's
     lines as one string column: those that cannot be JSON objects (the screen of
-    :func:`decode`, same dead letters) and those that may hold a value of the wrong JSON type
-    (:data:`_WRONG_TYPE`, a cheap over-approximation), or a field that a sample of the lines
-    does not hold (:func:`_sampled_fields`: the typed parse reads only the sampled fields, and
-    costs with every field it reads).  Each is replaced by ``{}`` and the block parsed typed
-    once; the suspects alone are parsed as text and typed as the reference path types them.  Exact by construction: the typed parse must accept every other line, as
+    :func:`engine.core.decode.decode`, same dead letters) and those that may hold a value of
+    the wrong JSON type (:data:`_WRONG_TYPE`, a cheap over-approximation), or a field that a
+    sample of the lines does not hold (:func:`_sampled_fields`: the typed parse reads only the
+    sampled fields, and costs with every field it reads).  Each is replaced by ``{}`` and the
+    block parsed typed once; the suspects alone are parsed as text and typed as the reference
+    path types them.  Exact by construction: the typed parse must accept every other line, as
     it accepts them in a piece (else None: a suspect was missed, or a line is malformed), and
     the reference path gives the suspects and the other lines the values the pieces give."""
     n = len(lines)

@@ -4,8 +4,9 @@
 and, per partition, drops lines already evaluated (by telemetry origin offset), calls the
 core's ``step`` and sends the outputs keyed by contract; then it waits for the broker to have
 every partition's outputs and writes the partitions' checkpoints
-(``engine.adapters.kafka.checkpoint``); only then are the messages acked. Timers call ``advance_idle`` (windows of idle contracts close on wall time) and
-``reload_rules`` (a file that fails validation is logged, the previous version stays).
+(``engine.adapters.kafka.checkpoint``); only then are the messages acked. Timers call
+``advance_idle`` (windows of idle contracts close on wall time) and ``reload_rules`` (a file
+that fails validation is logged, the previous version stays).
 """
 
 from __future__ import annotations
@@ -322,8 +323,10 @@ class Engine:
         """Step every partition of the batch in turn, sending its outputs as soon as it is
         stepped; wait for the broker to have all of them once, then write all the partitions'
         checkpoints and wait once: each partition's checkpoint still follows its outputs, but
-        the batch pays two rounds of acks, not two per partition. A failure drops the in-memory state of every partition of the batch
-        (``_forget``): none of them is acked, and their next batch restores the checkpoint."""
+        the batch pays two rounds of acks, not two per partition. A failure drops the in-memory
+        state of every partition of the batch (``_forget``): none of them is acked, and their
+        next batch restores the checkpoint (outputs already sent are sent again then, as after
+        a crash: at least once, each record with its deterministic id)."""
         stepped: list[_Stepped] = []
         sent = _Sent()
         try:
