@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.core import watermark
 from engine.core.watermark import arrival_watermarks, scan
 
 TERM = ("2026-03-10T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
@@ -150,14 +152,17 @@ def test_vectorised_watermarks_equal_the_reference_scan(
                 "event_ms": pl.Int64},
     )  # fmt: skip
     start = {"platform": base + 5 * 60_000} if prior == "platform" else {}
-    marks, after = arrival_watermarks(
-        events, {csla.contract_id: contract}, {csla.contract_id: start}
-    )
     progress = dict(start)
     expected = scan(
         contract,
         progress,
         [(s, base + dt, k in contract.progress_kinds) for s, dt, k in rows],
     )
-    assert marks.to_list() == expected
-    assert after.get(csla.contract_id, start) == progress  # contracts of the batch only
+    for scan_rows in (0, watermark._SCAN_ROWS):  # the vectorised plan; a small batch's scan
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(watermark, "_SCAN_ROWS", scan_rows)
+            marks, after = arrival_watermarks(
+                events, {csla.contract_id: contract}, {csla.contract_id: start}
+            )
+        assert marks.to_list() == expected
+        assert after.get(csla.contract_id, start) == progress  # contracts of the batch only
