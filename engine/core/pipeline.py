@@ -151,6 +151,8 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
             if target > closed:
                 cs = state.writable(cid) or cs
                 cs.closed_until_ms = cs.observed_from_ms = closed
+        if target <= closed:
+            continue  # nothing to close: every step below only lowers the target
         if target < contract.term_end_ms:
             # close whole steps only (the shortest window, at most an hour): every window and
             # usage hour still closes as soon as the watermark passes its end, and the fixed
