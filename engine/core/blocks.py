@@ -57,7 +57,10 @@ def decode_block(
             if reason is not None:
                 dead.append(DeadLetter.of(line, reason, origin(i)))
                 screened.append(i)
-    fields = _sampled_fields(view, block)
+    # a key written with escapes hides from the line pattern: then every field is read and
+    # every row's text fields are checked, as before the pattern knew them
+    escaped = b"\\" in block
+    fields = None if escaped else _sampled_fields(view)
     suspects = _suspects(view, fields, screened)
     if fields is not None and len(screened) + len(suspects) > _SPECIAL_MAX:
         fields = None  # many lines with fields the sample missed: read every field
@@ -85,8 +88,8 @@ def decode_block(
         return None
     text = text.with_columns(seq=pl.Series(suspects, dtype=pl.Int64))
     # a text field holding a number, boolean, object or array makes its line a suspect (the
-    # pattern's first part) unless a key is written with escapes: only suspects need the check
-    strings = None if b"\\" in block else suspects
+    # pattern's first part): unless a key is escaped, only suspects need the check
+    strings = None if escaped else suspects
     retyped = cast(text.with_columns(_tbad=type_flags()))
     if retyped.get_column("_tbad").all():
         # every suspect holds a wrong type: a dead letter whose reason comes from its text, so
@@ -105,15 +108,11 @@ def decode_block(
     return validate(raw, text, lines, origin, dead, strings=strings)
 
 
-def _sampled_fields(view: pl.Series, block: bytes) -> frozenset[str] | None:
+def _sampled_fields(view: pl.Series) -> frozenset[str] | None:
     """The wire fields found in ``_SAMPLE`` lines spread over the block, or None (read every
     field): the typed parse then reads only those (issue 12 §1), and a line holding any other
-    field is a suspect (:func:`_suspect_pattern`), which the text path reads whole.
-
-    None when a backslash is anywhere in the block (a key written with escapes would escape
-    the pattern) or when the sample holds every field."""
-    if b"\\" in block:
-        return None
+    field is a suspect (:func:`_suspect_pattern`), which the text path reads whole.  None
+    when the sample holds every field (or none)."""
     seen: set[str] = set()
     for text in view.gather_every(max(1, view.len() // _SAMPLE)).to_list():
         try:
