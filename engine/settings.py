@@ -74,7 +74,9 @@ class Topics(BaseSettings):
 class Settings(BaseSettings):
     """Every setting of ``csla worker``; env ``CSLA_<NAME>`` or ``--settings FILE`` (.env)."""
 
-    model_config = SettingsConfigDict(env_prefix="CSLA_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CSLA_", env_nested_delimiter="__", extra="ignore", allow_inf_nan=False
+    )
 
     broker: str = Field(
         default="kafka://127.0.0.1:9092",
