@@ -92,15 +92,18 @@ def read_chunks(
         block = stream.read(chunk_bytes)
         if not block:
             break
-        data = carry + block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")  # (``carry`` holds no newline: the last one is here)
         if cut < 0:
-            carry = data
+            carry += block
             continue
-        carry = data[cut + 1 :]
-        count = data.count(b"\n", 0, cut) + 1
-        chunk = chunk_lines(data[:cut], name, first_line, count)
-        del block, data  # not held while the chunk is decoded: two copies of it fewer
+        # the chunk's lines in one copy: the carried start of a line, the block to its last
+        # newline (joined through a view, not sliced first)
+        data = b"".join((carry, memoryview(block)[:cut]))
+        carry = block[cut + 1 :]
+        del block  # not held while the chunk is decoded
+        count = data.count(b"\n") + 1
+        chunk = chunk_lines(data, name, first_line, count)
+        del data
         yield chunk
         first_line += count
     if carry.strip():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.adapters.files import chunk_lines, read_chunks
 
@@ -54,3 +56,26 @@ def test_a_chunk_is_its_lines_as_before(data: bytes) -> None:
     assert list(lines) == records
     assert [origin(i) for i in range(len(lines))] == origins
     assert (block is not None) == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"", b" ", b"{}", b'{"a":1}', b"[1,2]", b'{"event_id":"x"}']), max_size=12
+    ),
+    st.booleans(),
+    st.integers(min_value=1, max_value=40),
+)
+def test_the_records_and_origins_do_not_depend_on_the_chunk_size(
+    parts: list[bytes], newline_at_end: bool, size: int
+) -> None:
+    """Lines longer than a chunk, blank lines at a chunk's start, no newline at the end: the
+    records and their lines are those of the file read as one chunk."""
+    data = b"\n".join(parts) + (b"\n" if newline_at_end else b"")
+
+    def read(chunk: int) -> tuple[list[bytes], list[str]]:
+        chunks = list(read_chunks(io.BytesIO(data), "in", chunk))
+        got = [bytes(line) for records, _, _ in chunks for line in records]
+        return got, [origin(i) for records, origin, _ in chunks for i in range(len(records))]
+
+    assert read(size) == read(len(data) + 1)
