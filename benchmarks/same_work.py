@@ -144,6 +144,34 @@ def polars_job(source: Path, out: Path) -> None:
     result.write_parquet(out)
 
 
+#: the wire types (``engine.core.wire.RAW_SCHEMA``) of the fields the workload's lines hold:
+#: what any decode that checks every field must read (written out: the child imports no engine)
+WORKLOAD_FIELDS = {
+    "schema_version": "Int64", "provider_id": "String", "contract_id": "String",
+    "resource_id": "String", "source": "String", "kind": "String", "event_id": "String",
+    "event_time": "String", "ok": "Boolean", "latency_ms": "Float64", "status": "String",
+}  # fmt: skip
+
+
+def floor_job(step: str, source: Path, out: Path) -> None:
+    """A floor of what ``csla replay`` must do before it evaluates anything, done by polars
+    alone: ``read``: every field of every line read typed (a malformed value in any field is a
+    dead letter, so none can be skipped) and ``event_time`` parsed; ``dedup``: that, and each
+    (contract, provider, source, event_id) counted once. No check, no lateness, no window."""
+    import polars as pl
+
+    schema = {name: getattr(pl, dtype) for name, dtype in WORKLOAD_FIELDS.items()}
+    frame = pl.read_ndjson(source, schema=schema).with_columns(
+        event_ms=pl.col("event_time")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="ms", time_zone="UTC")
+        .dt.epoch("ms")
+    )
+    if step == "dedup":
+        keys = pl.struct("contract_id", "provider_id", "source", "event_id")
+        frame = frame.filter(keys.is_first_distinct())
+    frame.select(pl.len(), pl.col("event_ms").max()).write_parquet(out)
+
+
 # --- timing ------------------------------------------------------------------------------------
 
 
@@ -163,7 +191,9 @@ def timed(cmd: list[str], pin: bool) -> dict[str, float]:
     return {"cpu_s": cpu, "wall_s": wall}
 
 
-def commands(work: Path, bytewax_python: str | None) -> dict[str, tuple[list[str], Path]]:
+def commands(
+    work: Path, bytewax_python: str | None, floors: bool = False
+) -> dict[str, tuple[list[str], Path]]:
     """Per tool: the command line and where it writes."""
     source, rules = work / "telemetry.ndjson", work / "rules"
     tools = {
@@ -178,6 +208,17 @@ def commands(work: Path, bytewax_python: str | None) -> dict[str, tuple[list[str
             work / "polars.parquet",
         ),
     }  # fmt: skip
+    if floors:  # what csla cannot skip, each alone (not checked: no per-minute results)
+        me = str(Path(__file__).resolve())
+        for step in ("read", "dedup"):
+            tools[f"floor:{step}"] = (
+                [sys.executable, me, "_floor", step, str(source), str(work / f"floor-{step}.pq")],
+                work / f"floor-{step}.pq",
+            )
+        tools["floor:start"] = (  # the interpreter and the modules a replay imports
+            [sys.executable, "-c", "import engine.cli.run, engine.adapters.files, engine.ruleset"],
+            work / "floor-start",
+        )
     if bytewax_python:
         tools["bytewax"] = (
             [bytewax_python, str(BYTEWAX_FLOW), str(source), str(work / "bytewax.csv")],
@@ -297,7 +338,13 @@ def check(work: Path, with_bytewax: bool) -> dict[str, Any]:
 
 
 def run_size(
-    contracts: int, events: int, rounds: int, seed: int, bytewax_python: str | None, work: Path
+    contracts: int,
+    events: int,
+    rounds: int,
+    seed: int,
+    bytewax_python: str | None,
+    work: Path,
+    floors: bool = False,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     source = work / "telemetry.ndjson"
@@ -305,7 +352,7 @@ def run_size(
     n = generate(work / "rules", source, contracts, events, seed)
     print(f"{contracts:,} contracts: {n:,} events, {source.stat().st_size / 2**20:.0f} MiB, "
           f"load {os.getloadavg()[0]:.2f}", file=sys.stderr)  # fmt: skip
-    tools = commands(work, bytewax_python)
+    tools = commands(work, bytewax_python, floors)
     runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in tools}
     loads = [os.getloadavg()[0]]
     for r in range(rounds):
@@ -331,7 +378,24 @@ def run_size(
     for tool in result["tools"].values():
         tool["pct_of_polars"] = round(100 * tool["events_per_cpu_s"] / polars_rate, 1)
     result["check"] = check(work, "bytewax" in tools)
+    if floors:
+        result["budget"] = budget(result["tools"])
     return result
+
+
+def budget(tools: dict[str, Any]) -> dict[str, float]:
+    """The CPU seconds csla may take to be at 50 % of polars (twice polars's), against its
+    floors: reading and de-duplicating the lines, and starting up."""
+    cpu = {name: tool["median_cpu_s"] for name, tool in tools.items()}
+    allowed = 2 * cpu["polars"]
+    floor = cpu["floor:dedup"] + cpu["floor:start"]
+    return {
+        "csla_cpu_s": cpu["csla"],
+        "allowed_cpu_s_at_50_pct": round(allowed, 3),
+        "floor_cpu_s": round(floor, 3),
+        "left_for_the_rest_cpu_s": round(allowed - floor, 3),
+        "csla_beyond_floor_cpu_s": round(cpu["csla"] - floor, 3),
+    }
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -351,6 +415,9 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "_polars":  # the timed polars child
         polars_job(Path(sys.argv[2]), Path(sys.argv[3]))
         return
+    if len(sys.argv) == 5 and sys.argv[1] == "_floor":  # a timed floor child
+        floor_job(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -361,6 +428,12 @@ def main() -> None:
     parser.add_argument("--bytewax-python", default=DEFAULT_BYTEWAX_PYTHON)
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     parser.add_argument("--keep", type=Path, help="Keep inputs and outputs under this directory.")
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="Also time what csla cannot skip (read every field, de-duplicate, start up), and "
+        "print the CPU left for the rest at 50 %% of polars.",
+    )
     args = parser.parse_args()
     why = bytewax_ready(args.bytewax_python)
     if why:
@@ -371,12 +444,14 @@ def main() -> None:
     for contracts in args.sizes:
         work = base / f"c{contracts}"
         results.append(run_size(contracts, args.events, args.rounds, args.seed,
-                                None if why else args.bytewax_python, work))  # fmt: skip
+                                None if why else args.bytewax_python, work, args.floors))  # fmt: skip
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(table(results))
     for size in results:
         print(f"{size['contracts']:,} contracts: " + json.dumps(size["check"]))
+        if "budget" in size:
+            print(f"{size['contracts']:,} contracts, CPU s: " + json.dumps(size["budget"]))
     report = {
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
