@@ -124,3 +124,38 @@ def test_schema_check_defaults_to_the_shipped_schemas() -> None:
     result = CliRunner().invoke(app, ["schema", "check"])
     assert result.exit_code == 0, result.output
     assert f"schema files in {ROOT / 'schemas'} match the models" in result.output
+
+
+def test_a_replay_imports_neither_the_settings_nor_the_event_models(tmp_path: Path) -> None:
+    """Start-up is paid by every command: a replay of clean lines needs neither
+    pydantic-settings (the worker's) nor the telemetry models (a dead letter's message)."""
+    import subprocess
+    import sys
+
+    line = (
+        '{"schema_version":1,"event_id":"e1","event_time":"2026-10-12T00:00:00Z",'
+        '"provider_id":"p","contract_id":"nobody","resource_id":"r","source":"platform",'
+        '"kind":"probe","ok":true}\n'
+    )
+    (tmp_path / "in.ndjson").write_text(line)
+    (tmp_path / "rules").mkdir()
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['csla', 'replay', '--rules', sys.argv[1], '--input', sys.argv[2],"
+        " '--out', sys.argv[3], '--quiet']\n"
+        "try:\n"
+        "    runpy.run_module('engine', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted({'pydantic_settings', 'engine.settings', 'engine.models.events'}"
+        " & set(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CSLA_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "rules"), str(tmp_path / "in.ndjson"),
+         str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    # it ran: the line of an unknown contract is a dead letter
+    assert (tmp_path / "out" / "deadletter.jsonl").read_text().count("\n") == 1

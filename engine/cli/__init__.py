@@ -23,7 +23,7 @@ from engine.cli.report import report_command
 from engine.cli.rules import validate
 from engine.cli.run import demo, replay, simulate
 from engine.cli.wire import consume, produce, schema_app
-from engine.cli.worker import settings_help, worker
+from engine.cli.worker import WorkerCommand, worker
 
 __all__ = ["USER_HELP", "app", "main"]
 
@@ -48,7 +48,7 @@ app.command()(simulate)
 app.command()(demo)
 app.command()(produce)
 app.command()(consume)
-app.command(epilog=settings_help())(worker)
+app.command(cls=WorkerCommand)(worker)
 app.command()(init)
 # short_help: the line of each in the command list (their docstrings are long)
 app.command("diff", short_help="What-if: the same telemetry under two rule sets, compared.")(

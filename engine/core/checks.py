@@ -25,7 +25,7 @@ from engine.core.wire import (
     Decoded,
     ms_column,
 )
-from engine.models.events import (
+from engine.models.limits import (
     DURATION_MS_MAX,
     EARLIEST_MS,
     EVENT_KINDS,
