@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.core import burn
 from engine.core.closing import Closing
@@ -11,9 +10,9 @@ from engine.core.contract import ObjectiveRule
 from engine.core.state import ObjectiveState, WindowAcc
 
 
-@dataclass(frozen=True, slots=True)
-class WindowFigures:
-    """What a closed window reports (the metric record's figures)."""
+class WindowFigures(NamedTuple):
+    """What a closed window reports (the metric record's figures).  A named tuple: one is made
+    per closed window, and a frozen dataclass costs several times as much to make."""
 
     value: float | None
     good: int | None
