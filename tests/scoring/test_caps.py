@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.core.scoring import GRADE_REQUIREMENTS, grade_caps, grade_of, scorecard
+from engine.core.grades import GRADE_REQUIREMENTS, grade_caps, grade_of
+from engine.core.scoring import scorecard
 from engine.models.assessment import Attested, Scoring
 from engine.models.contract import SoftwareSupport
 
