@@ -47,11 +47,14 @@ from engine.ruleset.compile import (
     field_path,
 )
 from engine.ruleset.events import (
+    BlockMemo,
     EventPositions,
     MapPlaces,
     Unusual,
+    block_document,
     event_document,
     places_table,
+    root_entries,
 )
 from engine.ruleset.limits import (
     MAX_DEPTH,
@@ -770,18 +773,41 @@ class _SlowPath(Exception):
         self.checked = checked
 
 
+class _LoadMemo:
+    """What one load has read and validated, for the files after: each block of text read
+    (``events.block_document``) and each top-level value validated, by the identity of the
+    value (the same block gives the same value). Its values are immutable in use: documents
+    are only read, spec models are frozen."""
+
+    __slots__ = ("blocks", "fields")
+
+    def __init__(self) -> None:
+        self.blocks: BlockMemo = {}
+        #: (field, id of its value) → (the value, kept so the id is not reused; its model)
+        self.fields: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
 def _load_fast(
-    text: str, source: str, scoring: ScoringSource = None, cache: ParseCache | None = None
+    text: str,
+    source: str,
+    scoring: ScoringSource = None,
+    cache: ParseCache | None = None,
+    memo: _LoadMemo | None = None,
 ) -> tuple[FileResult, Locator | None]:
     """A file through libyaml (fast); raises ``_SlowPath`` to take ruamel for the messages.
 
-    ``cache``: keeps the parse of a file that gets this far (its spec validates)."""
-    if (read := _read_events(text, placed=cache is not None)) is not None:
+    ``cache``: keeps the parse of a file that gets this far (its spec validates);
+    ``memo``: what the files before in the same load read and validated."""
+    if cache is None and memo is not None and (root := _read_blocks(text, memo)) is not None:
+        read: tuple[dict[str, Any], MapPlaces | None] | None = (root, None)
+    else:
+        read = _read_events(text, placed=cache is not None)
+    if read is not None:
         root, places = read
         if root.get("version") != SPEC_VERSION:
             raise _SlowPath(checked=True)  # within the limits: no anchor, not too deep
         try:
-            rule = RuleFile.model_validate(root)
+            rule = _validated(root, memo)
         except ValidationError:
             raise _SlowPath(checked=True) from None
         located: Locator
@@ -832,6 +858,74 @@ def _read_events(
         return None
     finally:
         loader.dispose()
+
+
+def _read_blocks(text: str, memo: _LoadMemo) -> dict[str, Any] | None:
+    """The usual rule file's document from the blocks of text the load has read
+    (``events.block_document``); None for a text that is read whole."""
+    return block_document(text, _run_entries, memo.blocks)
+
+
+def _run_entries(text: str) -> list[tuple[str, Any, int]]:
+    """``events.root_entries`` of a run of blocks; ``Unusual`` for anything it cannot read."""
+    try:
+        loader = _FastLoader(text)
+    except _UNREADABLE:
+        raise Unusual from None
+    try:
+        return root_entries(text, loader, loader.plain, _PLAIN_VALUES, _typed_starts(loader))
+    except (libyaml.YAMLError, *_UNREADABLE):
+        raise Unusual from None
+    finally:
+        loader.dispose()
+
+
+def _model_fields() -> dict[str, tuple[type[BaseModel], bool]]:
+    """``RuleFile``'s fields whose value is a spec model, or a list of them (True): the
+    fields validated once per distinct value in a load."""
+    out: dict[str, tuple[type[BaseModel], bool]] = {}
+    for name, info in RuleFile.model_fields.items():
+        leaves = _leaves(info.annotation)
+        if len(leaves) != 1:
+            continue
+        leaf = leaves[0]
+        if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+            out[name] = (leaf, False)
+        elif get_origin(leaf) is list and _models(list(get_args(leaf))):
+            out[name] = (get_args(leaf)[0], True)
+    return out
+
+
+_MODEL_FIELDS = _model_fields()
+
+
+def _validated(root: dict[str, Any], memo: _LoadMemo | None) -> RuleFile:
+    """``RuleFile.model_validate(root)``, each spec-model field validated once per distinct
+    value in the load (``memo``): pydantic takes a validated model as it is, so the rule
+    file equals the one validated whole. Any field that fails leaves the whole document to
+    ``RuleFile``, which raises its errors as without the memo."""
+    if memo is None:
+        return RuleFile.model_validate(root)
+    known, given = memo.fields, dict(root)
+    for name, value in root.items():
+        spec = _MODEL_FIELDS.get(name)
+        if spec is None or type(value) is not (list if spec[1] else dict):
+            continue
+        key = (name, id(value))
+        kept = known.get(key)
+        if kept is None:
+            model = spec[0]
+            try:
+                valid: Any = (
+                    [model.model_validate(item) for item in value]
+                    if spec[1]
+                    else model.model_validate(value)
+                )
+            except ValidationError:
+                return RuleFile.model_validate(root)
+            kept = known[key] = (value, valid)
+        given[name] = kept[1]
+    return RuleFile.model_validate(given)
 
 
 class _ReadAgain:
@@ -897,7 +991,11 @@ def _sorted(issues: Iterable[RuleIssue]) -> tuple[RuleIssue, ...]:
 
 
 def _load(
-    text: str, source: str, scoring: ScoringSource = None, cache: ParseCache | None = None
+    text: str,
+    source: str,
+    scoring: ScoringSource = None,
+    cache: ParseCache | None = None,
+    memo: _LoadMemo | None = None,
 ) -> tuple[FileResult, Locator | None]:
     if len(text) > MAX_FILE_BYTES // 4 and (
         too_big := size_issue(source, len(text.encode("utf-8", "surrogatepass")))
@@ -906,7 +1004,7 @@ def _load(
     if cache is not None and (cached := _load_cached(text, source, scoring, cache)) is not None:
         return cached
     try:
-        return _load_fast(text, source, scoring, cache)
+        return _load_fast(text, source, scoring, cache, memo)
     except _SlowPath as slow:
         checked = slow.checked
     rule, positions, issues = _parse(text, source, checked=checked)
@@ -1054,12 +1152,13 @@ def _validate_paths(paths: Iterable[str | Path], cache: ParseCache | None) -> Lo
     scoring_table: ScoringSource = scoring
     with suppress(ValueError):  # unreadable (changed since checked): each file says why
         scoring_table = default_scoring(scoring)  # read once, merged into by every file
+    memo = _LoadMemo()
     for path in dict.fromkeys(files):
         text, problem = _read(path)
         if text is None:
             results.append(FileResult(str(path), None, (problem,) if problem else ()))
             continue
-        result, locate = _load(text, str(path), scoring_table, cache)
+        result, locate = _load(text, str(path), scoring_table, cache, memo)
         results.append(result)
         if result.contract is None or locate is None:
             continue
