@@ -150,8 +150,9 @@ BlockMemo = dict[str, tuple[tuple[str, Any], ...]]
 _BLOCK_START = re.compile(r"\n(?=[A-Za-z])")
 #: Lines that hold no event: blank, or only a comment.
 _PREAMBLE = re.compile(r"(?:[ \t\r]*(?:#[^\n]*)?\n)*")
-#: What may make a text more than one document, or count lines unlike ``\n`` does.
-_ODD_LINES = re.compile(r"\n(?:---|\.\.\.|%)|[\x85\u2028\u2029]")
+#: What may make a text more than one document, or count lines unlike ``\n`` does (looked
+#: for one by one: ``str`` finds a text far faster than a regular expression of them all).
+_ODD_LINES = ("\n---", "\n...", "\n%", "\x85", "\u2028", "\u2029")
 
 
 def block_document(
@@ -172,7 +173,7 @@ def block_document(
     the text is taken only without a document marker, directive or other line break than
     ``\n`` (``\r\n`` aside) after its first block, and with only blank or comment lines
     before it. A key in two blocks gives None: the whole reading says what is wrong."""
-    if _may_anchor(text) or _may_tag(text) or _ODD_LINES.search(text) is not None:
+    if _may_anchor(text) or _may_tag(text) or any(odd in text for odd in _ODD_LINES):
         return None
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None  # a lone \r breaks a line too
