@@ -144,15 +144,33 @@ def _typed(event: Any, plain: Plain, look: Any, starts: frozenset[str]) -> Any:
     return value
 
 
-#: block text → its entries (key, value), for the blocks a load has read
-BlockMemo = dict[str, tuple[tuple[str, Any], ...]]
-#: Where a top-level key starts a line: right after a line break, a letter at column 0.
-_BLOCK_START = re.compile(r"\n(?=[A-Za-z])")
+class BlockMemo(dict[str, dict[str, Any]]):
+    """Block text → its entries, for the blocks a load has read; ``chars``: the length of
+    all the text kept, so its keeper can bound it; ``fresh``: the blocks added since its
+    keeper last emptied it."""
+
+    chars = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fresh: list[str] = []
+
+    def __setitem__(self, text: str, entries: dict[str, Any]) -> None:
+        self.chars += len(text)
+        self.fresh.append(text)
+        super().__setitem__(text, entries)
+
+    def clear(self) -> None:
+        self.chars = 0
+        self.fresh.clear()
+        super().clear()
+
+
+#: A line starting with a letter (a top-level key), or with ``-``, ``.`` or ``%`` (which may
+#: be a document marker or a directive), found in one scan.
+_LINE_START = re.compile(r"\n(?=[A-Za-z.%-])")
 #: Lines that hold no event: blank, or only a comment.
 _PREAMBLE = re.compile(r"(?:[ \t\r]*(?:#[^\n]*)?\n)*")
-#: What may make a text more than one document, or count lines unlike ``\n`` does (looked
-#: for one by one: ``str`` finds a text far faster than a regular expression of them all).
-_ODD_LINES = ("\n---", "\n...", "\n%", "\x85", "\u2028", "\u2029")
 
 
 def block_document(
@@ -173,14 +191,22 @@ def block_document(
     the text is taken only without a document marker, directive or other line break than
     ``\n`` (``\r\n`` aside) after its first block, and with only blank or comment lines
     before it. A key in two blocks gives None: the whole reading says what is wrong."""
-    if _may_anchor(text) or _may_tag(text) or any(odd in text for odd in _ODD_LINES):
+    if _may_anchor(text) or _may_tag(text):
         return None
+    if not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text):
+        return None  # line breaks in YAML 1.1 too
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None  # a lone \r breaks a line too
-    starts = [match.end() for match in _BLOCK_START.finditer(text)]
-    if text[:1].isascii() and text[:1].isalpha():
-        starts.insert(0, 0)
-    elif not starts or _PREAMBLE.fullmatch(text, 0, starts[0]) is None:
+    starts = [0] if text[:1].isascii() and text[:1].isalpha() else []
+    for match in _LINE_START.finditer(text):
+        at = match.end()
+        first = text[at]
+        if first == "-" or first == "." or first == "%":
+            if first == "%" or text.startswith("---", at) or text.startswith("...", at):
+                return None  # a directive, or a document's start or end
+        else:
+            starts.append(at)
+    if not starts or (starts[0] and _PREAMBLE.fullmatch(text, 0, starts[0]) is None):
         return None
     ends = [*starts[1:], len(text)]
     blocks = [text[start:end] for start, end in zip(starts, ends, strict=True)]
@@ -213,24 +239,27 @@ def block_document(
 
 def _per_block(
     text: str, starts: list[int], first: int, until: int, read: list[tuple[str, Any, int]]
-) -> list[tuple[tuple[str, Any], ...]] | None:
+) -> list[dict[str, Any]] | None:
     """The entries read from blocks ``first`` to ``until`` (excluded) of ``text``, per block;
-    None unless each block's first key is on its first line (a 0-based line of the run)."""
-    lines = [0]
-    for number in range(first + 1, until):
-        lines.append(lines[-1] + text.count("\n", starts[number - 1], starts[number]))
-    lines.append(-1)
-    out: list[tuple[tuple[str, Any], ...]] = []
-    index = 0
-    for number in range(until - first):
-        start, end = lines[number], lines[number + 1]
-        if index == len(read) or read[index][2] != start:
+    None unless each block's first key is on its first line (a 0-based line of the run),
+    or with a key twice in a block."""
+    out: list[dict[str, Any]] = []
+    index, total, line = 0, len(read), 0
+    for number in range(first, until):
+        if index == total or read[index][2] != line:
             return None
         taken = index
-        while index < len(read) and (end == -1 or read[index][2] < end):
-            index += 1
-        out.append(tuple((name, value) for name, value, _ in read[taken:index]))
-    return out if index == len(read) else None
+        if number + 1 < until:
+            line += text.count("\n", starts[number], starts[number + 1])
+            while index < total and read[index][2] < line:
+                index += 1
+        else:
+            index = total
+        block = {name: value for name, value, _ in read[taken:index]}
+        if len(block) != index - taken:
+            return None
+        out.append(block)
+    return out
 
 
 def _may_tag(text: str) -> bool:

@@ -775,17 +775,40 @@ class _SlowPath(Exception):
 
 
 class _LoadMemo:
-    """What one load has read and validated, for the files after: each block of text read
-    (``events.block_document``) and each top-level value validated, by the identity of the
-    value (the same block gives the same value). Its values are immutable in use: documents
-    are only read, spec models are frozen."""
+    """The blocks of text one load has read (``events.block_document``), for the files after.
 
-    __slots__ = ("blocks", "fields")
+    Once a file validates, each spec-model value of its new blocks is replaced by the model
+    it validated to (``settle``): pydantic takes a validated model as it is, so a file that
+    shares the block skips its validation, and the raw document is not kept alive. Entries
+    are never changed otherwise (documents are only read, spec models are frozen). At most
+    ``_MEMO_TEXT`` characters of blocks are kept (then it starts again)."""
+
+    __slots__ = ("blocks",)
 
     def __init__(self) -> None:
-        self.blocks: BlockMemo = {}
-        #: (field, id of its value) → (the value, kept so the id is not reused; its model)
-        self.fields: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.blocks = BlockMemo()
+
+    def read(self, text: str) -> dict[str, Any] | None:
+        """The usual rule file's document from the blocks of text the load has read; None
+        for a text that is read whole."""
+        if self.blocks.chars > _MEMO_TEXT:
+            self.blocks.clear()
+        self.blocks.fresh.clear()
+        return block_document(text, _run_entries, self.blocks)
+
+    def settle(self, rule: RuleFile) -> None:
+        """The file just read validated to ``rule``: its new blocks keep its models."""
+        blocks = self.blocks
+        for text in blocks.fresh:
+            entries = blocks[text]
+            for name, value in entries.items():
+                if name in _MODEL_FIELDS and type(value) in (dict, list):
+                    entries[name] = getattr(rule, name)
+        blocks.fresh.clear()
+
+
+#: Characters of block text a load's memo keeps (about 15 times that in Python objects).
+_MEMO_TEXT = 1 << 20
 
 
 def _load_fast(
@@ -799,18 +822,20 @@ def _load_fast(
 
     ``cache``: keeps the parse of a file that gets this far (its spec validates);
     ``memo``: what the files before in the same load read and validated."""
-    if cache is None and memo is not None and (root := _read_blocks(text, memo)) is not None:
+    if cache is None and memo is not None and (root := memo.read(text)) is not None:
         read: tuple[dict[str, Any], MapPlaces | None] | None = (root, None)
     else:
-        read = _read_events(text, placed=cache is not None)
+        read, memo = _read_events(text, placed=cache is not None), None  # nothing to share
     if read is not None:
         root, places = read
         if root.get("version") != SPEC_VERSION:
             raise _SlowPath(checked=True)  # within the limits: no anchor, not too deep
         try:
-            rule = _validated(root, memo)
+            rule = RuleFile.model_validate(root)
         except ValidationError:
             raise _SlowPath(checked=True) from None
+        if memo is not None:
+            memo.settle(rule)
         located: Locator
         if places is not None:
             if cache is not None:
@@ -861,12 +886,6 @@ def _read_events(
         loader.dispose()
 
 
-def _read_blocks(text: str, memo: _LoadMemo) -> dict[str, Any] | None:
-    """The usual rule file's document from the blocks of text the load has read
-    (``events.block_document``); None for a text that is read whole."""
-    return block_document(text, _run_entries, memo.blocks)
-
-
 def _run_entries(text: str) -> list[tuple[str, Any, int]]:
     """``events.root_entries`` of a run of blocks; ``Unusual`` for anything it cannot read."""
     try:
@@ -882,8 +901,8 @@ def _run_entries(text: str) -> list[tuple[str, Any, int]]:
 
 
 def _model_fields() -> frozenset[str]:
-    """``RuleFile``'s fields whose value is a spec model or a list of them: the fields
-    validated once per distinct value in a load."""
+    """``RuleFile``'s fields whose value is a spec model or a list of them: the values a
+    load's memo keeps validated."""
     out: set[str] = set()
     for name, info in RuleFile.model_fields.items():
         leaves = _leaves(info.annotation)
@@ -896,26 +915,6 @@ def _model_fields() -> frozenset[str]:
 
 
 _MODEL_FIELDS = _model_fields()
-
-
-def _validated(root: dict[str, Any], memo: _LoadMemo | None) -> RuleFile:
-    """``RuleFile.model_validate(root)``, giving each spec-model field that holds a value
-    validated before in the load (``memo``: the same value, from the same block of text) as
-    validated then: pydantic takes a validated model as it is, so the rule file equals the
-    one validated whole, and a file that fails fails as it would anyway."""
-    if memo is None:
-        return RuleFile.model_validate(root)
-    known, given = memo.fields, root
-    for name, value in root.items():
-        if name in _MODEL_FIELDS and (kept := known.get((name, id(value)))) is not None:
-            if given is root:
-                given = dict(root)
-            given[name] = kept[1]
-    rule = RuleFile.model_validate(given)
-    for name, value in root.items():
-        if name in _MODEL_FIELDS and given[name] is value and type(value) in (dict, list):
-            known[(name, id(value))] = (value, getattr(rule, name))
-    return rule
 
 
 class _ReadAgain:

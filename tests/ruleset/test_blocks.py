@@ -1,7 +1,7 @@
-"""A load reads each block of text once (``events.block_document``) and validates each distinct
-spec value once (``load._validated``): documents, rule files, contracts and issues equal those
-of each file read whole, and a text the whole reading leaves to the node graph is never taken
-from blocks."""
+"""A load reads each block of text once (``events.block_document``) and keeps the models
+its values validated to (``load._LoadMemo``): documents, rule files, contracts and issues
+equal those of each file read whole, and a text the whole reading leaves to the node graph
+is never taken from blocks."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _agree(text: str, memo: BlockMemo) -> dict[str, Any] | None:
 @pytest.mark.parametrize("path", RULES, ids=lambda p: p.name)
 def test_a_bundled_file_reads_alike_from_blocks_new_and_known(path: Path) -> None:
     text = path.read_text()
-    memo: BlockMemo = {}
+    memo = BlockMemo()
     assert _agree(text, memo) is not None
     assert len(memo) > 10  # one entry per top-level key
     assert _agree(text, memo) is not None  # every block known
@@ -55,7 +55,7 @@ def test_a_bundled_file_reads_alike_from_blocks_new_and_known(path: Path) -> Non
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: str(p.relative_to(ROOT)))
 def test_invalid_files_read_alike_from_blocks(path: Path) -> None:
-    memo: BlockMemo = {}
+    memo = BlockMemo()
     for rule in RULES:
         _agree(rule.read_text(), memo)
     _agree(path.read_text(), memo)
@@ -84,13 +84,13 @@ def test_invalid_files_read_alike_from_blocks(path: Path) -> None:
     ],
 )
 def test_texts_blocks_cannot_take_are_read_whole(text: str) -> None:
-    assert _agree(text, {}) is None
+    assert _agree(text, BlockMemo()) is None
 
 
 def test_a_known_block_never_hides_what_follows_it() -> None:
     """A block learnt in one text is taken in another only as a whole block: what comes
     after it there is read, and an error there is still found."""
-    memo: BlockMemo = {}
+    memo = BlockMemo()
     assert _agree('a: "x"\nb: 1\n', memo) == {"a": "x", "b": 1}
     assert _agree('a: "x"\nb: 1\nc: [2,\n', memo) is None
     assert _agree('a: "x"\nb: 1\nb: 2\n', memo) is None
@@ -118,7 +118,7 @@ texts = st.lists(st.sampled_from(_SNIPPETS), min_size=1, max_size=8).map("".join
 def test_texts_of_shared_blocks_read_alike(batch: list[str]) -> None:
     """Texts made of odd and usual blocks, read one after the other with one memo: each is
     read as the whole reading reads it, or left to it."""
-    memo: BlockMemo = {}
+    memo = BlockMemo()
     for text in batch:
         _agree(text, memo)
     for text in batch:  # again, every block known
@@ -164,3 +164,15 @@ def test_a_directory_loads_as_its_files_load_alone(tmp_path: Path) -> None:
             assert alone.contract is not None
             assert result.contract == alone.contract
             assert result.contract.spec.model_dump() == alone.contract.spec.model_dump()
+
+
+def test_a_load_keeps_a_bounded_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its size the memo starts again: files still read alike, from blocks or whole."""
+    monkeypatch.setattr(load_module, "_MEMO_TEXT", 4000)
+    memo = load_module._LoadMemo()
+    texts = [path.read_text() for path in RULES] * 3
+    for text in texts:
+        got = memo.read(text)
+        assert got is not None and repr(got) == repr(_whole(text))
+        assert memo.blocks.chars <= 4000 + len(text)
+    assert memo.blocks.chars == sum(map(len, memo.blocks))
