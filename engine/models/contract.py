@@ -44,7 +44,25 @@ MAX_DURATION_MS = 3660 * 86_400_000
 
 
 def duration_ms(text: str) -> int:
-    """``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → milliseconds (at most ``MAX_DURATION_MS``)."""
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → milliseconds (at most ``MAX_DURATION_MS``).
+
+    Remembered per text (a rule file's validators and compile ask about 35 times, for the
+    same few texts); a text it refuses is not kept."""
+    known = _DURATIONS.get(text)
+    if known is not None:
+        return known
+    ms = _duration_ms(text)
+    if len(_DURATIONS) >= _DURATIONS_KEPT:
+        _DURATIONS.clear()
+    _DURATIONS[text] = ms
+    return ms
+
+
+_DURATIONS: dict[str, int] = {}
+_DURATIONS_KEPT = 1024
+
+
+def _duration_ms(text: str) -> int:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h or 7d")

@@ -16,6 +16,7 @@ refused here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,17 @@ import yaml as libyaml
 
 from engine.ruleset.limits import MAX_DEPTH, _may_anchor
 
-__all__ = ["EventPositions", "MapPlaces", "SeqPlaces", "Unusual", "event_document", "places_table"]
+__all__ = [
+    "BlockMemo",
+    "EventPositions",
+    "MapPlaces",
+    "SeqPlaces",
+    "Unusual",
+    "block_document",
+    "event_document",
+    "places_table",
+    "root_entries",
+]
 
 _SCALAR = libyaml.ScalarEvent
 _MAPPING_START, _MAPPING_END = libyaml.MappingStartEvent, libyaml.MappingEndEvent
@@ -82,6 +93,173 @@ def event_document(
     if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
         raise Unusual  # a second document: the composer says so
     return document, places
+
+
+def root_entries(
+    text: str, parser: Any, plain: Plain, known: dict[str, Any], starts: frozenset[str]
+) -> list[tuple[str, Any, int]]:
+    """The entries of the one mapping in ``text`` as ``event_document`` reads them, each with
+    the 0-based line of its key, in the order written (a key given twice is kept twice)."""
+    if _may_anchor(text) or _may_tag(text):
+        raise Unusual
+    get, look = parser.get_event, known.get
+    get()  # the stream start
+    if type(get()) is not _DOCUMENT_START or type(get()) is not _MAPPING_START:
+        raise Unusual
+    entries: list[tuple[str, Any, int]] = []
+    while True:
+        key = get()
+        kind = type(key)
+        if kind is not _SCALAR:
+            if kind is _MAPPING_END:
+                break
+            raise Unusual  # a collection or an alias as a key
+        name = _typed(key, plain, look, starts)
+        if type(name) is not str:
+            name = str(name)
+        event = get()
+        kind = type(event)
+        value: Any
+        if kind is _SCALAR:
+            value = _typed(event, plain, look, starts)
+        elif kind is _MAPPING_START:
+            value = _mapping(get, plain, look, starts, False, 2)[0]
+        elif kind is _SEQUENCE_START:
+            value = _sequence(get, plain, look, starts, False, 2)[0]
+        else:
+            raise Unusual  # an alias
+        entries.append((name, value, key.start_mark.line))
+    if type(get()) is not _DOCUMENT_END or type(get()) is not _STREAM_END:
+        raise Unusual
+    return entries
+
+
+def _typed(event: Any, plain: Plain, look: Any, starts: frozenset[str]) -> Any:
+    """A scalar event's value, as ``_mapping`` types it."""
+    value = event.value
+    if event.implicit[0] and value[:1] in starts:
+        value = look(value, _MISSING)
+        if value is _MISSING:
+            value = plain(event.value)
+    return value
+
+
+class BlockMemo(dict[str, dict[str, Any]]):
+    """Block text → its entries, for the blocks a load has read; ``chars``: the length of
+    all the text kept, so its keeper can bound it; ``fresh``: the blocks added since its
+    keeper last emptied it."""
+
+    chars = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fresh: list[str] = []
+
+    def __setitem__(self, text: str, entries: dict[str, Any]) -> None:
+        self.chars += len(text)
+        self.fresh.append(text)
+        super().__setitem__(text, entries)
+
+    def clear(self) -> None:
+        self.chars = 0
+        self.fresh.clear()
+        super().clear()
+
+
+#: A line starting with a letter (a top-level key), or with ``-``, ``.`` or ``%`` (which may
+#: be a document marker or a directive), found in one scan.
+_LINE_START = re.compile(r"\n(?=[A-Za-z.%-])")
+#: Lines that hold no event: blank, or only a comment.
+_PREAMBLE = re.compile(r"(?:[ \t\r]*(?:#[^\n]*)?\n)*")
+
+
+def block_document(
+    text: str, read: Callable[[str], list[tuple[str, Any, int]]], memo: BlockMemo
+) -> dict[str, Any] | None:
+    """The document of ``text`` from the blocks of it already read in this load (``memo``),
+    reading only the others (``read``: ``root_entries`` of a text); None when ``text`` is
+    not one this can take (the caller reads it whole).
+
+    A block is a top-level key's line (a letter at column 0) and the lines up to the next
+    such line. Rule files of one fleet share most blocks (``scoring:``, ``service_time:``,
+    whole objectives lists), and a block's entries are the same in any text it is part of:
+    at a line starting with a letter at column 0 of a block mapping at column 0, a plain or
+    block scalar has ended, and a quoted scalar or a flow collection still open there
+    shows, as the next block's first key is then not on that line; a block read alone
+    ends where such a line would, at the end of its text. So a run of blocks read
+    together is kept per block only when each block's first key is on its first line, and
+    the text is taken only without a document marker, directive or other line break than
+    ``\n`` (``\r\n`` aside) after its first block, and with only blank or comment lines
+    before it. A key in two blocks gives None: the whole reading says what is wrong."""
+    if _may_anchor(text) or _may_tag(text):
+        return None
+    if not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text):
+        return None  # line breaks in YAML 1.1 too
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return None  # a lone \r breaks a line too
+    starts = [0] if text[:1].isascii() and text[:1].isalpha() else []
+    for match in _LINE_START.finditer(text):
+        at = match.end()
+        first = text[at]
+        if first == "-" or first == "." or first == "%":
+            if first == "%" or text.startswith("---", at) or text.startswith("...", at):
+                return None  # a directive, or a document's start or end
+        else:
+            starts.append(at)
+    if not starts or (starts[0] and _PREAMBLE.fullmatch(text, 0, starts[0]) is None):
+        return None
+    ends = [*starts[1:], len(text)]
+    blocks = [text[start:end] for start, end in zip(starts, ends, strict=True)]
+    document: dict[str, Any] = {}
+    entries, at, count = 0, 0, len(blocks)
+    while at < count:
+        known = memo.get(blocks[at])
+        if known is not None:
+            document.update(known)
+            entries += len(known)
+            at += 1
+            continue
+        until = at + 1
+        while until < count and blocks[until] not in memo:
+            until += 1
+        try:
+            read_run = read(text[starts[at] : ends[until - 1]])
+        except Unusual:
+            return None
+        kept = _per_block(text, starts, at, until, read_run)
+        if kept is None:
+            return None
+        for number, block_entries in enumerate(kept, at):
+            memo[blocks[number]] = block_entries
+            document.update(block_entries)
+            entries += len(block_entries)
+        at = until
+    return document if len(document) == entries else None
+
+
+def _per_block(
+    text: str, starts: list[int], first: int, until: int, read: list[tuple[str, Any, int]]
+) -> list[dict[str, Any]] | None:
+    """The entries read from blocks ``first`` to ``until`` (excluded) of ``text``, per block;
+    None unless each block's first key is on its first line (a 0-based line of the run),
+    or with a key twice in a block."""
+    out: list[dict[str, Any]] = []
+    index, total, line = 0, len(read), 0
+    for number in range(first, until):
+        if index == total or read[index][2] != line:
+            return None
+        taken = index
+        if number + 1 < until:
+            line += text.count("\n", starts[number], starts[number + 1])
+            while index < total and read[index][2] < line:
+                index += 1
+        else:
+            index = total
+        block = {name: value for name, value, _ in read[taken:index]}
+        if len(block) != index - taken:
+            return None
+        out.append(block)
+    return out
 
 
 def _may_tag(text: str) -> bool:

@@ -390,3 +390,28 @@ def test_merge_with_previous_keeps_a_contract_two_files_clash_over(tmp_path: Pat
     (tmp_path / "copy.yaml").unlink()  # the clash resolved: the remaining file is in force
     resolved = merge_with_previous(merged, _load(tmp_path))
     assert resolved.latest("gpu-train-001").source == str(tmp_path / "renamed.yaml")
+
+
+def test_rule_files_are_what_rglob_finds(tmp_path: Path) -> None:
+    """The files a directory load reads: rule suffixes, files only (a link to one too),
+    nothing hidden, no linked folder followed, sorted as paths ("a/x" before "a-b/x")."""
+    import engine.ruleset.load as load_module
+
+    for name in ("a/x.yaml", "a-b/x.yaml", "a/b/c.yml", "z.yaml", "y.txt", ".h.yaml",
+                 ".hidden/x.yaml", "a/.h/x.yaml", "d.yaml/inside.yaml", "e.yaml.bak"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("version: csla/v1\n")
+    (tmp_path / "linked.yaml").symlink_to(tmp_path / "z.yaml")
+    (tmp_path / "broken.yaml").symlink_to(tmp_path / "missing.yaml")
+    (tmp_path / "folder-link").symlink_to(tmp_path / "a", target_is_directory=True)
+    expected = sorted(
+        p
+        for p in tmp_path.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts)
+    )
+    assert load_module._rule_files(tmp_path) == expected
+    assert [p.relative_to(tmp_path).as_posix() for p in expected] == [
+        "a/b/c.yml", "a/x.yaml", "a-b/x.yaml", "d.yaml/inside.yaml", "linked.yaml", "z.yaml",
+    ]  # fmt: skip
