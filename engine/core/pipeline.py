@@ -68,6 +68,8 @@ def step(
     out.count("events_in", len(lines))
     events = decoded.events
     events, progress = admit(out, state, events, lines, origin, ruleset, now_ms, routed_to)
+    # the contracts this batch moves: only they can have a minute to close now (``_close``)
+    touched = {*events.get_column("contract_id").unique(), *progress}
     events = fold_term_start(state, events)
 
     for cid, max_ms in (
@@ -85,7 +87,7 @@ def step(
             cs.progress = moved
     keep = state.buffer.columns
     state.buffer = pl.concat([state.buffer, events.select(keep)], how="vertical")
-    closed = _close(state, ruleset)
+    closed = _close(state, ruleset, touched)
     out.extend(closed)
     return state, out
 
@@ -120,17 +122,23 @@ def advance(
         if cs is not None:
             # the driver's word (the worker's wall clock, replay's --until): every source
             cs.progress = {s: max(p, t) for s, p in cs.progress.items()} or {"platform": t}
-    return state, _close(state, ruleset)
+    return state, _close(state, ruleset, None if until_ms is not None else set(to_ms))
 
 
-def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
+def _targets(state: EngineState, ruleset: Ruleset, only: set[str] | None = None) -> dict[str, int]:
+    """Contract → the instant it closes to now (only those with something to close), in the
+    order of ``state.contracts``; ``only``: look at these contracts alone (the others have
+    nothing to close)."""
     targets: dict[str, int] = {}
     first_event: dict[str, int] = {}
-    if any(cs.closed_until_ms is None for cs in state.contracts.values()):
+    contracts = state.contracts
+    cids = list(contracts) if only is None else [cid for cid in contracts if cid in only]
+    if any(contracts[cid].closed_until_ms is None for cid in cids):
         first_event = dict(
             state.buffer.group_by("contract_id").agg(pl.col("event_ms").min()).iter_rows()
         )
-    for cid, cs in state.contracts.items():
+    for cid in cids:
+        cs = contracts[cid]
         contract = ruleset.latest(cid)
         if contract is None:
             continue
@@ -178,9 +186,17 @@ def _targets(state: EngineState, ruleset: Ruleset) -> dict[str, int]:
     return targets
 
 
-def _close(state: EngineState, ruleset: Ruleset) -> Outputs:
-    """Close every contract up to its watermark, one revision's range at a time."""
+def _close(state: EngineState, ruleset: Ruleset, moved: set[str] | None) -> Outputs:
+    """Close every contract up to its watermark, one revision's range at a time.
+
+    ``moved``: the contracts whose progress this call's caller moved (None: any may have).
+    A contract's target depends only on its progress, its closing and the rules, so once a
+    ``_close`` under ``ruleset`` has ended (every contract closed as far as it can:
+    ``state.settled``), the next one under the same rules looks at the moved contracts
+    alone: a small batch costs what its contracts cost, not what the state holds."""
+    only = moved if moved is not None and state.settled is ruleset else None
     out = Outputs()
-    while targets := _targets(state, ruleset):
+    while targets := _targets(state, ruleset, only):
         out.extend(close_all(state, ruleset, targets))
+    state.settled = ruleset
     return out

@@ -219,6 +219,10 @@ class EngineState:
     quarantined: dict[str, list[str]] = field(default_factory=dict)
     # contracts this object holds its own copy of (see ``copy`` and ``writable``)
     _owned: set[str] = field(default_factory=set, repr=False, compare=False)
+    # the rule set under which every contract was last closed as far as its watermark allows:
+    # under it, only a contract whose progress or closing moved can have anything to close
+    # (``engine.core.pipeline``). Not part of the state's value: a restored state has none.
+    settled: object = field(default=None, repr=False, compare=False)
 
     def copy(self) -> EngineState:
         """A new state equal to this one that can be changed without changing this one: the
@@ -234,6 +238,7 @@ class EngineState:
             gauge_windows=self.gauge_windows,
             gauge_periods=self.gauge_periods,
             quarantined={cid: list(v) for cid, v in self.quarantined.items()},
+            settled=self.settled,
         )
 
     def taken(self) -> EngineState:
