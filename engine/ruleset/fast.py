@@ -45,7 +45,7 @@ from engine.ruleset.result import FileResult, _sorted
 class _NodePositions:
     """Line and column of any field path, from the libyaml node graph the fast path composed
     (so a warning is placed without parsing the file again); the same answers as
-    :class:`_Positions` over ruamel's tree."""
+    ``slow._Positions`` over ruamel's tree."""
 
     def __init__(self, root: Any) -> None:
         self.root = root

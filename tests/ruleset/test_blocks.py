@@ -1,5 +1,5 @@
 """A load reads each block of text once (``events.block_document``) and keeps the models
-its values validated to (``load._LoadMemo``): documents, rule files, contracts and issues
+its values validated to (``fast._LoadMemo``): documents, rule files, contracts and issues
 equal those of each file read whole, and a text the whole reading leaves to the node graph
 is never taken from blocks."""
 
