@@ -14,14 +14,13 @@ from engine.ruleset.compile import (
     compile_rule_file,
 )
 from engine.ruleset.load import (
-    FileResult,
-    LoadReport,
     load_rule_file,
     load_rule_text,
     load_rules_dir,
     merge_with_previous,
     validate_paths,
 )
+from engine.ruleset.result import FileResult, LoadReport
 
 __all__ = [
     "FileResult",

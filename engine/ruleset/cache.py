@@ -62,7 +62,7 @@ def _parser_id() -> str:
     """What decides how a text parses: PyYAML, this package's loader, the Python version."""
     digest = hashlib.sha256(f"{libyaml.__version__}|{sys.version_info[:2]}".encode())
     here = Path(__file__).resolve().parent
-    for name in ("load.py", "events.py", "limits.py", "cache.py"):
+    for name in ("load.py", "fast.py", "plain.py", "events.py", "limits.py", "cache.py"):
         try:
             digest.update((here / name).read_bytes())
         except OSError:  # not installed as files: an id no other parser has

@@ -1,5 +1,5 @@
 """A load reads each block of text once (``events.block_document``) and keeps the models
-its values validated to (``load._LoadMemo``): documents, rule files, contracts and issues
+its values validated to (``fast._LoadMemo``): documents, rule files, contracts and issues
 equal those of each file read whole, and a text the whole reading leaves to the node graph
 is never taken from blocks."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.ruleset import load as load_module
+from engine.ruleset import fast as fast_module
 from engine.ruleset import load_rule_file, load_rules_dir
 from engine.ruleset.events import BlockMemo, block_document
 
@@ -23,12 +23,12 @@ INVALID = sorted((Path(__file__).resolve().parent / "invalid").rglob("*.y*ml"))
 
 
 def _whole(text: str) -> dict[str, Any] | None:
-    read = load_module._read_events(text, placed=False)
+    read = fast_module._read_events(text, placed=False)
     return None if read is None else read[0]
 
 
 def _blocks(text: str, memo: BlockMemo) -> dict[str, Any] | None:
-    return block_document(text, load_module._run_entries, memo)
+    return block_document(text, fast_module._run_entries, memo)
 
 
 def _agree(text: str, memo: BlockMemo) -> dict[str, Any] | None:
@@ -168,8 +168,8 @@ def test_a_directory_loads_as_its_files_load_alone(tmp_path: Path) -> None:
 
 def test_a_load_keeps_a_bounded_memo(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past its size the memo starts again: files still read alike, from blocks or whole."""
-    monkeypatch.setattr(load_module, "_MEMO_TEXT", 4000)
-    memo = load_module._LoadMemo()
+    monkeypatch.setattr(fast_module, "_MEMO_TEXT", 4000)
+    memo = fast_module._LoadMemo()
     texts = [path.read_text() for path in RULES] * 3
     for text in texts:
         got = memo.read(text)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine.ruleset import LoadReport, ParseCache, load_rules_dir, validate_paths
-from engine.ruleset import load as load_module
+from engine.ruleset import fast as fast_module
+from engine.ruleset import plain as plain_module
 from engine.ruleset.cache import TablePositions, position_table
 from engine.ruleset.limits import compose_checked_node
 
@@ -157,8 +158,8 @@ def test_limits_apply_to_every_parsed_file(tmp_path: Path) -> None:
     ids=[*(p.name for p in sorted(RULES.glob("*.yaml"))), "merge"],
 )
 def test_the_table_places_every_field_as_the_nodes_do(text: str) -> None:
-    node, document = compose_checked_node(text, load_module._FastLoader)
-    nodes = load_module._NodePositions(node)
+    node, document = compose_checked_node(text, plain_module._FastLoader)
+    nodes = fast_module._NodePositions(node)
     table = TablePositions(position_table(node))
     pickled = TablePositions(pickle.dumps(position_table(node)))
     for path in _paths(document):

@@ -14,7 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.ruleset import load as load_module
+from engine.ruleset import fast as fast_module
+from engine.ruleset import plain as plain_module
 from engine.ruleset.cache import position_table
 from engine.ruleset.events import EventPositions, places_table
 from engine.ruleset.limits import LimitExceeded, compose_checked_node
@@ -30,14 +31,14 @@ INVALID = sorted((Path(__file__).resolve().parent / "invalid").rglob("*.y*ml"))
 def _node_graph(text: str) -> tuple[Any, Any] | None:
     """What the node-graph path reads: (node, document), or None where it fails."""
     try:
-        return compose_checked_node(text, load_module._FastLoader)
+        return compose_checked_node(text, plain_module._FastLoader)
     except (LimitExceeded, yaml.YAMLError, ValueError, TypeError):
         return None
 
 
 def _same(text: str) -> bool:
     """The event reading of ``text`` equals the node graph's; True when it read the text."""
-    read = load_module._read_events(text)
+    read = fast_module._read_events(text)
     if read is None:
         return False
     document, places = read
@@ -47,10 +48,10 @@ def _same(text: str) -> bool:
     assert repr(document) == repr(expected)
     assert document == expected
     assert places_table(places) == position_table(node)
-    unplaced = load_module._read_events(text, placed=False)
+    unplaced = fast_module._read_events(text, placed=False)
     assert unplaced is not None and unplaced[1] is None and repr(unplaced[0]) == repr(document)
-    by_events, by_nodes = EventPositions(places), load_module._NodePositions(node)
-    again = load_module._ReadAgain(text)
+    by_events, by_nodes = EventPositions(places), fast_module._NodePositions(node)
+    again = fast_module._ReadAgain(text)
     for path in _paths(document):
         for loc in (path, (*path, "missing"), (*path, 99), (*path, -1), (*path, 0)):
             assert _outcome(by_events, loc) == _outcome(by_nodes, loc), loc
@@ -148,8 +149,8 @@ def test_the_bundled_files_are_read_from_events(path: Path) -> None:
     ],
 )
 def test_anything_unusual_is_left_to_the_node_graph(text: str) -> None:
-    assert load_module._read_events(text) is None
-    assert load_module._read_events(text, placed=False) is None
+    assert fast_module._read_events(text) is None
+    assert fast_module._read_events(text, placed=False) is None
 
 
 _WORDS = [
@@ -196,9 +197,9 @@ def test_generated_documents_read_alike(
 def test_a_text_outside_the_typed_starts_is_text(text: str) -> None:
     """A plain scalar whose first character starts no implicit tag is taken as text without
     a look-up: PyYAML's resolver tags every such text as a string."""
-    loader = load_module._FastLoader("")
+    loader = plain_module._FastLoader("")
     try:
-        starts = load_module._typed_starts(loader)
+        starts = plain_module._typed_starts(loader)
         tag = yaml.SafeLoader.resolve(loader, yaml.ScalarNode, text, (True, False))
         if text[:1] not in starts:
             assert tag == "tag:yaml.org,2002:str"
@@ -207,13 +208,13 @@ def test_a_text_outside_the_typed_starts_is_text(text: str) -> None:
 
 
 def test_a_resolver_for_any_start_types_every_text() -> None:
-    class Loader(load_module._FastLoader):  # type: ignore[misc,name-defined]
+    class Loader(plain_module._FastLoader):  # type: ignore[misc,name-defined]
         pass
 
     Loader.add_implicit_resolver("tag:example,2026:x", re.compile("^x"), None)
     loader = Loader("")
     try:
-        starts = load_module._typed_starts(loader)
+        starts = plain_module._typed_starts(loader)
         assert "a" in starts and "" in starts and "☃" in starts
     finally:
         loader.dispose()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.ruleset import fast as fast_module
 from engine.ruleset import load as load_module
+from engine.ruleset import plain as plain_module
+from engine.ruleset import slow as slow_module
 from engine.ruleset.compile import compile_checked
 
 documents = sys.modules.get("csla_ruleset_documents") or pytest.fail("conftest.py not loaded")
@@ -20,9 +25,9 @@ RULES = sorted((Path(__file__).resolve().parents[2] / "rules").glob("*.yaml"))
 @pytest.mark.parametrize("path", RULES, ids=lambda p: p.name)
 def test_fast_and_positioned_paths_agree(path: Path) -> None:
     text = path.read_text()
-    fast = load_module._load_fast(text, str(path))
+    fast = fast_module._load_fast(text, str(path))
     assert fast[0].contract is not None
-    rule, positions, issues = load_module._parse(text, str(path))
+    rule, positions, issues = slow_module._parse(text, str(path))
     assert rule is not None and not issues
     slow, _ = compile_checked(rule, str(path), positions)
     assert slow is not None
@@ -32,8 +37,8 @@ def test_fast_and_positioned_paths_agree(path: Path) -> None:
 
 def test_duplicate_keys_take_the_positioned_path() -> None:
     text = RULES[0].read_text().replace("version: csla/v1", "version: csla/v1\nversion: csla/v1", 1)
-    with pytest.raises(load_module._SlowPath):
-        load_module._load_fast(text, "dup.yaml")
+    with pytest.raises(fast_module._SlowPath):
+        fast_module._load_fast(text, "dup.yaml")
     result = load_module.load_rule_text(text, "dup.yaml")
     assert result.contract is None
     assert any(
@@ -50,9 +55,9 @@ def test_positions_from_the_fast_parse_equal_ruamels(text: str) -> None:
     round-trip tree places it."""
     from engine.ruleset.limits import compose_checked_node
 
-    node, document = compose_checked_node(text, load_module._FastLoader)
-    fast = load_module._NodePositions(node)
-    slow = load_module._Positions(load_module._yaml().load(text))
+    node, document = compose_checked_node(text, plain_module._FastLoader)
+    fast = fast_module._NodePositions(node)
+    slow = slow_module._Positions(slow_module._yaml().load(text))
     for path in _paths(document):
         for loc in (path, (*path, "missing"), (*path, 99)):
             assert fast(loc) == slow(loc), loc
@@ -98,14 +103,14 @@ def test_one_walk_builds_what_the_constructors_build(text: str) -> None:
     import yaml
 
     def built(fast: bool) -> object:
-        loader = load_module._FastLoader(text)
+        loader = plain_module._FastLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None
             if fast:
                 return loader.construct_document(node)
-            return super(load_module._FastLoader, loader).construct_document(node)
+            return super(plain_module._FastLoader, loader).construct_document(node)
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             return type(exc)
         finally:
@@ -145,7 +150,7 @@ def test_one_checked_walk_equals_the_check_then_the_walk(text: str) -> None:
     from engine.ruleset.limits import LimitExceeded, check_nodes
 
     def built(one_walk: bool) -> object:
-        loader = load_module._FastLoader(text)
+        loader = plain_module._FastLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -187,7 +192,7 @@ def test_the_node_tags_are_pyyamls() -> None:
             safe = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError:
             continue
-        assert tags(yaml.compose(text, Loader=load_module._FastLoader)) == tags(safe)
+        assert tags(yaml.compose(text, Loader=plain_module._FastLoader)) == tags(safe)
 
 
 def test_a_load_leaves_the_collector_as_it_found_it() -> None:
@@ -213,3 +218,26 @@ def test_a_load_leaves_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_good_files_load_without_ruamel() -> None:
+    """ruamel (the slow path) is imported only when a file takes that path: a load of the
+    bundled rules leaves it out; a file with a syntax error brings it in and gets its line."""
+    probe = (
+        "import json, sys\n"
+        "from engine.ruleset import load_rule_text, load_rules_dir\n"
+        "ok = load_rules_dir(sys.argv[1]).ok\n"
+        "after_good = 'ruamel.yaml' in sys.modules\n"
+        "bad = load_rule_text('version: csla/v1\\nid: [a, b\\nname: x\\n', 'bad.yaml')\n"
+        "issues = [(i.line, i.column, i.message) for i in bad.issues]\n"
+        "print(json.dumps([ok, after_good, 'ruamel.yaml' in sys.modules, issues]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(root / "rules")],
+        capture_output=True, text=True, cwd=root, check=True,
+    )  # fmt: skip
+    ok, after_good, after_bad, issues = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ok and not after_good and after_bad, done.stdout + done.stderr
+    assert len(issues) == 1 and issues[0][0] > 0, issues
+    assert issues[0][2].startswith("YAML syntax error: "), issues
