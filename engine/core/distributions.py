@@ -1,9 +1,16 @@
 """Latency and gauge objectives, vectorised across contracts: the closing events bucketed
 into their (period-clipped) windows as mergeable partials (histograms, gauge sums), merged
 into state; the windows and periods a closing completes finished into values.
+
+Inside a closing, each (contract, objective) pair is a dense integer ``_key`` numbered in
+(contract, objective) order, so sorting by ``_key`` sorts as the named state does and the
+group-bys and sorts of the bulk run on integers; names come back by ``gather``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import repeat
 
 import polars as pl
 
@@ -18,19 +25,117 @@ from engine.core.evaluate import MinuteData
 from engine.core.state import EngineState
 from engine.core.windows import window_bounds
 
+MINUTE_MS = 60_000
+_NEVER = -(2**62)  # the closing target of a contract this closing does not close
+Layout = tuple[PeriodSpec, str, int, int]  # period, tz, term end, window length
 
-def _percentiles(
-    parts: pl.DataFrame, start: str, percentiles: dict[tuple[str, str], float]
-) -> dict[tuple[str, str, int], tuple[float | None, int]]:
-    """(contract, objective, start) → (its objective's percentile, sample count)."""
-    qs = sorted(set(percentiles.values()))
-    values = hist.quantiles(parts, ["contract_id", "objective_id", start], qs)
-    at = {q: 3 + i for i, q in enumerate(qs)}  # the row's place of each percentile column
-    out: dict[tuple[str, str, int], tuple[float | None, int]] = {}
-    for row in values.iter_rows():  # contract_id, objective_id, start, p…, count
-        cid, oid = row[0], row[1]
-        out[(cid, oid, row[2])] = (row[at[percentiles.get((cid, oid), qs[0])]], row[-1])
-    return out
+
+class _Keys:
+    """The (contract, objective) pairs of one closing as dense integers, in sorted order."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.pairs = sorted(set(pairs))
+        self.index = {pair: i for i, pair in enumerate(self.pairs)}
+        self.cids = pl.Series("contract_id", [c for c, _ in self.pairs], dtype=pl.String)
+        self.oids = pl.Series("objective_id", [o for _, o in self.pairs], dtype=pl.String)
+
+    def frame(self) -> pl.DataFrame:
+        """``contract_id, objective_id → _key``, to number named rows by a join."""
+        return pl.DataFrame(
+            [self.cids, self.oids, pl.Series("_key", range(len(self.pairs)), dtype=pl.Int64)]
+        )
+
+    def per_key(self, values: list[object], dtype: pl.DataType) -> pl.Expr:
+        """An expression of ``_key``: the value of each pair (a list in key order)."""
+        return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("_key"))
+
+    def named(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        """``frame`` with ``_key`` replaced by ``contract_id, objective_id``."""
+        key = frame.get_column("_key")
+        return frame.select(pl.lit(self.cids.gather(key)), pl.lit(self.oids.gather(key)), *columns)
+
+    def fill(
+        self,
+        frame: pl.DataFrame,
+        start: str,
+        into: dict[str, dict[tuple[str, int], tuple[float | None, int]]],
+    ) -> None:
+        """``frame`` (``_key``, ``start``, value, count; sorted by ``_key``) into each
+        contract's ``{(objective_id, start): (value, count)}``."""
+        starts = frame.get_column(start).to_list()
+        values = frame.get_column("value").to_list()
+        counts = frame.get_column("count").to_list()
+        at = 0
+        for length, key in frame.get_column("_key").rle().struct.unnest().iter_rows():
+            cid, oid = self.pairs[key]
+            end = at + length
+            into[cid].update(
+                zip(
+                    zip(repeat(oid, length), starts[at:end], strict=True),
+                    zip(values[at:end], counts[at:end], strict=True),
+                    strict=True,
+                )
+            )
+            at = end
+
+
+def _periods(frame: pl.DataFrame, at: str, calendars: list[PeriodSpec]) -> pl.DataFrame:
+    """``_ps, _pe``: the period holding each row's instant ``at`` under its calendar
+    ``_pspec`` (an index into ``calendars``), in the rows' order.  ``period_containing`` runs
+    once per period the rows reach, not once per row: periods are contiguous."""
+    ranges = frame.group_by("_pspec").agg(lo=pl.col(at).min(), hi=pl.col(at).max())
+    table: list[tuple[int, int, int]] = []
+    for index, lo, hi in ranges.iter_rows():
+        start, end = period_containing(calendars[index], lo)
+        table.append((index, start, end))
+        while end <= hi:
+            start, end = period_containing(calendars[index], end)
+            table.append((index, start, end))
+    if len(table) == ranges.height:  # one period per calendar: a look-up
+        pspec = pl.col("_pspec")
+        indexes = [index for index, _, _ in table]
+        return frame.select(
+            _ps=pspec.replace_strict(indexes, [s for _, s, _ in table], return_dtype=pl.Int64),
+            _pe=pspec.replace_strict(indexes, [e for _, _, e in table], return_dtype=pl.Int64),
+        )
+    periods = pl.DataFrame(
+        table, schema={"_pspec": pl.Int64, "_ps": pl.Int64, "_pe": pl.Int64}, orient="row"
+    ).sort("_ps")
+    return (
+        frame.select("_pspec", at)
+        .with_row_index("_row")
+        .sort(at)
+        .join_asof(periods, left_on=at, right_on="_ps", by="_pspec", check_sortedness=False)
+        .sort("_row")
+        .select("_ps", "_pe")
+    )
+
+
+def _by_window(samples: pl.DataFrame) -> pl.DataFrame:
+    """``samples`` sorted by ``_key``, ``window_start``, bucket (ties in any order): by one
+    Int64 code of the three when it fits in 62 bits (a one-column sort is several times
+    faster than a three-column one), else by the three columns."""
+    bucket, zero = pl.col(hist.BUCKET), hist.ZERO_BUCKET
+    lo_key, hi_key, lo_ws, hi_ws, lo_b, hi_b = samples.select(
+        a=pl.col("_key").min(),
+        b=pl.col("_key").max(),
+        c=pl.col("window_start").min(),
+        d=pl.col("window_start").max(),
+        e=bucket.filter(bucket != zero).min(),
+        f=bucket.filter(bucket != zero).max(),
+    ).row(0)
+    if lo_b is None:  # only the zero bucket
+        lo_b = hi_b = 0
+    ws_bits, b_bits = (hi_ws - lo_ws).bit_length(), (hi_b - lo_b + 1).bit_length()
+    if lo_key < 0 or hi_key.bit_length() + ws_bits + b_bits > 62:
+        return samples.sort("_key", "window_start", hist.BUCKET)
+    rank = pl.when(bucket == zero).then(0).otherwise(bucket.cast(pl.Int64) - (lo_b - 1))
+    code = (
+        pl.col("_key").cast(pl.Int64) * 2 ** (ws_bits + b_bits)
+        + (pl.col("window_start") - lo_ws) * 2**b_bits
+        + rank
+    )
+    return samples.sort(code.alias("_order"))
 
 
 def close_latency(
@@ -46,9 +151,7 @@ def close_latency(
     specs: list[tuple[str, str, str, int, bool]] = []
     percentiles: dict[tuple[str, str], float] = {}
     contracts: dict[str, Contract] = {}
-    layouts: dict[
-        tuple[PeriodSpec, str, int, int], int
-    ] = {}  # same calendar, period and window → same windows
+    layouts: dict[Layout, int] = {}  # same calendar, period and window → same windows
     for cid in targets:
         contract = contracts[cid] = revision_of(ruleset, cid, state.contracts[cid])
         for objective in contract.objectives:
@@ -61,10 +164,12 @@ def close_latency(
                 percentiles[(cid, objective.id)] = objective.percentile or 99.0
     if not specs:
         return
-    keys = ["contract_id", "objective_id", "window_start", "window_end"]
+    open_pairs = state.lat_windows.select("contract_id", "objective_id").unique().rows()
+    keys = _Keys([*percentiles, *open_pairs])
+    window_keys = ["_key", "window_start", "window_end"]
     spec_frame = pl.DataFrame(
-        specs,
-        schema={"contract_id": pl.String, "objective_id": pl.String, "kind": pl.String,
+        [(cid, kind, keys.index[(cid, oid)], layout, ok) for cid, oid, kind, layout, ok in specs],
+        schema={"contract_id": pl.String, "kind": pl.String, "_key": pl.Int64,
                 "_layout": pl.Int64, "_successful": pl.Boolean},
         orient="row",
     )  # fmt: skip
@@ -76,34 +181,48 @@ def close_latency(
         .filter(~pl.col("_successful") | pl.col("ok").fill_null(False))
         .drop("ok", "_successful")
     )
-    windows = state.lat_windows
-    if rows.height:  # the samples join the open windows' partials in one group-by
+    windows = hist.typed(
+        state.lat_windows.join(keys.frame(), on=["contract_id", "objective_id"]), window_keys
+    )
+    if rows.height:  # the samples join the open windows' partials, unmerged
         rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)
-        windows = hist.merge_samples(windows, rows, keys)
-    closed, still_open = _split_closed(windows, targets)
-    state.lat_windows = hist.canonical(still_open, keys)  # only what stays open is sorted
+        windows = pl.concat([windows, hist.samples(rows, window_keys)])
+    target = keys.per_key([targets.get(cid, _NEVER) for cid, _ in keys.pairs], pl.Int64())
+    done = windows.select(pl.col("window_end") <= target).to_series()
+    closed = windows.filter(done & (windows.get_column(hist.COUNT) > 0))
+    # only what stays open is merged and sorted; ``_key`` sorts as (contract_id, objective_id)
+    still_open = hist.merge(windows.filter(~done), windows.head(0), window_keys)
+    state.lat_windows = keys.named(still_open, *window_keys[1:], hist.BUCKET, hist.COUNT)
     if closed.height:
-        for (cid, oid, start), value in _percentiles(closed, "window_start", percentiles).items():
-            data[cid].latency_windows[(oid, start)] = value
-        # windows feed their period's histogram
-        period_rows = [
-            (cid, oid, ws, period_containing(contracts[cid].period, ws)[0])
-            for cid, oid, ws in closed.select("contract_id", "objective_id", "window_start")
-            .unique()
-            .iter_rows()
-        ]
-        period_map = pl.DataFrame(
-            period_rows,
-            schema={"contract_id": pl.String, "objective_id": pl.String,
-                    "window_start": pl.Int64, "period_start": pl.Int64},
-            orient="row",
-        )  # fmt: skip
-        add = closed.join(period_map, on=["contract_id", "objective_id", "window_start"]).select(
-            "contract_id", "objective_id", "period_start", "bucket", "count"
+        closed = _by_window(closed)
+        smallest = min(percentiles.values())  # of a pair no objective asks for any more
+        q_of = keys.per_key([percentiles.get(pair, smallest) for pair in keys.pairs], pl.Float64())
+        per_window = hist.quantile_by(closed, ["_key", "window_start"], q_of, ordered=True)
+        keys.fill(per_window, "window_start", {c: data[c].latency_windows for c in targets})
+        # windows feed their period's histogram, read when the period ends: appended now,
+        # merged every few closings
+        specs_of = {cid: contract.period for cid, contract in contracts.items()}
+        calendars = list(dict.fromkeys(specs_of.values()))
+        at = {spec: i for i, spec in enumerate(calendars)}
+        pspec = keys.per_key(
+            [at[specs_of[cid]] if cid in specs_of else -1 for cid, _ in keys.pairs], pl.Int64()
         )
-        # read when the period ends: appended now, merged every few closings
+        period_of = _periods(
+            per_window.select("_key", "window_start", _pspec=pspec), "window_start", calendars
+        ).get_column("_ps")
+        window = pl.struct("_key", "window_start").rle_id()  # per_window's row of each sample
+        add = (
+            closed.group_by(
+                "_key", pl.lit(period_of).gather(window).alias("period_start"), hist.BUCKET
+            )
+            .agg(pl.col(hist.COUNT).sum())
+            .sort("_key", "period_start", hist.BUCKET)
+        )
         state.lat_periods = hist.append(
-            state.lat_periods, add, ["contract_id", "objective_id", "period_start"]
+            state.lat_periods,
+            keys.named(add, "period_start", hist.BUCKET, hist.COUNT),
+            ["contract_id", "objective_id", "period_start"],
+            merged=True,
         )
     # periods that end inside this closing: their percentile, then drop them
     finished = [
@@ -118,10 +237,19 @@ def close_latency(
             finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
         )
         closed_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"])
-        for (cid, oid, start), value in _percentiles(
-            closed_periods, "period_start", percentiles
-        ).items():
-            data[cid].latency_periods[(oid, start)] = value
+        period_keys = _Keys(
+            [*percentiles, *closed_periods.select("contract_id", "objective_id").unique().rows()]
+        )
+        smallest = min(percentiles.values())
+        q_of = period_keys.per_key(
+            [percentiles.get(pair, smallest) for pair in period_keys.pairs], pl.Float64()
+        )
+        numbered = closed_periods.join(
+            period_keys.frame(), on=["contract_id", "objective_id"]
+        ).select("_key", "period_start", hist.BUCKET, hist.COUNT)
+        per_period = hist.quantile_by(numbered, ["_key", "period_start"], q_of)
+        keys_fill = {c: data[c].latency_periods for c in targets}
+        period_keys.fill(per_period, "period_start", keys_fill)
         state.lat_periods = state.lat_periods.join(
             fin, on=["contract_id", "period_start"], how="anti"
         )
@@ -148,19 +276,20 @@ def _eligible(
 ) -> pl.DataFrame:
     """The rows whose minute is evaluated (service time, term, exemptions); ``evaluated``
     caches each contract's evaluated time of this closing."""
-    pairs = rows.select("contract_id", "minute").unique()
-    for cid in pairs.get_column("contract_id").unique().to_list():
+    spread = rows.group_by("contract_id").agg(lo=pl.col("minute").min(), hi=pl.col("minute").max())
+    whole = True  # every contract's minutes inside one evaluated interval (e.g. 7x24)
+    for cid, lo, hi in spread.iter_rows():
         if cid not in evaluated:
             cs = state.contracts[cid]
             evaluated[cid] = evaluated_intervals(
                 cs, contracts[cid], cs.closed_until_ms or 0, targets[cid]
             )
+        whole = whole and any(s <= lo and hi < e for s, e in evaluated[cid])
+    if whole:
+        return rows
+    pairs = rows.select("contract_id", "minute").unique()
     spans = pl.DataFrame(
-        [
-            (cid, s, e)
-            for cid in pairs.get_column("contract_id").unique()
-            for s, e in evaluated[cid]
-        ],
+        [(cid, s, e) for cid in spread.get_column("contract_id") for s, e in evaluated[cid]],
         schema={"contract_id": pl.String, "_start": pl.Int64, "_end": pl.Int64},
         orient="row",
     ).sort("_start")
@@ -173,28 +302,51 @@ def _eligible(
         .filter(pl.col("minute") < pl.col("_end"))
         .select("contract_id", "minute")
     )
-    if eligible.height == pairs.height:  # every minute counts (e.g. 7x24, no exemption)
+    if eligible.height == pairs.height:
         return rows
     return rows.join(eligible, on=["contract_id", "minute"])
 
 
-def _in_windows(
-    rows: pl.DataFrame, layouts: dict[tuple[PeriodSpec, str, int, int], int]
-) -> pl.DataFrame:
-    """Rows with ``_layout`` and ``minute`` → with their (period-clipped) window bounds."""
-    by_layout = {index: key for key, index in layouts.items()}
-    windows = []
-    for layout, minute in rows.select("_layout", "minute").unique().iter_rows():
-        period, tz, term_end, window_ms = by_layout[layout]
-        start, end = window_bounds(minute, tz, window_ms)
-        period_start, period_end = period_containing(period, minute)
-        windows.append((layout, minute, max(start, period_start), min(end, period_end, term_end)))
-    window_frame = pl.DataFrame(
-        windows,
-        schema={"_layout": pl.Int64, "minute": pl.Int64, "window_start": pl.Int64,
-                "window_end": pl.Int64},
+def _in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
+    """Rows with ``_layout`` and ``minute`` → with their (period-clipped) window bounds.
+
+    A window's bounds depend on the zone and length alone (``window_bounds``, once per zone,
+    length and minute, whatever the number of layouts sharing them); the period clip on the
+    period's calendar, once per period (:func:`_period_starts`); the term end is a column."""
+    by_layout = sorted(layouts.items(), key=lambda item: item[1])
+    zones = {(tz, window_ms): 0 for (_, tz, _, window_ms), _ in by_layout}
+    zones = {zone: i for i, zone in enumerate(zones)}
+    calendars = list(dict.fromkeys(period for (period, *_), _ in by_layout))
+    at = {spec: i for i, spec in enumerate(calendars)}
+    layout_frame = pl.DataFrame(
+        [
+            (index, zones[(tz, window_ms)], at[period], term_end)
+            for (period, tz, term_end, window_ms), index in by_layout
+        ],
+        schema={"_layout": pl.Int64, "_zone": pl.Int64, "_pspec": pl.Int64,
+                "_term_end": pl.Int64},
         orient="row",
     )  # fmt: skip
+    minutes = rows.select("_layout", "minute").unique().join(layout_frame, on="_layout")
+    per_zone = minutes.select("_zone", "minute").unique()
+    zone_of = list(zones)
+    bounds = [
+        window_bounds(minute, zone_of[zone][0], zone_of[zone][1])
+        for zone, minute in per_zone.iter_rows()
+    ]
+    per_zone = per_zone.with_columns(
+        _ws=pl.Series([start for start, _ in bounds], dtype=pl.Int64),
+        _we=pl.Series([end for _, end in bounds], dtype=pl.Int64),
+    )
+    minutes = minutes.join(per_zone, on=["_zone", "minute"])
+    window_frame = pl.concat(
+        [minutes, _periods(minutes, "minute", calendars)], how="horizontal"
+    ).select(
+        "_layout",
+        "minute",
+        window_start=pl.max_horizontal("_ws", "_ps"),
+        window_end=pl.min_horizontal("_we", "_pe", "_term_end"),
+    )
     return rows.join(window_frame, on=["_layout", "minute"])
 
 
