@@ -111,31 +111,56 @@ def _periods(frame: pl.DataFrame, at: str, calendars: list[PeriodSpec]) -> pl.Da
     )
 
 
-def _by_window(samples: pl.DataFrame) -> pl.DataFrame:
-    """``samples`` sorted by ``_key``, ``window_start``, bucket (ties in any order): by one
-    Int64 code of the three when it fits in 62 bits (a one-column sort is several times
-    faster than a three-column one), else by the three columns."""
-    bucket, zero = pl.col(hist.BUCKET), hist.ZERO_BUCKET
-    lo_key, hi_key, lo_ws, hi_ws, lo_b, hi_b = samples.select(
-        a=pl.col("_key").min(),
-        b=pl.col("_key").max(),
-        c=pl.col("window_start").min(),
-        d=pl.col("window_start").max(),
-        e=bucket.filter(bucket != zero).min(),
-        f=bucket.filter(bucket != zero).max(),
+#: the zero bucket ordered just below every other (each latency >= ``MIN_MS`` is above it)
+_ZERO_RANK = hist.bucket_index(hist.MIN_MS) - 1
+
+
+def _packed(frame: pl.DataFrame, columns: list[str]) -> pl.Expr | None:
+    """One Int64 that orders and groups as the integer ``columns`` do (the bucket's zero
+    sentinel moved next to the other buckets), when their ranges fit in 62 bits together;
+    else None.  A one-column sort or group-by is several times faster than one on three."""
+    values = [
+        pl.when(pl.col(c) == hist.ZERO_BUCKET).then(_ZERO_RANK).otherwise(pl.col(c))
+        if c == hist.BUCKET
+        else pl.col(c)
+        for c in columns
+    ]
+    bounds = frame.select(
+        *(v.min().alias(f"lo{i}") for i, v in enumerate(values)),
+        *(v.max().alias(f"hi{i}") for i, v in enumerate(values)),
     ).row(0)
-    if lo_b is None:  # only the zero bucket
-        lo_b = hi_b = 0
-    ws_bits, b_bits = (hi_ws - lo_ws).bit_length(), (hi_b - lo_b + 1).bit_length()
-    if lo_key < 0 or hi_key.bit_length() + ws_bits + b_bits > 62:
-        return samples.sort("_key", "window_start", hist.BUCKET)
-    rank = pl.when(bucket == zero).then(0).otherwise(bucket.cast(pl.Int64) - (lo_b - 1))
-    code = (
-        pl.col("_key").cast(pl.Int64) * 2 ** (ws_bits + b_bits)
-        + (pl.col("window_start") - lo_ws) * 2**b_bits
-        + rank
+    los, his = bounds[: len(columns)], bounds[len(columns) :]
+    if any(lo is None for lo in los):
+        return None  # no rows
+    widths = [(hi - lo).bit_length() for lo, hi in zip(los, his, strict=True)]
+    if sum(widths) > 62:
+        return None
+    code, shift = pl.lit(0, dtype=pl.Int64), 0
+    for value, lo, width in reversed(list(zip(values, los, widths, strict=True))):
+        code = code + (value.cast(pl.Int64) - lo) * 2**shift
+        shift += width
+    return code.alias("_code")
+
+
+def _by_window(samples: pl.DataFrame) -> pl.DataFrame:
+    """``samples`` sorted by ``_key``, ``window_start``, bucket (ties in any order)."""
+    order = ["_key", "window_start", hist.BUCKET]
+    code = _packed(samples, order)
+    return samples.sort(order) if code is None else samples.sort(code)
+
+
+def _summed_by(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``keys..., count``: the counts of ``frame`` summed per distinct ``keys`` (integer
+    columns, the bucket last), sorted by them."""
+    code = _packed(frame, keys)
+    if code is None:
+        return frame.group_by(keys).agg(pl.col(hist.COUNT).sum()).sort(keys)
+    return (
+        frame.group_by(code)
+        .agg(*(pl.col(k).first() for k in keys), pl.col(hist.COUNT).sum())
+        .sort("_code")
+        .drop("_code")
     )
-    return samples.sort(code.alias("_order"))
 
 
 def close_latency(
@@ -167,19 +192,25 @@ def close_latency(
     open_pairs = state.lat_windows.select("contract_id", "objective_id").unique().rows()
     keys = _Keys([*percentiles, *open_pairs])
     window_keys = ["_key", "window_start", "window_end"]
+    number = {cid: i for i, cid in enumerate(contracts)}
     spec_frame = pl.DataFrame(
-        [(cid, kind, keys.index[(cid, oid)], layout, ok) for cid, oid, kind, layout, ok in specs],
+        [
+            (cid, kind, keys.index[(cid, oid)], number[cid], layout, ok)
+            for cid, oid, kind, layout, ok in specs
+        ],
         schema={"contract_id": pl.String, "kind": pl.String, "_key": pl.Int64,
-                "_layout": pl.Int64, "_successful": pl.Boolean},
+                "_contract": pl.Int64, "_layout": pl.Int64, "_successful": pl.Boolean},
         orient="row",
     )  # fmt: skip
     rows = (
-        closing.filter(pl.col("latency_ms").is_not_null())
+        closing.lazy()
         .select("contract_id", "kind", "minute", "latency_ms", "ok")
-        .join(spec_frame, on=["contract_id", "kind"])
+        .filter(pl.col("latency_ms").is_not_null())
+        .join(spec_frame.lazy(), on=["contract_id", "kind"])
         # ``requests: successful``: failed samples leave the percentile
         .filter(~pl.col("_successful") | pl.col("ok").fill_null(False))
-        .drop("ok", "_successful")
+        .select("_key", "_contract", "_layout", "minute", "latency_ms")
+        .collect()
     )
     windows = hist.typed(
         state.lat_windows.join(keys.frame(), on=["contract_id", "objective_id"]), window_keys
@@ -211,12 +242,14 @@ def close_latency(
             per_window.select("_key", "window_start", _pspec=pspec), "window_start", calendars
         ).get_column("_ps")
         window = pl.struct("_key", "window_start").rle_id()  # per_window's row of each sample
-        add = (
-            closed.group_by(
-                "_key", pl.lit(period_of).gather(window).alias("period_start"), hist.BUCKET
-            )
-            .agg(pl.col(hist.COUNT).sum())
-            .sort("_key", "period_start", hist.BUCKET)
+        add = _summed_by(
+            closed.select(
+                "_key",
+                pl.lit(period_of).gather(window).alias("period_start"),
+                hist.BUCKET,
+                hist.COUNT,
+            ),
+            ["_key", "period_start", hist.BUCKET],
         )
         state.lat_periods = hist.append(
             state.lat_periods,
@@ -225,13 +258,7 @@ def close_latency(
             merged=True,
         )
     # periods that end inside this closing: their percentile, then drop them
-    finished = [
-        (cid, period_start)
-        for cid, period_start in state.lat_periods.select("contract_id", "period_start")
-        .unique()
-        .iter_rows()
-        if cid in targets and period_end_of(contracts[cid], period_start) <= targets[cid]
-    ]
+    finished = _finished(state.lat_periods, contracts, targets)
     if finished:
         fin = pl.DataFrame(
             finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
@@ -255,6 +282,30 @@ def close_latency(
         )
 
 
+def _finished(
+    periods: pl.DataFrame, contracts: dict[str, Contract], targets: dict[str, int]
+) -> list[tuple[str, int]]:
+    """(contract, period start) of the periods this closing ends, out of the starts in
+    ``periods``: every contract of ``targets`` with every start found, so some pairs may be
+    missing from ``periods`` (they join nothing).  One ``period_end_of`` per calendar, term
+    end and start, not per row."""
+    starts = periods.get_column("period_start").unique().to_list()
+    if not starts:
+        return []
+    ends: dict[tuple[PeriodSpec, int, int], int] = {}
+    out = []
+    for cid, target in targets.items():
+        contract = contracts[cid]
+        for start in starts:
+            key = (contract.period, contract.term_end_ms, start)
+            end = ends.get(key)
+            if end is None:
+                end = ends[key] = period_end_of(contract, start)
+            if end <= target:
+                out.append((cid, start))
+    return out
+
+
 def _split_closed(
     windows: pl.DataFrame, targets: dict[str, int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -275,10 +326,13 @@ def _eligible(
     evaluated: dict[str, list[iv.Interval]],
 ) -> pl.DataFrame:
     """The rows whose minute is evaluated (service time, term, exemptions); ``evaluated``
-    caches each contract's evaluated time of this closing."""
-    spread = rows.group_by("contract_id").agg(lo=pl.col("minute").min(), hi=pl.col("minute").max())
+    caches each contract's evaluated time of this closing.  ``_contract`` numbers the rows'
+    contract in the order of ``contracts``."""
+    cids = list(contracts)
+    spread = rows.group_by("_contract").agg(lo=pl.col("minute").min(), hi=pl.col("minute").max())
     whole = True  # every contract's minutes inside one evaluated interval (e.g. 7x24)
-    for cid, lo, hi in spread.iter_rows():
+    for number, lo, hi in spread.iter_rows():
+        cid = cids[number]
         if cid not in evaluated:
             cs = state.contracts[cid]
             evaluated[cid] = evaluated_intervals(
@@ -287,24 +341,28 @@ def _eligible(
         whole = whole and any(s <= lo and hi < e for s, e in evaluated[cid])
     if whole:
         return rows
-    pairs = rows.select("contract_id", "minute").unique()
+    pairs = rows.select("_contract", "minute").unique()
     spans = pl.DataFrame(
-        [(cid, s, e) for cid in spread.get_column("contract_id") for s, e in evaluated[cid]],
-        schema={"contract_id": pl.String, "_start": pl.Int64, "_end": pl.Int64},
+        [
+            (number, s, e)
+            for number in spread.get_column("_contract")
+            for s, e in evaluated[cids[number]]
+        ],
+        schema={"_contract": pl.Int64, "_start": pl.Int64, "_end": pl.Int64},
         orient="row",
     ).sort("_start")
     # the evaluated interval that starts last at or before each minute (they are disjoint)
     eligible = (
         pairs.sort("minute")
         .join_asof(
-            spans, left_on="minute", right_on="_start", by="contract_id", check_sortedness=False
+            spans, left_on="minute", right_on="_start", by="_contract", check_sortedness=False
         )
         .filter(pl.col("minute") < pl.col("_end"))
-        .select("contract_id", "minute")
+        .select("_contract", "minute")
     )
     if eligible.height == pairs.height:
         return rows
-    return rows.join(eligible, on=["contract_id", "minute"])
+    return rows.join(eligible, on=["_contract", "minute"], how="semi")
 
 
 def _in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
@@ -377,21 +435,24 @@ def close_gauges(
     if not specs:
         return
     keys = ["contract_id", "objective_id", "window_start", "window_end"]
+    number = {cid: i for i, cid in enumerate(contracts)}
     parts = []
     for sli, sli_specs in specs.items():
         definition = gauges.GAUGES[sli]
         spec_frame = pl.DataFrame(
-            sli_specs,
-            schema={"contract_id": pl.String, "objective_id": pl.String, "_layout": pl.Int64,
-                    "_field": pl.String, "_param": pl.Float64},
+            [(cid, number[cid], *rest) for cid, *rest in sli_specs],
+            schema={"contract_id": pl.String, "_contract": pl.Int64, "objective_id": pl.String,
+                    "_layout": pl.Int64, "_field": pl.String, "_param": pl.Float64},
             orient="row",
         )  # fmt: skip
         x, y = gauges.values(sli)
         rows = (
-            closing.filter(pl.col("kind") == definition.kind)
-            .join(spec_frame, on="contract_id")
+            closing.lazy()
+            .filter(pl.col("kind") == definition.kind)
+            .join(spec_frame.lazy(), on="contract_id")
             .with_columns(x=x, y=y if y is not None else pl.lit(None, dtype=pl.Float64))
-            .select("contract_id", "objective_id", "_layout", "minute", "x", "y")
+            .select("contract_id", "_contract", "objective_id", "_layout", "minute", "x", "y")
+            .collect()
         )
         if not rows.height:
             continue
