@@ -256,6 +256,7 @@ def close_latency(
             keys.named(add, "period_start", hist.BUCKET, hist.COUNT),
             ["contract_id", "objective_id", "period_start"],
             merged=True,
+            merger=lambda chunks: _merged(chunks, "period_start"),
         )
     # periods that end inside this closing: their percentile, then drop them
     finished = _finished(state.lat_periods, contracts, targets)
@@ -280,6 +281,27 @@ def close_latency(
         state.lat_periods = state.lat_periods.join(
             fin, on=["contract_id", "period_start"], how="anti"
         )
+
+
+def _merged(frame: pl.DataFrame, at: str) -> pl.DataFrame:
+    """``histogram.merge`` of a named state keyed by contract, objective and ``at``, with
+    the pairs numbered by runs of equal names (its chunks are each sorted: few runs)
+    rather than by hashing every row's names."""
+    pair = pl.struct("contract_id", "objective_id")
+    runs = frame.select(pair.rle().alias("run")).unnest("run").get_column("value")
+    names = list(
+        zip(
+            runs.struct.field("contract_id").to_list(),
+            runs.struct.field("objective_id").to_list(),
+            strict=True,
+        )
+    )
+    keys = _Keys(names)
+    key_of_run = pl.Series([keys.index[name] for name in names], dtype=pl.Int64)
+    numbered = frame.select(
+        pl.lit(key_of_run).gather(pair.rle_id()).alias("_key"), at, hist.BUCKET, hist.COUNT
+    )
+    return keys.named(_summed_by(numbered, ["_key", at, hist.BUCKET]), at, hist.BUCKET, hist.COUNT)
 
 
 def _finished(

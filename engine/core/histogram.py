@@ -28,7 +28,7 @@ Pure: polars and the standard library only; no I/O, no clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import polars as pl
@@ -212,20 +212,24 @@ def append(
     *,
     every: int = 8,
     merged: bool = False,
+    merger: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """``merge(a, b)``, deferred: ``b``, merged, joins ``a`` as a chunk of its own, and the
     chunks are merged (one group-by, sorted) once there are ``every``.  For a partial state read
     only by :func:`quantiles` (which takes parts unmerged), e.g. a period's histogram fed by
     each closing's windows and read once, when the period ends: the merge then costs once per
     ``every`` closings, not once per closing.  ``merged=True`` promises ``b`` is already as
-    :func:`merge` gives it (one row per keys and bucket, sorted, in its dtypes)."""
+    :func:`merge` gives it (one row per keys and bucket, sorted, in its dtypes); ``merger``
+    merges the chunks instead of :func:`merge` and must give the frame it gives."""
     key_list = _check_keys(keys)
     columns = [*key_list, BUCKET, COUNT]
     # merged and sorted itself: the state is deterministic
-    part = b.select(columns) if merged else merge(b.head(0), b, key_list)
+    part = b.select(columns).rechunk() if merged else merge(b.head(0), b, key_list)
     both = pl.concat([a.select(columns), part], how="vertical", rechunk=False)
     if both.n_chunks() < every:
         return both
+    if merger is not None:
+        return merger(both).rechunk()
     return merge(both, both.head(0), key_list).rechunk()
 
 
