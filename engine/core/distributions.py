@@ -441,7 +441,7 @@ def close_gauges(
     """Gauge objectives (``engine.core.gauges``), vectorised across contracts like latency:
     per-window partials merged into state, finished windows and periods handed to evaluate."""
     contracts: dict[str, Contract] = {}
-    layouts: dict[tuple[PeriodSpec, str, int, int], int] = {}
+    layouts: dict[Layout, int] = {}
     specs: dict[str, list[tuple[str, str, int, str, float]]] = {}
     statistic: dict[tuple[str, str], str] = {}
     for cid in targets:
@@ -456,68 +456,96 @@ def close_gauges(
                 statistic[(cid, objective.id)] = objective.statistic or "mean"
     if not specs:
         return
-    keys = ["contract_id", "objective_id", "window_start", "window_end"]
+    open_pairs = state.gauge_windows.select("contract_id", "objective_id").unique().rows()
+    keys = _Keys([*statistic, *open_pairs])
+    window_keys = ["_key", "window_start", "window_end"]
     number = {cid: i for i, cid in enumerate(contracts)}
-    parts = []
+    by_kind: dict[str, pl.DataFrame] = {}  # the closing's events of a kind, read once
+    needed: dict[str, set[str]] = {}
+    for sli in specs:
+        x, y = gauges.values(sli)
+        used = set(x.meta.root_names()) | (set(y.meta.root_names()) if y is not None else set())
+        needed.setdefault(gauges.GAUGES[sli].kind, set()).update(used)
+    for kind, columns in needed.items():
+        wanted = sorted((columns - {"_field", "_param"}) | {"contract_id", "minute"})
+        by_kind[kind] = closing.lazy().filter(pl.col("kind") == kind).select(wanted).collect()
+    in_service, anytime = [], []
     for sli, sli_specs in specs.items():
         definition = gauges.GAUGES[sli]
         spec_frame = pl.DataFrame(
-            [(cid, number[cid], *rest) for cid, *rest in sli_specs],
-            schema={"contract_id": pl.String, "_contract": pl.Int64, "objective_id": pl.String,
+            [
+                (cid, keys.index[(cid, oid)], number[cid], layout, field, param)
+                for cid, oid, layout, field, param in sli_specs
+            ],
+            schema={"contract_id": pl.String, "_key": pl.Int64, "_contract": pl.Int64,
                     "_layout": pl.Int64, "_field": pl.String, "_param": pl.Float64},
             orient="row",
         )  # fmt: skip
         x, y = gauges.values(sli)
         rows = (
-            closing.lazy()
-            .filter(pl.col("kind") == definition.kind)
+            by_kind[definition.kind]
+            .lazy()
             .join(spec_frame.lazy(), on="contract_id")
-            .with_columns(x=x, y=y if y is not None else pl.lit(None, dtype=pl.Float64))
-            .select("contract_id", "_contract", "objective_id", "_layout", "minute", "x", "y")
+            .select(
+                "_key",
+                "_contract",
+                "_layout",
+                "minute",
+                x.cast(pl.Float64).alias("x"),
+                (y if y is not None else pl.lit(None)).cast(pl.Float64).alias("y"),
+            )
             .collect()
         )
-        if not rows.height:
-            continue
-        if definition.in_service_time:
-            rows = _eligible(rows, state, contracts, targets, evaluated)
-        parts.append(gauges.partials(_in_windows(rows, layouts), keys))
-    for part in parts:
-        state.gauge_windows = gauges.merge(state.gauge_windows, part, keys)
-
-    closed, state.gauge_windows = _split_closed(state.gauge_windows, targets)
+        if rows.height:
+            (in_service if definition.in_service_time else anytime).append(rows)
+    if in_service:
+        anytime.append(_eligible(pl.concat(in_service), state, contracts, targets, evaluated))
+    windows = state.gauge_windows.join(
+        keys.frame(), on=["contract_id", "objective_id"], maintain_order="left"
+    ).select(*window_keys, *gauges.PARTIAL_SCHEMA)
+    if anytime:
+        part = gauges.partials(_in_windows(pl.concat(anytime), layouts), window_keys)
+        windows = gauges.merge(windows, part, window_keys)
+    target = keys.per_key([targets.get(cid, _NEVER) for cid, _ in keys.pairs], pl.Int64())
+    done = windows.select(pl.col("window_end") <= target).to_series()
+    closed = windows.filter(done)
+    state.gauge_windows = keys.named(
+        windows.filter(~done), *window_keys[1:], *gauges.PARTIAL_SCHEMA
+    )
     period_keys = ["contract_id", "objective_id", "period_start"]
     if closed.height:
-        for cid, oid, start, _, n, sx, sy, mn, mx in closed.iter_rows():
+        oid_of = keys.oids.to_list()
+        cid_of = keys.cids.to_list()
+        for key, start, n, sx, sy, mn, mx in closed.select(
+            "_key", "window_start", *gauges.PARTIAL_SCHEMA
+        ).iter_rows():
+            cid, oid = cid_of[key], oid_of[key]
             value = gauges.value(statistic[(cid, oid)], n, sx, sy, mn, mx)
             data[cid].gauge_windows[(oid, start)] = (value, n)
-        with_period = closed.with_columns(
-            period_start=pl.Series(
-                [
-                    period_containing(contracts[cid].period, ws)[0]
-                    for cid, ws in closed.select("contract_id", "window_start").iter_rows()
-                ],
-                dtype=pl.Int64,
-            )
+        calendars = list(dict.fromkeys(contract.period for contract in contracts.values()))
+        at = {spec: i for i, spec in enumerate(calendars)}
+        pspec = keys.per_key(
+            [at[contracts[cid].period] if cid in contracts else -1 for cid in cid_of], pl.Int64()
         )
-        state.gauge_periods = gauges.merge(
-            state.gauge_periods,
-            with_period.select(*period_keys, *gauges.PARTIAL_SCHEMA),
-            period_keys,
+        period_start = _periods(
+            closed.select("window_start", _pspec=pspec), "window_start", calendars
+        ).get_column("_ps")
+        with_period = keys.named(
+            closed.with_columns(period_start=period_start),
+            "period_start",
+            *gauges.PARTIAL_SCHEMA,
         )
-    finished = [
-        (cid, oid, start, n, sx, sy, mn, mx)
-        for cid, oid, start, n, sx, sy, mn, mx in state.gauge_periods.iter_rows()
-        if cid in targets and period_end_of(contracts[cid], start) <= targets[cid]
-    ]
-    for cid, oid, start, n, sx, sy, mn, mx in finished:
-        stat = statistic.get((cid, oid), "mean")
-        data[cid].gauge_periods[(oid, start)] = (gauges.value(stat, n, sx, sy, mn, mx), n)
+        state.gauge_periods = gauges.merge(state.gauge_periods, with_period, period_keys)
+    finished = _finished(state.gauge_periods, contracts, targets)
     if finished:
         fin = pl.DataFrame(
-            [(cid, start) for cid, _, start, *_ in finished],
-            schema={"contract_id": pl.String, "period_start": pl.Int64},
-            orient="row",
-        ).unique()
-        state.gauge_periods = state.gauge_periods.join(
-            fin, on=["contract_id", "period_start"], how="anti"
+            finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
         )
+        ending = state.gauge_periods.join(fin, on=["contract_id", "period_start"], how="semi")
+        for cid, oid, start, n, sx, sy, mn, mx in ending.iter_rows():
+            stat = statistic.get((cid, oid), "mean")
+            data[cid].gauge_periods[(oid, start)] = (gauges.value(stat, n, sx, sy, mn, mx), n)
+        if ending.height:
+            state.gauge_periods = state.gauge_periods.join(
+                fin, on=["contract_id", "period_start"], how="anti"
+            )
