@@ -30,6 +30,22 @@ _NEVER = -(2**62)  # the closing target of a contract this closing does not clos
 Layout = tuple[PeriodSpec, str, int, int]  # period, tz, term end, window length
 
 
+_PAIR = pl.struct("contract_id", "objective_id")
+
+
+def _runs(frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """The (contract, objective) of each run of equal pairs in ``frame``: a sorted state
+    has one run per pair, so its rows are numbered without hashing every row's names."""
+    runs = frame.select(_PAIR.rle().alias("run")).unnest("run").get_column("value")
+    return list(
+        zip(
+            runs.struct.field("contract_id").to_list(),
+            runs.struct.field("objective_id").to_list(),
+            strict=True,
+        )
+    )
+
+
 class _Keys:
     """The (contract, objective) pairs of one closing as dense integers, in sorted order."""
 
@@ -44,6 +60,11 @@ class _Keys:
         return pl.DataFrame(
             [self.cids, self.oids, pl.Series("_key", range(len(self.pairs)), dtype=pl.Int64)]
         )
+
+    def numbered(self, runs: list[tuple[str, str]]) -> pl.Expr:
+        """``_key`` of each row of the frame whose :func:`_runs` are ``runs``."""
+        of_run = pl.Series([self.index[name] for name in runs], dtype=pl.Int64)
+        return pl.lit(of_run).gather(_PAIR.rle_id()).alias("_key")
 
     def per_key(self, values: list[object], dtype: pl.DataType) -> pl.Expr:
         """An expression of ``_key``: the value of each pair (a list in key order)."""
@@ -189,7 +210,7 @@ def close_latency(
                 percentiles[(cid, objective.id)] = objective.percentile or 99.0
     if not specs:
         return
-    open_pairs = state.lat_windows.select("contract_id", "objective_id").unique().rows()
+    open_pairs = _runs(state.lat_windows)
     keys = _Keys([*percentiles, *open_pairs])
     window_keys = ["_key", "window_start", "window_end"]
     number = {cid: i for i, cid in enumerate(contracts)}
@@ -205,6 +226,8 @@ def close_latency(
     rows = (
         closing.lazy()
         .select("contract_id", "kind", "minute", "latency_ms", "ok")
+        # the kinds first: a join on two text columns costs more than a filter on one
+        .filter(pl.col("kind").is_in(list({kind for _, _, kind, _, _ in specs})))
         .filter(pl.col("latency_ms").is_not_null())
         .join(spec_frame.lazy(), on=["contract_id", "kind"])
         # ``requests: successful``: failed samples leave the percentile
@@ -213,7 +236,7 @@ def close_latency(
         .collect()
     )
     windows = hist.typed(
-        state.lat_windows.join(keys.frame(), on=["contract_id", "objective_id"]), window_keys
+        state.lat_windows.with_columns(_key=keys.numbered(open_pairs)), window_keys
     )
     if rows.height:  # the samples join the open windows' partials, unmerged
         rows = _in_windows(_eligible(rows, state, contracts, targets, evaluated), layouts)
@@ -287,20 +310,9 @@ def _merged(frame: pl.DataFrame, at: str) -> pl.DataFrame:
     """``histogram.merge`` of a named state keyed by contract, objective and ``at``, with
     the pairs numbered by runs of equal names (its chunks are each sorted: few runs)
     rather than by hashing every row's names."""
-    pair = pl.struct("contract_id", "objective_id")
-    runs = frame.select(pair.rle().alias("run")).unnest("run").get_column("value")
-    names = list(
-        zip(
-            runs.struct.field("contract_id").to_list(),
-            runs.struct.field("objective_id").to_list(),
-            strict=True,
-        )
-    )
+    names = _runs(frame)
     keys = _Keys(names)
-    key_of_run = pl.Series([keys.index[name] for name in names], dtype=pl.Int64)
-    numbered = frame.select(
-        pl.lit(key_of_run).gather(pair.rle_id()).alias("_key"), at, hist.BUCKET, hist.COUNT
-    )
+    numbered = frame.select(keys.numbered(names), at, hist.BUCKET, hist.COUNT)
     return keys.named(_summed_by(numbered, ["_key", at, hist.BUCKET]), at, hist.BUCKET, hist.COUNT)
 
 
@@ -314,12 +326,12 @@ def _finished(
     starts = periods.get_column("period_start").unique().to_list()
     if not starts:
         return []
-    ends: dict[tuple[PeriodSpec, int, int], int] = {}
+    ends: dict[tuple[int, int, int], int] = {}  # by the calendar's identity: no hashing
     out = []
     for cid, target in targets.items():
         contract = contracts[cid]
         for start in starts:
-            key = (contract.period, contract.term_end_ms, start)
+            key = (id(contract.period), contract.term_end_ms, start)
             end = ends.get(key)
             if end is None:
                 end = ends[key] = period_end_of(contract, start)
@@ -363,28 +375,21 @@ def _eligible(
         whole = whole and any(s <= lo and hi < e for s, e in evaluated[cid])
     if whole:
         return rows
-    pairs = rows.select("_contract", "minute").unique()
-    spans = pl.DataFrame(
-        [
-            (number, s, e)
-            for number in spread.get_column("_contract")
-            for s, e in evaluated[cids[number]]
-        ],
-        schema={"_contract": pl.Int64, "_start": pl.Int64, "_end": pl.Int64},
-        orient="row",
-    ).sort("_start")
-    # the evaluated interval that starts last at or before each minute (they are disjoint)
-    eligible = (
-        pairs.sort("minute")
-        .join_asof(
-            spans, left_on="minute", right_on="_start", by="_contract", check_sortedness=False
-        )
-        .filter(pl.col("minute") < pl.col("_end"))
-        .select("_contract", "minute")
+    # each contract's evaluated intervals as edges on one line, contract after contract: a
+    # minute is evaluated when an odd number of edges lie at or before it (the intervals of
+    # a contract are sorted and disjoint, [start, end))
+    numbers = spread.get_column("_contract").to_list()
+    spans = [(n, s, e) for n in numbers for s, e in evaluated[cids[n]]]
+    lo = min([*spread.get_column("lo").to_list(), *(s for _, s, _ in spans)])
+    hi = max([*spread.get_column("hi").to_list(), *(e for _, _, e in spans)])
+    shift = (hi - lo).bit_length()
+    if max(numbers).bit_length() + shift > 62:  # pragma: no cover - ~146 years of minutes
+        raise ValueError("closing range too wide for evaluated-minute edges")
+    edges = pl.Series(
+        sorted((n << shift) + t - lo for n, s, e in spans for t in (s, e)), dtype=pl.Int64
     )
-    if eligible.height == pairs.height:
-        return rows
-    return rows.join(eligible, on=["_contract", "minute"], how="semi")
+    at = pl.col("_contract").cast(pl.Int64) * 2**shift + (pl.col("minute") - lo)
+    return rows.filter(pl.lit(edges).search_sorted(at, side="right") % 2 == 1)
 
 
 def _in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
@@ -456,7 +461,7 @@ def close_gauges(
                 statistic[(cid, objective.id)] = objective.statistic or "mean"
     if not specs:
         return
-    open_pairs = state.gauge_windows.select("contract_id", "objective_id").unique().rows()
+    open_pairs = _runs(state.gauge_windows)
     keys = _Keys([*statistic, *open_pairs])
     window_keys = ["_key", "window_start", "window_end"]
     number = {cid: i for i, cid in enumerate(contracts)}
@@ -500,9 +505,9 @@ def close_gauges(
             (in_service if definition.in_service_time else anytime).append(rows)
     if in_service:
         anytime.append(_eligible(pl.concat(in_service), state, contracts, targets, evaluated))
-    windows = state.gauge_windows.join(
-        keys.frame(), on=["contract_id", "objective_id"], maintain_order="left"
-    ).select(*window_keys, *gauges.PARTIAL_SCHEMA)
+    windows = state.gauge_windows.select(
+        keys.numbered(open_pairs), *window_keys[1:], *gauges.PARTIAL_SCHEMA
+    )
     if anytime:
         part = gauges.partials(_in_windows(pl.concat(anytime), layouts), window_keys)
         windows = gauges.merge(windows, part, window_keys)
