@@ -10,7 +10,9 @@ group-bys and sorts of the bulk run on integers; names come back by ``gather``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, time, timedelta
 from itertools import repeat
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -26,6 +28,7 @@ from engine.core.state import EngineState
 from engine.core.windows import window_bounds
 
 MINUTE_MS = 60_000
+_DAY_MS = 86_400_000
 _NEVER = -(2**62)  # the closing target of a contract this closing does not close
 Layout = tuple[PeriodSpec, str, int, int]  # period, tz, term end, window length
 
@@ -399,20 +402,92 @@ def _eligible(
     return rows.filter(pl.lit(edges).search_sorted(at, side="right") % 2 == 1)
 
 
+def _whole_day(start: int, end: int, tz: str) -> bool:
+    """Whether [start, end) is one local day of ``tz`` from midnight to midnight, 24 h long
+    at one UTC offset: its windows are then plain arithmetic from ``start``."""
+    if end - start != _DAY_MS:
+        return False
+    zone = ZoneInfo(tz)
+    first = datetime.fromtimestamp(start / 1000, zone)
+    last = datetime.fromtimestamp((end - 1) / 1000, zone)
+    after = datetime.fromtimestamp(end / 1000, zone)
+    return (
+        first.time() == after.time() == time()
+        and first.utcoffset() == last.utcoffset()
+        and first.date() == last.date() == after.date() - timedelta(days=1)
+    )
+
+
+def _window_bounds(minutes: pl.DataFrame, zones: list[tuple[str, int]]) -> pl.DataFrame:
+    """``_zone, minute`` → with ``_ws, _we``, ``window_bounds(minute, *zones[_zone])``.
+
+    The minutes of a whole local day (:func:`_whole_day`) are laid arithmetically from its
+    midnight, as ``window_bounds`` lays them; the minutes of any other day (a DST change, a
+    zone whose midnight is skipped) go through ``window_bounds`` one by one.  Python runs
+    per zone and day, not per minute."""
+    parts = []
+    for zone, (tz, window_ms) in enumerate(zones):
+        these = minutes.filter(pl.col("_zone") == zone)
+        if not these.height:
+            continue
+        at, last = these.select(pl.col("minute").min(), pl.col("minute").max().alias("hi")).row(0)
+        days: list[tuple[int, int, bool]] = []  # start, end, whole
+        while at <= last:
+            start, end = window_bounds(at, tz, _DAY_MS)
+            if not start <= at < end:  # pragma: no cover - a zone's odd day: minute by minute
+                start, end = at, at + MINUTE_MS
+                days.append((start, end, False))
+            else:
+                days.append((start, end, _whole_day(start, end, tz)))
+            at = end
+        starts = pl.Series([start for start, _, _ in days], dtype=pl.Int64)
+        day = pl.lit(starts).search_sorted(pl.col("minute"), side="right") - 1
+        laid = these.with_columns(
+            _ds=pl.lit(starts).gather(day),
+            _de=pl.lit(pl.Series([end for _, end, _ in days], dtype=pl.Int64)).gather(day),
+            _whole=pl.lit(pl.Series([whole for _, _, whole in days])).gather(day),
+        ).with_columns(
+            _ws=pl.col("_ds") + (pl.col("minute") - pl.col("_ds")) // window_ms * window_ms
+        )
+        whole = laid.get_column("_whole") & (laid.get_column("minute") < laid.get_column("_de"))
+        regular = laid.filter(whole).select(
+            "_zone", "minute", "_ws", _we=pl.min_horizontal(pl.col("_ws") + window_ms, "_de")
+        )
+        parts.append(regular)
+        odd = laid.filter(~whole).get_column("minute").to_list()
+        if odd:
+            bounds = [window_bounds(minute, tz, window_ms) for minute in odd]
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "_zone": pl.Series([zone] * len(odd), dtype=pl.Int64),
+                        "minute": pl.Series(odd, dtype=pl.Int64),
+                        "_ws": pl.Series([s for s, _ in bounds], dtype=pl.Int64),
+                        "_we": pl.Series([e for _, e in bounds], dtype=pl.Int64),
+                    }
+                )
+            )
+    return (
+        pl.concat(parts)
+        if parts
+        else minutes.with_columns(_ws=pl.col("minute"), _we=pl.col("minute"))
+    )
+
+
 def _in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
     """Rows with ``_layout`` and ``minute`` → with their (period-clipped) window bounds.
 
-    A window's bounds depend on the zone and length alone (``window_bounds``, once per zone,
-    length and minute, whatever the number of layouts sharing them); the period clip on the
-    period's calendar, once per period (:func:`_period_starts`); the term end is a column."""
+    A window's bounds depend on the zone and length alone (:func:`_window_bounds`, shared by
+    the layouts with that zone and length); the period clip on the period's calendar, once
+    per period (:func:`_periods`); the term end is a column."""
     by_layout = sorted(layouts.items(), key=lambda item: item[1])
-    zones = {(tz, window_ms): 0 for (_, tz, _, window_ms), _ in by_layout}
-    zones = {zone: i for i, zone in enumerate(zones)}
+    zones = list(dict.fromkeys((tz, window_ms) for (_, tz, _, window_ms), _ in by_layout))
+    zone_at = {zone: i for i, zone in enumerate(zones)}
     calendars = list(dict.fromkeys(period for (period, *_), _ in by_layout))
     at = {spec: i for i, spec in enumerate(calendars)}
     layout_frame = pl.DataFrame(
         [
-            (index, zones[(tz, window_ms)], at[period], term_end)
+            (index, zone_at[(tz, window_ms)], at[period], term_end)
             for (period, tz, term_end, window_ms), index in by_layout
         ],
         schema={"_layout": pl.Int64, "_zone": pl.Int64, "_pspec": pl.Int64,
@@ -420,16 +495,7 @@ def _in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
         orient="row",
     )  # fmt: skip
     minutes = rows.select("_layout", "minute").unique().join(layout_frame, on="_layout")
-    per_zone = minutes.select("_zone", "minute").unique()
-    zone_of = list(zones)
-    bounds = [
-        window_bounds(minute, zone_of[zone][0], zone_of[zone][1])
-        for zone, minute in per_zone.iter_rows()
-    ]
-    per_zone = per_zone.with_columns(
-        _ws=pl.Series([start for start, _ in bounds], dtype=pl.Int64),
-        _we=pl.Series([end for _, end in bounds], dtype=pl.Int64),
-    )
+    per_zone = _window_bounds(minutes.select("_zone", "minute").unique(), zones)
     minutes = minutes.join(per_zone, on=["_zone", "minute"])
     window_frame = pl.concat(
         [minutes, _periods(minutes, "minute", calendars)], how="horizontal"
