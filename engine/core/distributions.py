@@ -547,7 +547,8 @@ def close_gauges(
     for kind, columns in needed.items():
         wanted = sorted((columns - {"_field", "_param"}) | {"contract_id", "minute"})
         by_kind[kind] = closing.lazy().filter(pl.col("kind") == kind).select(wanted).collect()
-    in_service, anytime = [], []
+    in_service: list[pl.DataFrame] = []
+    anytime: list[pl.DataFrame] = []
     for sli, sli_specs in specs.items():
         definition = gauges.GAUGES[sli]
         spec_frame = pl.DataFrame(
