@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from engine.core import distributions as d
 from engine.core import histogram as h
+from engine.core import window_frame
 from engine.core.windows import window_bounds
 
 MINUTE_MS = 60_000
@@ -62,7 +63,7 @@ def test_window_bounds_by_day_equal_minute_by_minute(span: str, window_ms: int) 
         },
         schema={"_zone": pl.Int64, "minute": pl.Int64},
     )
-    got = d._window_bounds(frame, zones).sort("_zone", "minute")
+    got = window_frame.window_bounds_of(frame, zones).sort("_zone", "minute")
     want = [
         window_bounds(m, zones[z][0], window_ms)
         for z, m in got.select("_zone", "minute").iter_rows()
@@ -90,7 +91,7 @@ def test_eligible_rows_are_the_minutes_inside_evaluated_intervals() -> None:
             }
         )
         contracts = dict.fromkeys(cids)
-        got = d._eligible(rows, None, contracts, {}, dict(evaluated))  # type: ignore[arg-type]
+        got = window_frame.eligible(rows, None, contracts, {}, dict(evaluated))  # type: ignore[arg-type]
         want = [
             row
             for row in rows.iter_rows()
