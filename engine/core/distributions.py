@@ -252,29 +252,38 @@ def close_latency(
             merged=True,
             merger=lambda chunks: _merged(chunks, "period_start"),
         )
-    # periods that end inside this closing: their percentile, then drop them
+    _end_periods(state, percentiles, contracts, targets, data)
+
+
+def _end_periods(
+    state: EngineState,
+    percentiles: dict[tuple[str, str], float],
+    contracts: dict[str, Contract],
+    targets: dict[str, int],
+    data: dict[str, MinuteData],
+) -> None:
+    """The latency periods this closing ends: their percentile to each contract's data, then
+    out of the state."""
     finished = finished_periods(state.lat_periods, contracts, targets)
-    if finished:
-        fin = pl.DataFrame(
-            finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
-        )
-        closed_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"])
-        period_keys = _Keys(
-            [*percentiles, *closed_periods.select("contract_id", "objective_id").unique().rows()]
-        )
-        smallest = min(percentiles.values())
-        q_of = period_keys.per_key(
-            [percentiles.get(pair, smallest) for pair in period_keys.pairs], pl.Float64()
-        )
-        numbered = closed_periods.join(
-            period_keys.frame(), on=["contract_id", "objective_id"]
-        ).select("_key", "period_start", hist.BUCKET, hist.COUNT)
-        per_period = hist.quantile_by(numbered, ["_key", "period_start"], q_of)
-        keys_fill = {c: data[c].latency_periods for c in targets}
-        period_keys.fill(per_period, "period_start", keys_fill)
-        state.lat_periods = state.lat_periods.join(
-            fin, on=["contract_id", "period_start"], how="anti"
-        )
+    if not finished:
+        return
+    fin = pl.DataFrame(
+        finished, schema={"contract_id": pl.String, "period_start": pl.Int64}, orient="row"
+    )
+    closed = state.lat_periods.join(fin, on=["contract_id", "period_start"])
+    if not closed.height:  # no row has any of the candidates
+        return
+    keys = _Keys([*percentiles, *closed.select("contract_id", "objective_id").unique().rows()])
+    smallest = min(percentiles.values())  # of a pair no objective asks for any more
+    q_of = keys.per_key([percentiles.get(pair, smallest) for pair in keys.pairs], pl.Float64())
+    numbered = closed.join(keys.frame(), on=["contract_id", "objective_id"])
+    per_period = hist.quantile_by(
+        numbered.select("_key", "period_start", hist.BUCKET, hist.COUNT),
+        ["_key", "period_start"],
+        q_of,
+    )
+    keys.fill(per_period, "period_start", {c: data[c].latency_periods for c in targets})
+    state.lat_periods = state.lat_periods.join(fin, on=["contract_id", "period_start"], how="anti")
 
 
 def _merged(frame: pl.DataFrame, at: str) -> pl.DataFrame:

@@ -42,14 +42,14 @@ def periods(frame: pl.DataFrame, at: str, calendars: list[PeriodSpec]) -> pl.Dat
             _ps=pspec.replace_strict(indexes, [s for _, s, _ in table], return_dtype=pl.Int64),
             _pe=pspec.replace_strict(indexes, [e for _, _, e in table], return_dtype=pl.Int64),
         )
-    periods = pl.DataFrame(
+    spans = pl.DataFrame(
         table, schema={"_pspec": pl.Int64, "_ps": pl.Int64, "_pe": pl.Int64}, orient="row"
     ).sort("_ps")
     return (
         frame.select("_pspec", at)
         .with_row_index("_row")
         .sort(at)
-        .join_asof(periods, left_on=at, right_on="_ps", by="_pspec", check_sortedness=False)
+        .join_asof(spans, left_on=at, right_on="_ps", by="_pspec", check_sortedness=False)
         .sort("_row")
         .select("_ps", "_pe")
     )
