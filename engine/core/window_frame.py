@@ -197,6 +197,8 @@ def in_windows(rows: pl.DataFrame, layouts: dict[Layout, int]) -> pl.DataFrame:
     A window's bounds depend on the zone and length alone (:func:`window_bounds_of`, shared by
     the layouts with that zone and length); the period clip on the period's calendar, once
     per period (:func:`periods`); the term end is a column."""
+    if not rows.height:  # e.g. every minute outside service time
+        return rows.with_columns(window_start=pl.col("minute"), window_end=pl.col("minute"))
     by_layout = sorted(layouts.items(), key=lambda item: item[1])
     zones = list(dict.fromkeys((tz, window_ms) for (_, tz, _, window_ms), _ in by_layout))
     zone_at = {zone: i for i, zone in enumerate(zones)}
