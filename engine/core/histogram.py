@@ -28,7 +28,7 @@ Pure: polars and the standard library only; no I/O, no clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import polars as pl
@@ -53,8 +53,11 @@ __all__ = [
     "merge",
     "nearest_rank",
     "partials",
+    "quantile_by",
     "quantile_name",
     "quantiles",
+    "samples",
+    "typed",
 ]
 
 ALPHA = 0.005
@@ -78,7 +81,9 @@ COUNT_DTYPE = pl.Int64
 
 _MAX_RANK_NUMERATOR = 2**57
 _MAX_RANK_DENOMINATOR = 2**121
-_GROUP = "__histogram_group"
+_RUNNING = "__histogram_running"
+_BEFORE = "__histogram_before"
+_Q = "__histogram_q"
 
 
 def _expr(col: str | pl.Expr) -> pl.Expr:
@@ -201,20 +206,46 @@ def merge(a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
 
 
 def append(
-    a: pl.DataFrame, b: pl.DataFrame, keys: Sequence[str], *, every: int = 8
+    a: pl.DataFrame,
+    b: pl.DataFrame,
+    keys: Sequence[str],
+    *,
+    every: int = 8,
+    merged: bool = False,
+    merger: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """``merge(a, b)``, deferred: ``b``, merged, joins ``a`` as a chunk of its own, and the
     chunks are merged (one group-by, sorted) once there are ``every``.  For a partial state read
     only by :func:`quantiles` (which takes parts unmerged), e.g. a period's histogram fed by
     each closing's windows and read once, when the period ends: the merge then costs once per
-    ``every`` closings, not once per closing."""
+    ``every`` closings, not once per closing.  ``merged=True`` promises ``b`` is already as
+    :func:`merge` gives it (one row per keys and bucket, sorted, in its dtypes); ``merger``
+    merges the chunks instead of :func:`merge` and must give the frame it gives."""
     key_list = _check_keys(keys)
     columns = [*key_list, BUCKET, COUNT]
-    part = merge(b.head(0), b, key_list)  # merged and sorted itself: the state is deterministic
+    # merged and sorted itself: the state is deterministic
+    part = b.select(columns).rechunk() if merged else merge(b.head(0), b, key_list)
     both = pl.concat([a.select(columns), part], how="vertical", rechunk=False)
     if both.n_chunks() < every:
         return both
+    if merger is not None:
+        return merger(both).rechunk()
     return merge(both, both.head(0), key_list).rechunk()
+
+
+def samples(
+    frame: pl.DataFrame, keys: Sequence[str], *, value_col: str = "latency_ms"
+) -> pl.DataFrame:
+    """One row per sample of ``frame``: ``keys..., bucket, count`` (1), unmerged, in the
+    frame's order; a partial state as :func:`quantiles` and :func:`merge` take it.  Raises
+    ``ValueError`` as :func:`partials` does."""
+    return _samples(frame, _check_keys(keys), value_col)
+
+
+def typed(part: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """A partial state's ``keys..., bucket, count`` in their dtypes (an older snapshot may
+    hold others)."""
+    return _typed(part, _check_keys(keys))
 
 
 def merge_samples(
@@ -286,6 +317,47 @@ def _rank_expr(n: pl.Expr, q: float) -> pl.Expr:
     return pl.max_horizontal(rank, pl.lit(1, dtype=pl.Int128)).cast(COUNT_DTYPE)
 
 
+def _group_ends(keys: list[str]) -> pl.Expr:
+    """True on the last row of each run of equal ``keys`` (nulls equal) in a sorted frame."""
+    last = pl.int_range(pl.len()) == pl.len() - 1
+    return pl.any_horizontal(last, *(pl.col(k).ne_missing(pl.col(k).shift(-1)) for k in keys))
+
+
+def _ends(ordered: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+    """(running count of ``ordered``, one row per group: ``keys..., count, _before``).
+
+    ``ordered`` is sorted by keys then bucket; ``_before`` is the running count before the
+    group, ``count`` its number of samples."""
+    running = ordered.get_column(COUNT).cum_sum().alias(_RUNNING)
+    ends = (
+        ordered.select(*keys, running)
+        .filter(_group_ends(keys))
+        .with_columns(pl.col(_RUNNING).diff().fill_null(pl.col(_RUNNING)).alias(COUNT))
+        .with_columns((pl.col(_RUNNING) - pl.col(COUNT)).alias(_BEFORE))
+        .drop(_RUNNING)
+    )
+    return running, ends
+
+
+def _bucket_at(
+    ordered: pl.DataFrame, running: pl.Series, ends: pl.DataFrame, rank: pl.Expr
+) -> pl.Series:
+    """Per group of ``ends``, the bucket of ``ordered`` that holds the ``rank``-th sample: the
+    first row whose running count reaches ``_before + rank`` (a binary search of the running
+    count, which rises strictly: every count is positive)."""
+    wanted = ends.select(pl.col(_BEFORE) + rank).to_series()
+    return ordered.get_column(BUCKET).gather(running.search_sorted(wanted, side="left"))
+
+
+def _ordered(parts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The samples of ``parts`` (count > 0) sorted by keys, then bucket."""
+    return (
+        parts.select(*keys, pl.col(BUCKET).cast(BUCKET_DTYPE), pl.col(COUNT).cast(COUNT_DTYPE))
+        .filter(pl.col(COUNT) > 0)
+        .sort([*keys, BUCKET])
+    )
+
+
 def quantiles(parts: pl.DataFrame, keys: Sequence[str], qs: Sequence[float]) -> pl.DataFrame:
     """Nearest-rank percentiles per group from a partial state.
 
@@ -299,31 +371,41 @@ def quantiles(parts: pl.DataFrame, keys: Sequence[str], qs: Sequence[float]) -> 
     clash = set(names) & set(key_list)
     if clash:
         raise ValueError(f"group keys clash with percentile columns: {sorted(clash)}")
-    # per group, the buckets in order and their running count: the smallest bucket whose
+    # the buckets of each group in order and their running count: the smallest bucket whose
     # running count reaches the rank (equal buckets in any order give the same bucket)
-    ordered = pl.col(BUCKET).sort()
-    running = pl.col(COUNT).sort_by(BUCKET).cum_sum()
-    n = pl.col(COUNT).sum()
-    group = key_list or [_GROUP]
-    per_group = (
-        parts.select(
-            *key_list,
-            pl.col(BUCKET).cast(BUCKET_DTYPE),
-            pl.col(COUNT).cast(COUNT_DTYPE),
-        )
-        .with_columns(pl.lit(0, dtype=pl.Int8).alias(_GROUP))
-        .filter(pl.col(COUNT) > 0)
-        .group_by(group)
-        .agg(
-            *(
-                ordered.filter(running >= _rank_expr(n, q)).first().alias(name)
-                for name, q in zip(names, qs, strict=True)
-            ),
-            n.alias(COUNT),
-        )
+    ordered = _ordered(parts, key_list)
+    running, ends = _ends(ordered, key_list)
+    n = pl.col(COUNT)
+    return ends.select(
+        *key_list,
+        *(
+            bucket_value_expr(pl.lit(_bucket_at(ordered, running, ends, _rank_expr(n, q)))).alias(
+                name
+            )
+            for name, q in zip(names, qs, strict=True)
+        ),
+        n,
     )
-    return (
-        per_group.sort(group)
-        .with_columns(*(bucket_value_expr(name).alias(name) for name in names))
-        .select(*key_list, *names, COUNT)
-    )
+
+
+def quantile_by(
+    parts: pl.DataFrame, keys: Sequence[str], q_of: pl.Expr, *, ordered: bool = False
+) -> pl.DataFrame:
+    """Per group, one nearest-rank percentile that may differ between groups (e.g. each
+    objective's own): ``q_of`` reads it from the group's keys (Float64).
+
+    Columns: ``keys..., value (Float64), count (Int64)``; one row per group with at least one
+    sample, sorted by keys.  ``ordered=True`` promises ``parts`` already sorted by keys, then
+    bucket, with positive counts (saves the sort).  Each group gives the value
+    :func:`quantiles` gives for its percentile.
+    """
+    key_list = _check_keys(keys)
+    samples = parts.select(*key_list, BUCKET, COUNT) if ordered else _ordered(parts, key_list)
+    running, ends = _ends(samples, key_list)
+    ends = ends.with_columns(q_of.cast(pl.Float64).alias(_Q))
+    n, q = pl.col(COUNT), pl.col(_Q)
+    rank = pl.lit(None, dtype=COUNT_DTYPE)
+    for each in ends.get_column(_Q).unique(maintain_order=True).to_list():
+        rank = pl.when(q == each).then(_rank_expr(n, each)).otherwise(rank)  # usually one
+    bucket = _bucket_at(samples, running, ends, rank)
+    return ends.select(*key_list, bucket_value_expr(pl.lit(bucket)).alias("value"), n)
