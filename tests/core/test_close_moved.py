@@ -44,11 +44,12 @@ def _run(batches: list[tuple[Any, list[bytes]]], everyone: bool) -> list[bytes]:
 
 
 def _state(snapshot: bytes) -> tuple[Any, ...]:
-    """What a state holds: its contracts and quarantine, and each frame's rows (the bytes of
-    a frame may differ with how its string buffers were built)."""
+    """What a state holds: its contracts and quarantine as values (a source's progress may
+    be listed in another order: polars groups without order), and each frame's rows (the
+    bytes of a frame may differ with how its string buffers were built)."""
     state = EngineState.restore(snapshot)
     frames = [getattr(state, name).rows() for name in _FRAMES]
-    return (state.snapshot().split(b"\n", 2)[1], *map(repr, frames))
+    return (orjson.loads(state.snapshot().split(b"\n", 2)[1]), *map(repr, frames))
 
 
 def _contract(line: bytes) -> str:
