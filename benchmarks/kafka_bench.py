@@ -794,7 +794,7 @@ def breach_delay(
                 "schema_version": 1,
                 "event_id": f"bench-{i:06d}",
                 "event_time": utc_iso(t),
-                "provider_id": "prov-1",
+                "provider_id": contract.provider_id,  # another provider's are dead letters
                 "contract_id": cid,
                 "resource_id": "endpoint-1",
                 "source": "platform",
