@@ -15,7 +15,7 @@ import polars as pl
 
 from engine.core import intervals as iv
 from engine.core.closing import revision_of
-from engine.core.contract import Ruleset
+from engine.core.contract import Contract, Ruleset
 from engine.core.control import apply_control
 from engine.core.distributions import close_gauges, close_latency
 from engine.core.evaluate import Closing, Emitted, MinuteData, close_range
@@ -47,7 +47,9 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     state.buffer = state.buffer.filter(~closing_mask)
     for cid in targets:  # the contracts this closing changes (the others stay shared)
         state.writable(cid)
-    tz_of = {cid: revision_of(ruleset, cid, state.contracts[cid]).tz for cid in targets}
+    # each contract's revision of this closing, looked up once (a closing never spans a change)
+    revisions = {cid: revision_of(ruleset, cid, state.contracts[cid]) for cid in targets}
+    tz_of = {cid: contract.tz for cid, contract in revisions.items()}
     failed: dict[str, str] = {}
 
     def annex_b(part: pl.DataFrame, these: dict[str, int]) -> None:
@@ -65,7 +67,7 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     )
     for cid, rows in _rows_by_contract(probes, "minute", "n", "ok"):
         data[cid].probes = rows
-    _selected_probes(state, ruleset, targets, closing, data)
+    _selected_probes(revisions, targets, closing, data)
     # requests per minute and owner (tenant, project) in one pass over the events; per minute
     # from those rows
     tokens = pl.col("tokens_in").fill_null(0) + pl.col("tokens_out").fill_null(0)
@@ -98,7 +100,7 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     # phase 1: control events, per contract
     segments = {}
     for cid, target in targets.items():
-        cs, contract = state.contracts[cid], revision_of(ruleset, cid, state.contracts[cid])
+        cs, contract = state.contracts[cid], revisions[cid]
         assert cs.closed_until_ms is not None
         try:
             segments[cid] = apply_control(cs, contract, data[cid], cs.closed_until_ms, target)
@@ -109,15 +111,14 @@ def close_all(state: EngineState, ruleset: Ruleset, targets: dict[str, int]) -> 
     evaluated: dict[str, list[iv.Interval]] = {}  # per contract, laid once for both
 
     def histograms(part: pl.DataFrame, these: dict[str, int]) -> None:
-        close_latency(state, ruleset, these, part, data, evaluated)
-        close_gauges(state, ruleset, these, part, data, evaluated)
+        close_latency(state, revisions, these, part, data, evaluated)
+        close_gauges(state, revisions, these, part, data, evaluated)
 
     targets = _isolated(state, targets, closing, histograms, failed, "latency and gauges")
     # phase 3: objectives, windows, periods
     emitted = Emitted()
     for cid, target in targets.items():
-        cs = state.contracts[cid]
-        contract = revision_of(ruleset, cid, cs)
+        cs, contract = state.contracts[cid], revisions[cid]
         assert cs.closed_until_ms is not None
         marks = emitted.lengths()
         try:
@@ -237,8 +238,7 @@ def quarantine(state: EngineState, ruleset: Ruleset, out: Outputs, cid: str, rea
 
 
 def _selected_probes(
-    state: EngineState,
-    ruleset: Ruleset,
+    revisions: dict[str, Contract],
     targets: dict[str, int],
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
@@ -248,7 +248,7 @@ def _selected_probes(
     specs = [
         (cid, objective.id, "|".join(_glob_regex(g) for g in objective.resources))
         for cid in targets
-        for objective in revision_of(ruleset, cid, state.contracts[cid]).objectives
+        for objective in revisions[cid].objectives
         if objective.resources is not None
     ]
     if not specs:

@@ -17,8 +17,7 @@ import polars as pl
 from engine.core import gauges
 from engine.core import histogram as hist
 from engine.core import intervals as iv
-from engine.core.closing import revision_of
-from engine.core.contract import Contract, Ruleset
+from engine.core.contract import Contract
 from engine.core.evaluate import MinuteData
 from engine.core.state import EngineState
 from engine.core.window_frame import Layout, eligible, finished_periods, in_windows, periods
@@ -157,7 +156,7 @@ def _summed_by(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 def close_latency(
     state: EngineState,
-    ruleset: Ruleset,
+    revisions: dict[str, Contract],
     targets: dict[str, int],
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
@@ -170,7 +169,7 @@ def close_latency(
     contracts: dict[str, Contract] = {}
     layouts: dict[Layout, int] = {}  # same calendar, period and window → same windows
     for cid in targets:
-        contract = contracts[cid] = revision_of(ruleset, cid, state.contracts[cid])
+        contract = contracts[cid] = revisions[cid]
         for objective in contract.objectives:
             if objective.sli == "latency":
                 key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
@@ -298,7 +297,7 @@ def _merged(frame: pl.DataFrame, at: str) -> pl.DataFrame:
 
 def close_gauges(
     state: EngineState,
-    ruleset: Ruleset,
+    revisions: dict[str, Contract],
     targets: dict[str, int],
     closing: pl.DataFrame,
     data: dict[str, MinuteData],
@@ -311,7 +310,7 @@ def close_gauges(
     specs: dict[str, list[tuple[str, str, int, str, float]]] = {}
     statistic: dict[tuple[str, str], str] = {}
     for cid in targets:
-        contract = contracts[cid] = revision_of(ruleset, cid, state.contracts[cid])
+        contract = contracts[cid] = revisions[cid]
         for objective in contract.objectives:
             if objective.sli in gauges.GAUGES:
                 key = (contract.period, contract.tz, contract.term_end_ms, objective.window_ms)
